@@ -1,0 +1,107 @@
+#include "operator/kube/meta.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace pgrs::kube {
+
+const Json* GetField(const Json& object, std::initializer_list<const char*> path) {
+  const Json* cur = &object;
+  for (const char* step : path) {
+    if (!cur->is_object()) return nullptr;
+    const auto& obj = cur->as_object();
+    auto it = obj.find(step);
+    if (it == obj.end()) return nullptr;
+    cur = &it->second;
+  }
+  return cur;
+}
+
+std::string GetString(const Json& object, std::initializer_list<const char*> path) {
+  const Json* v = GetField(object, path);
+  if (v == nullptr) return "";
+  if (v->is_string()) return v->as_string();
+  if (v->is_integer()) return std::to_string(v->as_number().to_int64());
+  return "";
+}
+
+std::optional<int64_t> GetInt(const Json& object, std::initializer_list<const char*> path) {
+  const Json* v = GetField(object, path);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_integer()) return v->as_number().to_int64();
+  if (v->is_string()) {
+    try {
+      return std::stoll(v->as_string());
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string MakeKey(const std::string& ns, const std::string& name) { return ns.empty() ? name : ns + "/" + name; }
+
+std::string KeyOf(const Json& o) { return MakeKey(NamespaceOf(o), NameOf(o)); }
+
+void SplitKey(const std::string& key, std::string* ns, std::string* name) {
+  auto slash = key.find('/');
+  if (slash == std::string::npos) {
+    ns->clear();
+    *name = key;
+  } else {
+    *ns = key.substr(0, slash);
+    *name = key.substr(slash + 1);
+  }
+}
+
+std::string FormatRfc3339(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string FormatMicroTime(std::chrono::system_clock::time_point t) {
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[96];
+  std::snprintf(out, sizeof(out), "%s.%06lldZ", buf, static_cast<long long>(micros % 1000000));
+  return out;
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& text) {
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) return std::nullopt;
+  int64_t micros = 0;
+  if (*rest == '.') {
+    ++rest;
+    int digits = 0;
+    while (*rest >= '0' && *rest <= '9') {
+      if (digits < 6) {
+        micros = micros * 10 + (*rest - '0');
+        ++digits;
+      }
+      ++rest;
+    }
+    while (digits++ < 6) micros *= 10;
+  }
+  if (*rest != 'Z') return std::nullopt;
+  std::time_t secs = timegm(&tm);
+  return std::chrono::system_clock::from_time_t(secs) + std::chrono::microseconds(micros);
+}
+
+std::optional<Json> ParseJson(const std::string& text) {
+  std::error_code ec;
+  Json v = Json::parse(text, ec);
+  if (ec) return std::nullopt;
+  return v;
+}
+
+}  // namespace pgrs::kube
