@@ -1,0 +1,77 @@
+// PostgreSQL configuration that pgrs generates for one instance, per major
+// version (11..17). A pure function: defaults, then the user's parameters,
+// then the settings pgrs must own, rendered as file text plus a hash that
+// tells the agent whether anything changed.
+//
+//   11     recovery.conf (standby_mode, primary_conninfo, primary_slot_name,
+//          recovery_target_timeline), wal_keep_segments
+//   12     standby.signal + the same settings in postgresql.conf, wal_keep_segments
+//   13+    standby.signal, wal_keep_size
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgrs::postgres {
+
+enum class Role { kPrimary, kStandby };
+const char* RoleName(Role role);  // "primary" | "standby"
+
+// Where a standby streams from.
+struct UpstreamConfig {
+  std::string host;
+  int port = 0;
+  std::string user;             // the replication role
+  std::string passfile;         // absolute path of a libpq passfile with its password
+  std::string applicationName;  // the standby's instance name (pg_stat_replication.application_name)
+  std::string slotName;         // empty = no slot
+};
+
+struct InstanceConfig {
+  int majorVersion = 15;
+  std::string instanceName;
+  Role role = Role::kPrimary;
+  std::string listenAddresses = "127.0.0.1";  // "*" in Kubernetes
+  int port = 5432;
+  std::map<std::string, std::string> userParameters;  // spec.postgres.parameters
+  std::vector<std::string> userHbaRules;               // spec.postgres.pgHBA
+  // Networks (CIDR) from which clients and standbys may connect with a
+  // password, e.g. "127.0.0.1/32" locally, "0.0.0.0/0" in a cluster.
+  std::vector<std::string> clientNetworks = {"127.0.0.1/32"};
+  std::string replicationUser = "pgrs_replication";
+  std::optional<UpstreamConfig> upstream;  // set iff role == kStandby
+  // primary only: e.g. "ANY 1 (demo-2, demo-3)"; empty = asynchronous
+  std::string synchronousStandbyNames;
+};
+
+struct ConfigFile {
+  std::string name;     // relative to the data directory
+  std::string content;  // exact file text
+};
+
+struct GeneratedConfig {
+  std::vector<ConfigFile> files;         // to write (postgresql.conf, pg_hba.conf, standby files)
+  std::vector<std::string> removeFiles;  // must not exist for this role (standby.signal, recovery.conf)
+  std::string hash;                      // hex digest over all of the above
+};
+
+GeneratedConfig GenerateConfig(const InstanceConfig& config);
+
+// Parameters the user may not set in spec.postgres.parameters (pgrs owns
+// them for replication, failover and rewind to work), for that major.
+const std::vector<std::string>& OwnedParameters();
+bool IsOwnedParameter(const std::string& name);
+
+// Version facts the agent and executor act on.
+inline bool UsesRecoveryConf(int major) { return major < 12; }
+inline bool HasPgPromote(int major) { return major >= 12; }
+inline bool HasWalKeepSize(int major) { return major >= 13; }
+
+// Quotes a value for postgresql.conf: 'it''s'.
+std::string QuoteConfValue(const std::string& value);
+// Quotes a value for a libpq connection string when needed: 'a b', 'it\'s'.
+std::string QuoteConnInfoValue(const std::string& value);
+
+}  // namespace pgrs::postgres
