@@ -1,0 +1,214 @@
+// The PostgresReplicaSet API (pgrs.dev/v1alpha1): spec, status, and the
+// conversions every layer shares. Manifests and stored objects are read
+// through DecodeReplicaSet (YAML or JSON text; unknown fields are errors),
+// completed by ApplyDefaults (the one place defaults live) and checked by
+// Validate (every error names its field path). Encoding goes to JSON
+// (web::json) and from there to YAML for people.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/util/status.h"
+
+namespace pgrs::api {
+
+inline constexpr char kGroup[] = "pgrs.dev";
+inline constexpr char kVersion[] = "v1alpha1";
+inline constexpr char kApiVersion[] = "pgrs.dev/v1alpha1";
+inline constexpr char kKind[] = "PostgresReplicaSet";
+
+inline constexpr int kMinInstances = 1;
+inline constexpr int kMaxInstances = 16;
+inline constexpr int kMinPostgresVersion = 11;
+inline constexpr int kMaxPostgresVersion = 17;
+inline constexpr int kDefaultPostgresVersion = 15;
+inline constexpr int kDefaultBasePort = 15432;
+// Leaves room for the longest derived name ("<name>-16", slot names) within
+// Kubernetes' 63-character label and PostgreSQL's 63-byte identifier limits.
+inline constexpr int kMaxNameLength = 50;
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;  // "namespace" in YAML/JSON; empty in local mode
+  std::string uid;
+  std::string resourceVersion;
+  int64_t generation = 0;
+  std::string creationTimestamp;  // RFC 3339, UTC
+  std::string deletionTimestamp;  // set when deletion was requested
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+
+  bool operator==(const ObjectMeta&) const = default;
+};
+
+struct PostgresSpec {
+  int version = 0;  // 0 = unset; defaulted to kDefaultPostgresVersion
+  // postgresql.conf parameters. Values are kept as the user wrote them.
+  std::map<std::string, std::string> parameters;
+  // Extra pg_hba.conf lines, appended after the rules pgrs owns.
+  std::vector<std::string> pgHBA;
+
+  bool operator==(const PostgresSpec&) const = default;
+};
+
+struct ReplicationSpec {
+  std::string mode;                 // "async" | "sync"; defaulted to "async"
+  std::optional<int> syncReplicas;  // defaulted to 1; used (and checked) in sync mode only
+  std::optional<bool> slots;        // defaulted to true
+
+  bool operator==(const ReplicationSpec&) const = default;
+};
+
+struct FailoverSpec {
+  std::optional<bool> enabled;         // defaulted to true
+  std::optional<int> delaySeconds;     // defaulted to 0
+  std::optional<int64_t> maxLagBytes;  // unset = no limit
+
+  bool operator==(const FailoverSpec&) const = default;
+};
+
+struct StorageSpec {
+  std::string size;  // Kubernetes quantity, defaulted to "1Gi"
+  std::string storageClassName;
+
+  bool operator==(const StorageSpec&) const = default;
+};
+
+struct LocalSpec {
+  std::optional<int> basePort;  // instance N listens on basePort + N - 1
+
+  bool operator==(const LocalSpec&) const = default;
+};
+
+struct ReplicaSetSpec {
+  std::optional<int> instances;  // 1..16, defaulted to 1
+  PostgresSpec postgres;
+  ReplicationSpec replication;
+  FailoverSpec failover;
+  std::string primary;  // wanted primary; empty = the operator's choice
+  StorageSpec storage;
+  LocalSpec local;
+
+  bool operator==(const ReplicaSetSpec&) const = default;
+};
+
+// Kubernetes API conventions: type, status True/False/Unknown, CamelCase
+// reason, human message, lastTransitionTime (RFC 3339).
+struct Condition {
+  std::string type;
+  std::string status;
+  std::string reason;
+  std::string message;
+  std::string lastTransitionTime;
+  int64_t observedGeneration = 0;
+
+  bool operator==(const Condition&) const = default;
+};
+
+struct InstanceStatus {
+  std::string name;
+  std::string role;   // "primary" | "standby" | "" (unknown yet)
+  std::string state;  // "Pending" | "Initializing" | "Cloning" | "Starting" | "Running" | "Streaming" | "Down" | "Deleting" ...
+  std::string host;
+  int port = 0;
+  std::string lsn;  // "X/X": current (primary) or replayed (standby) LSN
+  std::optional<int64_t> lagBytes;
+  std::optional<double> lagSeconds;
+  std::string syncState;  // from pg_stat_replication: async | sync | potential | quorum
+  int timeline = 0;
+  std::string message;  // last error or progress, for people
+
+  bool operator==(const InstanceStatus&) const = default;
+};
+
+struct ConnectionStatus {
+  std::string readWrite;  // libpq connection string to the primary
+  std::string readOnly;   // libpq connection string preferring standbys
+
+  bool operator==(const ConnectionStatus&) const = default;
+};
+
+struct ReplicaSetStatus {
+  std::string phase;
+  std::string currentPrimary;
+  std::string targetPrimary;
+  int timeline = 0;
+  int readyInstances = 0;
+  std::vector<InstanceStatus> instances;
+  ConnectionStatus connection;
+  std::vector<Condition> conditions;
+  int64_t observedGeneration = 0;
+
+  bool operator==(const ReplicaSetStatus&) const = default;
+};
+
+struct PostgresReplicaSet {
+  ObjectMeta metadata;
+  ReplicaSetSpec spec;
+  ReplicaSetStatus status;
+
+  bool operator==(const PostgresReplicaSet&) const = default;
+};
+
+// One validation problem: `path` is the field path ("spec.instances",
+// "spec.postgres.parameters.port"), `message` what is wrong with it.
+struct FieldError {
+  std::string path;
+  std::string message;
+  std::string ToString() const { return path + ": " + message; }  // "spec.instances: must be between 1 and 16"
+  bool operator==(const FieldError&) const = default;
+};
+
+// Parses YAML or JSON text holding one PostgresReplicaSet. Checks apiVersion,
+// kind, metadata.name and the shape of every field (types, unknown fields).
+// A status present in the text is decoded too (stored objects carry one).
+// On failure returns all errors found, never a partial object.
+struct DecodeResult {
+  std::optional<PostgresReplicaSet> object;
+  std::vector<FieldError> errors;
+};
+DecodeResult DecodeReplicaSet(const std::string& text);
+
+// Fills every unset field of the spec with its default. Idempotent.
+void ApplyDefaults(ReplicaSetSpec& spec);
+
+// Checks a defaulted object: ranges, enums, cross-field rules, names, and
+// parameters that pgrs owns. Empty = valid.
+std::vector<FieldError> Validate(const PostgresReplicaSet& object);
+
+// Decode, default and validate in one step, the way `apply` uses it. Errors
+// are formatted "postgresreplicaset NAME: PATH: MESSAGE" (NAME may be
+// "<unknown>" when the name itself could not be read).
+struct ParseResult {
+  std::optional<PostgresReplicaSet> object;
+  std::vector<std::string> errors;
+};
+ParseResult ParseManifest(const std::string& text);
+
+// JSON text of the whole object (apiVersion, kind, metadata, spec, status),
+// with unset optionals omitted. `pretty` indents for people.
+std::string EncodeJson(const PostgresReplicaSet& object, bool pretty = false);
+// The same as YAML.
+std::string EncodeYaml(const PostgresReplicaSet& object);
+// The status alone, as JSON text (what `status.json` holds in local mode).
+std::string EncodeStatusJson(const ReplicaSetStatus& status);
+// Parses what EncodeStatusJson wrote.
+Result<ReplicaSetStatus> DecodeStatusJson(const std::string& text);
+
+// Why `name` cannot name a replica set ("must be at most 50 characters"), or
+// empty when it is a DNS-1123 label of at most kMaxNameLength characters.
+std::string CheckName(const std::string& name);
+
+// Instance names are "<set>-<N>", N from 1.
+std::string InstanceName(const std::string& set, int index);
+// The index of an instance name of this set, or 0 when it is not one.
+int InstanceIndex(const std::string& set, const std::string& instance);
+
+// Looks a condition up by type; nullptr when absent.
+const Condition* FindCondition(const ReplicaSetStatus& status, const std::string& type);
+
+}  // namespace pgrs::api

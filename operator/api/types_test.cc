@@ -1,0 +1,840 @@
+#include "operator/api/types.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace pgrs::api {
+namespace {
+
+const char kHeader[] =
+    "apiVersion: pgrs.dev/v1alpha1\n"
+    "kind: PostgresReplicaSet\n"
+    "metadata:\n"
+    "  name: demo\n";
+
+// A manifest for set "demo" with `spec` (YAML text indented by two spaces
+// under "spec:").
+std::string Manifest(const std::string& spec) { return std::string(kHeader) + "spec:\n" + spec; }
+
+std::vector<std::string> Paths(const std::vector<FieldError>& errors) {
+  std::vector<std::string> paths;
+  for (const FieldError& e : errors) paths.push_back(e.path);
+  return paths;
+}
+
+std::string Describe(const std::vector<FieldError>& errors) {
+  std::string text;
+  for (const FieldError& e : errors) text += "\n  " + e.ToString();
+  return text;
+}
+
+// A valid, defaulted object as ParseManifest would return it.
+PostgresReplicaSet DefaultedDemo(int instances = 3) {
+  PostgresReplicaSet object;
+  object.metadata.name = "demo";
+  object.spec.instances = instances;
+  ApplyDefaults(object.spec);
+  return object;
+}
+
+// Every field set, with values that are easy to get wrong: large int64s,
+// strings that read as numbers or booleans, multi-line text, non-ASCII.
+PostgresReplicaSet FullyPopulated() {
+  PostgresReplicaSet o;
+  o.metadata.name = "demo";
+  o.metadata.namespace_ = "databases";
+  o.metadata.uid = "5f0c7c34-6f6e-4c1e-9f4d-3b2d2b8e1a11";
+  o.metadata.resourceVersion = "123456";
+  o.metadata.generation = std::numeric_limits<int64_t>::max();
+  o.metadata.creationTimestamp = "2024-05-01T10:00:00Z";
+  o.metadata.deletionTimestamp = "2024-05-02T10:00:00Z";
+  o.metadata.labels = {{"app", "shop"}, {"tier", "true"}, {"version", "1.0"}};
+  o.metadata.annotations = {{"note", "line one\nline two: with colon"}, {"empty", ""}, {"null", "null"}};
+  o.spec.instances = 3;
+  o.spec.postgres.version = 16;
+  o.spec.postgres.parameters = {{"shared_buffers", "256MB"},
+                                {"max_connections", "200"},
+                                {"jit", "off"},
+                                {"search_path", "\"$user\", public"},
+                                {"auto_explain.log_min_duration", "1.5"},
+                                {"log_line_prefix", "%m [%p] "}};
+  o.spec.postgres.pgHBA = {"host all all 10.0.0.0/8 scram-sha-256", "local all postgres peer"};
+  o.spec.replication.mode = "sync";
+  o.spec.replication.syncReplicas = 2;
+  o.spec.replication.slots = false;
+  o.spec.failover.enabled = false;
+  o.spec.failover.delaySeconds = 30;
+  o.spec.failover.maxLagBytes = 9007199254740993;  // not representable as a double
+  o.spec.primary = "demo-2";
+  o.spec.storage.size = "1024";
+  o.spec.storage.storageClassName = "fast-ssd";
+  o.spec.local.basePort = 20000;
+
+  ReplicaSetStatus& s = o.status;
+  s.phase = "Healthy";
+  s.currentPrimary = "demo-2";
+  s.targetPrimary = "demo-2";
+  s.timeline = 3;
+  s.readyInstances = 2;
+  s.observedGeneration = std::numeric_limits<int64_t>::max() - 1;
+  s.connection.readWrite = "host=127.0.0.1 port=20001 dbname=postgres";
+  s.connection.readOnly = "host=127.0.0.1,127.0.0.1 port=20000,20002 target_session_attrs=prefer-standby";
+  InstanceStatus primary;
+  primary.name = "demo-2";
+  primary.role = "primary";
+  primary.state = "Running";
+  primary.host = "127.0.0.1";
+  primary.port = 20001;
+  primary.lsn = "0/5000060";
+  primary.timeline = 3;
+  InstanceStatus standby;
+  standby.name = "demo-1";
+  standby.role = "standby";
+  standby.state = "Streaming";
+  standby.host = "127.0.0.1";
+  standby.port = 20000;
+  standby.lsn = "0/5000000";
+  standby.lagBytes = std::numeric_limits<int64_t>::max();
+  standby.lagSeconds = 0.1;
+  standby.syncState = "sync";
+  standby.timeline = 3;
+  InstanceStatus down;
+  down.name = "demo-3";
+  down.state = "Down";
+  down.lagBytes = 0;
+  down.lagSeconds = 1234.5678901234567;
+  down.message = "could not connect: «connection refused»";
+  s.instances = {primary, standby, down};
+  s.conditions = {
+      Condition{"Ready", "True", "AllInstancesReady", "2 of 3 instances ready", "2024-05-01T10:05:00Z", 7},
+      Condition{"Degraded", "Unknown", "", "", "", 0},
+  };
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// Names
+
+TEST(InstanceNames, NameIsSetDashIndex) {
+  EXPECT_EQ(InstanceName("demo", 2), "demo-2");
+  EXPECT_EQ(InstanceName("a-b", 16), "a-b-16");
+}
+
+TEST(InstanceNames, IndexOnlyForThisSetsSpelling) {
+  struct Row {
+    std::string set, instance;
+    int index;
+  };
+  const Row rows[] = {
+      {"demo", "demo-1", 1},     {"demo", "demo-2", 2},     {"demo", "demo-16", 16},
+      {"demo-2", "demo-2-1", 1}, {"demo", "demo-x", 0},     {"demo", "demo-0", 0},
+      {"demo", "other-1", 0},    {"demo", "demo-2-1", 0},   {"demo", "demo-", 0},
+      {"demo", "demo", 0},       {"demo", "demo-01", 0},    {"demo", "demo-+1", 0},
+      {"demo", "demo--1", 0},    {"demo", "demo1", 0},      {"demo", "xdemo-1", 0},
+      {"demo", "demo-99999999999999999999", 0},             {"demo", "demo-1 ", 0},
+  };
+  for (const Row& row : rows) {
+    EXPECT_EQ(InstanceIndex(row.set, row.instance), row.index) << row.set << " " << row.instance;
+  }
+}
+
+TEST(InstanceNames, IndexInvertsName) {
+  for (int i = 1; i <= kMaxInstances; ++i) EXPECT_EQ(InstanceIndex("demo", InstanceName("demo", i)), i);
+}
+
+TEST(CheckName, AcceptsDns1123LabelsUpTo50Characters) {
+  for (const std::string& name : std::vector<std::string>{"demo", "a", "0", "my-db-1", std::string(50, 'a')}) {
+    EXPECT_EQ(CheckName(name), "") << name;
+  }
+  struct Row {
+    std::string name, problem;
+  };
+  const Row rows[] = {
+      {"", "is required"},
+      {std::string(51, 'a'), "must be at most 50 characters"},
+      {"Demo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
+      {"-demo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
+      {"demo-", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
+      {"de_mo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
+      {"de.mo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
+  };
+  for (const Row& row : rows) EXPECT_EQ(CheckName(row.name), row.problem) << row.name;
+}
+
+TEST(FindCondition, FindsByTypeOrReturnsNull) {
+  ReplicaSetStatus status;
+  status.conditions = {Condition{"Ready", "True", "", "", "", 0}, Condition{"Degraded", "False", "", "", "", 0}};
+  ASSERT_NE(FindCondition(status, "Degraded"), nullptr);
+  EXPECT_EQ(FindCondition(status, "Degraded")->status, "False");
+  EXPECT_EQ(FindCondition(status, "Ready"), &status.conditions[0]);
+  EXPECT_EQ(FindCondition(status, "Missing"), nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Defaults
+
+TEST(ApplyDefaults, FillsEveryUnsetField) {
+  ReplicaSetSpec spec;
+  ApplyDefaults(spec);
+  EXPECT_EQ(spec.instances, 1);
+  EXPECT_EQ(spec.postgres.version, kDefaultPostgresVersion);
+  EXPECT_EQ(spec.replication.mode, "async");
+  EXPECT_EQ(spec.replication.syncReplicas, 1);
+  EXPECT_EQ(spec.replication.slots, true);
+  EXPECT_EQ(spec.failover.enabled, true);
+  EXPECT_EQ(spec.failover.delaySeconds, 0);
+  EXPECT_FALSE(spec.failover.maxLagBytes.has_value());
+  EXPECT_EQ(spec.storage.size, "1Gi");
+  EXPECT_EQ(spec.storage.storageClassName, "");
+  EXPECT_EQ(spec.primary, "");
+  EXPECT_EQ(spec.local.basePort, kDefaultBasePort);
+}
+
+TEST(ApplyDefaults, KeepsWhatTheUserSetIncludingFalseAndZero) {
+  ReplicaSetSpec spec = FullyPopulated().spec;
+  spec.failover.delaySeconds = 0;
+  const ReplicaSetSpec before = spec;
+  ApplyDefaults(spec);
+  EXPECT_EQ(spec, before);
+  EXPECT_EQ(spec.replication.slots, false);
+  EXPECT_EQ(spec.failover.enabled, false);
+}
+
+TEST(ApplyDefaults, IsIdempotent) {
+  ReplicaSetSpec once;
+  ApplyDefaults(once);
+  ReplicaSetSpec twice = once;
+  ApplyDefaults(twice);
+  EXPECT_EQ(once, twice);
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+TEST(Decode, MinimalManifestLeavesUnsetFieldsUnset) {
+  DecodeResult r = DecodeReplicaSet(Manifest("  instances: 3\n"));
+  ASSERT_TRUE(r.errors.empty()) << Describe(r.errors);
+  ASSERT_TRUE(r.object);
+  EXPECT_EQ(r.object->metadata.name, "demo");
+  EXPECT_EQ(r.object->spec.instances, 3);
+  EXPECT_EQ(r.object->spec.postgres.version, 0);
+  EXPECT_FALSE(r.object->spec.replication.slots.has_value());
+  EXPECT_EQ(r.object->status, ReplicaSetStatus{});
+}
+
+TEST(Decode, AcceptsJsonText) {
+  DecodeResult r = DecodeReplicaSet(
+      R"({"apiVersion":"pgrs.dev/v1alpha1","kind":"PostgresReplicaSet","metadata":{"name":"demo"},)"
+      R"("spec":{"instances":2,"replication":{"mode":"sync","slots":false},"failover":{"maxLagBytes":1024}}})");
+  ASSERT_TRUE(r.errors.empty()) << Describe(r.errors);
+  EXPECT_EQ(r.object->spec.instances, 2);
+  EXPECT_EQ(r.object->spec.replication.mode, "sync");
+  EXPECT_EQ(r.object->spec.replication.slots, false);
+  EXPECT_EQ(r.object->spec.failover.maxLagBytes, 1024);
+}
+
+TEST(Decode, NullValuesMeanUnset) {
+  DecodeResult r = DecodeReplicaSet(Manifest(
+      "  instances: ~\n  primary: null\n  postgres:\n  failover:\n    maxLagBytes:\n"));
+  ASSERT_TRUE(r.errors.empty()) << Describe(r.errors);
+  EXPECT_FALSE(r.object->spec.instances.has_value());
+  EXPECT_FALSE(r.object->spec.failover.maxLagBytes.has_value());
+}
+
+TEST(Decode, ParametersKeepTheTextTheUserWrote) {
+  DecodeResult r = DecodeReplicaSet(Manifest(
+      "  postgres:\n"
+      "    parameters:\n"
+      "      shared_buffers: 256MB\n"
+      "      max_connections: 0200\n"
+      "      jit: off\n"
+      "      hot_standby_feedback_typo: true\n"
+      "      random_page_cost: 1.10\n"
+      "      quoted: \"42\"\n"));
+  ASSERT_TRUE(r.errors.empty()) << Describe(r.errors);
+  const auto& p = r.object->spec.postgres.parameters;
+  EXPECT_EQ(p.at("shared_buffers"), "256MB");
+  EXPECT_EQ(p.at("max_connections"), "0200");
+  EXPECT_EQ(p.at("jit"), "off");
+  EXPECT_EQ(p.at("hot_standby_feedback_typo"), "true");
+  EXPECT_EQ(p.at("random_page_cost"), "1.10");
+  EXPECT_EQ(p.at("quoted"), "42");
+}
+
+TEST(Decode, StorageSizeMayBeABareNumber) {
+  DecodeResult r = DecodeReplicaSet(Manifest("  storage:\n    size: 1024\n"));
+  ASSERT_TRUE(r.errors.empty()) << Describe(r.errors);
+  EXPECT_EQ(r.object->spec.storage.size, "1024");
+}
+
+TEST(Decode, MetadataAndStatusOfStoredObjects) {
+  DecodeResult r = DecodeReplicaSet(
+      "apiVersion: pgrs.dev/v1alpha1\n"
+      "kind: PostgresReplicaSet\n"
+      "metadata:\n"
+      "  name: demo\n"
+      "  namespace: db\n"
+      "  uid: abc\n"
+      "  resourceVersion: \"77\"\n"
+      "  generation: 4\n"
+      "  creationTimestamp: \"2024-01-01T00:00:00Z\"\n"
+      "  labels: {app: shop}\n"
+      "  annotations: {note: hi}\n"
+      "  managedFields: [{manager: kubectl}]\n"
+      "  finalizers: [pgrs.dev/cleanup]\n"
+      "spec: {}\n"
+      "status:\n"
+      "  phase: Healthy\n"
+      "  readyInstances: 1\n"
+      "  instances:\n"
+      "    - {name: demo-1, role: primary, lagBytes: 5, lagSeconds: 0.5}\n"
+      "  conditions:\n"
+      "    - {type: Ready, status: \"True\", observedGeneration: 4}\n");
+  ASSERT_TRUE(r.errors.empty()) << Describe(r.errors);
+  const PostgresReplicaSet& o = *r.object;
+  EXPECT_EQ(o.metadata.namespace_, "db");
+  EXPECT_EQ(o.metadata.uid, "abc");
+  EXPECT_EQ(o.metadata.resourceVersion, "77");
+  EXPECT_EQ(o.metadata.generation, 4);
+  EXPECT_EQ(o.metadata.creationTimestamp, "2024-01-01T00:00:00Z");
+  EXPECT_EQ(o.metadata.labels.at("app"), "shop");
+  EXPECT_EQ(o.metadata.annotations.at("note"), "hi");
+  EXPECT_EQ(o.status.phase, "Healthy");
+  EXPECT_EQ(o.status.readyInstances, 1);
+  ASSERT_EQ(o.status.instances.size(), 1u);
+  EXPECT_EQ(o.status.instances[0].lagBytes, 5);
+  EXPECT_EQ(o.status.instances[0].lagSeconds, 0.5);
+  ASSERT_NE(FindCondition(o.status, "Ready"), nullptr);
+  EXPECT_EQ(FindCondition(o.status, "Ready")->observedGeneration, 4);
+}
+
+TEST(Decode, NotYamlIsOneDocumentErrorWithPosition) {
+  for (const std::string text : {"spec: [1, 2\n", "a: b: c\n", "{\"apiVersion\": \"x\"", "a: 1\n b: 2\n"}) {
+    DecodeResult r = DecodeReplicaSet(text);
+    EXPECT_FALSE(r.object);
+    ASSERT_EQ(r.errors.size(), 1u) << text << Describe(r.errors);
+    EXPECT_EQ(r.errors[0].path, "<document>");
+    EXPECT_NE(r.errors[0].message.find("line "), std::string::npos) << r.errors[0].message;
+    EXPECT_NE(r.errors[0].message.find("column "), std::string::npos) << r.errors[0].message;
+  }
+  DecodeResult r = DecodeReplicaSet("a: b: c\n");
+  EXPECT_EQ(r.errors[0].message, "is not valid YAML or JSON: line 1, column 5: illegal map value");
+}
+
+TEST(Decode, DocumentShapeErrors) {
+  struct Row {
+    std::string text;
+    std::string message;
+  };
+  const Row rows[] = {
+      {"", "must hold exactly one object, found 0 YAML documents"},
+      {"- 1\n- 2\n", "must be a map with apiVersion, kind, metadata and spec"},
+      {"just text\n", "must be a map with apiVersion, kind, metadata and spec"},
+      {std::string(kHeader) + "---\n" + kHeader, "must hold exactly one object, found 2 YAML documents"},
+  };
+  for (const Row& row : rows) {
+    DecodeResult r = DecodeReplicaSet(row.text);
+    EXPECT_FALSE(r.object);
+    ASSERT_EQ(r.errors.size(), 1u) << row.text << Describe(r.errors);
+    EXPECT_EQ(r.errors[0], (FieldError{"<document>", row.message})) << row.text;
+  }
+}
+
+TEST(Decode, DeeplyNestedInputIsAnErrorNotACrash) {
+  const std::string text = "spec: " + std::string(100000, '[') + "\n";
+  DecodeResult r = DecodeReplicaSet(text);
+  EXPECT_FALSE(r.object);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0].path, "<document>");
+}
+
+// One row per mistake: the manifest and the single error it must produce.
+struct DecodeErrorRow {
+  std::string name;
+  std::string text;
+  FieldError error;
+};
+
+class DecodeErrors : public ::testing::TestWithParam<DecodeErrorRow> {};
+
+TEST_P(DecodeErrors, ReportsTheFieldPath) {
+  const DecodeErrorRow& row = GetParam();
+  DecodeResult r = DecodeReplicaSet(row.text);
+  EXPECT_FALSE(r.object);
+  ASSERT_EQ(r.errors.size(), 1u) << Describe(r.errors);
+  EXPECT_EQ(r.errors[0], row.error) << Describe(r.errors);
+}
+
+const char kWithoutName[] = "apiVersion: pgrs.dev/v1alpha1\nkind: PostgresReplicaSet\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, DecodeErrors,
+    ::testing::Values(
+        DecodeErrorRow{"WrongApiVersion",
+                       "apiVersion: pgrs.dev/v1\nkind: PostgresReplicaSet\nmetadata: {name: demo}\n",
+                       {"apiVersion", "must be pgrs.dev/v1alpha1, not \"pgrs.dev/v1\""}},
+        DecodeErrorRow{"MissingApiVersion", "kind: PostgresReplicaSet\nmetadata: {name: demo}\n",
+                       {"apiVersion", "is required (pgrs.dev/v1alpha1)"}},
+        DecodeErrorRow{"WrongKind", "apiVersion: pgrs.dev/v1alpha1\nkind: Deployment\nmetadata: {name: demo}\n",
+                       {"kind", "must be PostgresReplicaSet, not \"Deployment\""}},
+        DecodeErrorRow{"MissingKind", "apiVersion: pgrs.dev/v1alpha1\nmetadata: {name: demo}\n",
+                       {"kind", "is required (PostgresReplicaSet)"}},
+        DecodeErrorRow{"MissingMetadata", kWithoutName, {"metadata.name", "is required"}},
+        DecodeErrorRow{"MissingName", std::string(kWithoutName) + "metadata: {namespace: x}\n",
+                       {"metadata.name", "is required"}},
+        DecodeErrorRow{"BadName", std::string(kWithoutName) + "metadata: {name: My_DB}\n",
+                       {"metadata.name",
+                        "must consist of lowercase letters, digits and '-', and start and end with a letter or "
+                        "digit"}},
+        DecodeErrorRow{"LongName", std::string(kWithoutName) + "metadata: {name: " + std::string(51, 'x') + "}\n",
+                       {"metadata.name", "must be at most 50 characters"}},
+        DecodeErrorRow{"NameNotString", std::string(kWithoutName) + "metadata: {name: [a]}\n",
+                       {"metadata.name", "must be a string"}},
+        DecodeErrorRow{"MetadataNotMap", std::string(kWithoutName) + "metadata: demo\n",
+                       {"metadata", "must be a map"}},
+        DecodeErrorRow{"UnknownTopLevel", std::string(kHeader) + "sepc: {}\n", {"sepc", "unknown field"}},
+        DecodeErrorRow{"UnknownMetadata", std::string(kHeader) + "  nmae: x\n",
+                       {"metadata.nmae", "unknown field"}},
+        DecodeErrorRow{"UnknownSpec", Manifest("  replicas: 3\n"), {"spec.replicas", "unknown field"}},
+        DecodeErrorRow{"UnknownReplication", Manifest("  replication:\n    foo: 1\n"),
+                       {"spec.replication.foo", "unknown field"}},
+        DecodeErrorRow{"UnknownLocal", Manifest("  local:\n    port: 1\n"), {"spec.local.port", "unknown field"}},
+        DecodeErrorRow{"UnknownStatusInstance", Manifest("  {}\nstatus:\n  instances:\n    - {name: a, lag: 1}\n"),
+                       {"status.instances[0].lag", "unknown field"}},
+        DecodeErrorRow{"UnknownCondition", Manifest("  {}\nstatus:\n  conditions:\n    - {type: A}\n    - {kind: B}\n"),
+                       {"status.conditions[1].kind", "unknown field"}},
+        DecodeErrorRow{"DuplicateField", Manifest("  instances: 1\n  instances: 2\n"),
+                       {"spec.instances", "is set more than once"}},
+        DecodeErrorRow{"InstancesString", Manifest("  instances: three\n"), {"spec.instances", "must be an integer"}},
+        DecodeErrorRow{"InstancesQuoted", Manifest("  instances: \"3\"\n"), {"spec.instances", "must be an integer"}},
+        DecodeErrorRow{"InstancesFloat", Manifest("  instances: 3.0\n"), {"spec.instances", "must be an integer"}},
+        DecodeErrorRow{"InstancesList", Manifest("  instances: [3]\n"), {"spec.instances", "must be an integer"}},
+        DecodeErrorRow{"InstancesHuge", Manifest("  instances: 4294967296\n"),
+                       {"spec.instances", "must be an integer that fits in 32 bits"}},
+        DecodeErrorRow{"MaxLagTooBig", Manifest("  failover:\n    maxLagBytes: 9223372036854775808\n"),
+                       {"spec.failover.maxLagBytes", "must be an integer that fits in 64 bits"}},
+        DecodeErrorRow{"VersionString", Manifest("  postgres:\n    version: fifteen\n"),
+                       {"spec.postgres.version", "must be an integer"}},
+        DecodeErrorRow{"SlotsNotBool", Manifest("  replication:\n    slots: yes\n"),
+                       {"spec.replication.slots", "must be a boolean (true or false)"}},
+        DecodeErrorRow{"ModeNumber", Manifest("  replication:\n    mode: 1\n"),
+                       {"spec.replication.mode", "must be a string"}},
+        DecodeErrorRow{"PostgresNotMap", Manifest("  postgres: 15\n"), {"spec.postgres", "must be a map"}},
+        DecodeErrorRow{"SpecNotMap", std::string(kHeader) + "spec: [1]\n", {"spec", "must be a map"}},
+        DecodeErrorRow{"ParametersNotMap", Manifest("  postgres:\n    parameters: [a]\n"),
+                       {"spec.postgres.parameters", "must be a map"}},
+        DecodeErrorRow{"ParameterList", Manifest("  postgres:\n    parameters:\n      work_mem: [4MB]\n"),
+                       {"spec.postgres.parameters.work_mem", "must be a string, number or boolean"}},
+        DecodeErrorRow{"ParameterNull", Manifest("  postgres:\n    parameters:\n      work_mem:\n"),
+                       {"spec.postgres.parameters.work_mem", "must be a string, number or boolean"}},
+        DecodeErrorRow{"PgHbaNotList", Manifest("  postgres:\n    pgHBA: host all all all trust\n"),
+                       {"spec.postgres.pgHBA", "must be a list"}},
+        DecodeErrorRow{"PgHbaItemNotString", Manifest("  postgres:\n    pgHBA: [a, b, {c: d}]\n"),
+                       {"spec.postgres.pgHBA[2]", "must be a string"}},
+        DecodeErrorRow{"LabelNotString", std::string(kHeader) + "  labels: {version: 1.0}\n",
+                       {"metadata.labels.version", "must be a string"}},
+        DecodeErrorRow{"LagSecondsText", Manifest("  {}\nstatus:\n  instances:\n    - {lagSeconds: soon}\n"),
+                       {"status.instances[0].lagSeconds", "must be a finite number"}},
+        DecodeErrorRow{"LagSecondsInfinite", Manifest("  {}\nstatus:\n  instances:\n    - {lagSeconds: .inf}\n"),
+                       {"status.instances[0].lagSeconds", "must be a finite number"}},
+        DecodeErrorRow{"StorageSizeMap", Manifest("  storage:\n    size: {gi: 1}\n"),
+                       {"spec.storage.size", "must be a quantity such as 1Gi"}}),
+    [](const ::testing::TestParamInfo<DecodeErrorRow>& info) { return info.param.name; });
+
+TEST(Decode, AnotherKindIsNotCheckedAgainstOurSchema) {
+  DecodeResult r = DecodeReplicaSet(
+      "apiVersion: apps/v1\n"
+      "kind: Deployment\n"
+      "metadata: {name: web}\n"
+      "spec: {replicas: 3, template: {}}\n"
+      "data: {a: b}\n");
+  EXPECT_FALSE(r.object);
+  EXPECT_EQ(r.errors, (std::vector<FieldError>{{"apiVersion", "must be pgrs.dev/v1alpha1, not \"apps/v1\""},
+                                               {"kind", "must be PostgresReplicaSet, not \"Deployment\""}}));
+}
+
+TEST(Decode, CollectsAllErrors) {
+  DecodeResult r = DecodeReplicaSet(
+      "apiVersion: pgrs.dev/v1alpha1\n"
+      "kind: PostgresReplicaSet\n"
+      "metadata: {name: demo}\n"
+      "spec:\n"
+      "  instances: three\n"
+      "  replication: {mode: sync, foo: 1}\n"
+      "  postgres: {pgHBA: [ok, 7]}\n");
+  EXPECT_FALSE(r.object);
+  EXPECT_EQ(Paths(r.errors),
+            (std::vector<std::string>{"spec.instances", "spec.replication.foo", "spec.postgres.pgHBA[1]"}))
+      << Describe(r.errors);
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+struct ValidateRow {
+  std::string name;
+  std::string spec;  // YAML under "spec:", indented by two spaces
+  FieldError error;
+};
+
+class ValidateErrors : public ::testing::TestWithParam<ValidateRow> {};
+
+TEST_P(ValidateErrors, ReportsTheFieldPath) {
+  const ValidateRow& row = GetParam();
+  DecodeResult r = DecodeReplicaSet(Manifest(row.spec));
+  ASSERT_TRUE(r.object) << Describe(r.errors);
+  ApplyDefaults(r.object->spec);
+  const std::vector<FieldError> errors = Validate(*r.object);
+  ASSERT_EQ(errors.size(), 1u) << Describe(errors);
+  EXPECT_EQ(errors[0], row.error);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, ValidateErrors,
+    ::testing::Values(
+        ValidateRow{"InstancesZero", "  instances: 0\n", {"spec.instances", "must be between 1 and 16"}},
+        ValidateRow{"InstancesSeventeen", "  instances: 17\n", {"spec.instances", "must be between 1 and 16"}},
+        ValidateRow{"InstancesNegative", "  instances: -1\n", {"spec.instances", "must be between 1 and 16"}},
+        ValidateRow{"Version10", "  postgres: {version: 10}\n",
+                    {"spec.postgres.version", "must be between 11 and 17"}},
+        ValidateRow{"Version18", "  postgres: {version: 18}\n",
+                    {"spec.postgres.version", "must be between 11 and 17"}},
+        ValidateRow{"ModeUnknown", "  replication: {mode: quorum}\n",
+                    {"spec.replication.mode", "must be one of async, sync"}},
+        ValidateRow{"SyncReplicasEqualInstances", "  instances: 3\n  replication: {mode: sync, syncReplicas: 3}\n",
+                    {"spec.replication.syncReplicas", "must be less than spec.instances (3)"}},
+        ValidateRow{"SyncWithOneInstance", "  replication: {mode: sync}\n",
+                    {"spec.replication.syncReplicas", "must be less than spec.instances (1)"}},
+        ValidateRow{"SyncReplicasZero", "  instances: 3\n  replication: {mode: sync, syncReplicas: 0}\n",
+                    {"spec.replication.syncReplicas", "must be at least 1"}},
+        ValidateRow{"DelayNegative", "  failover: {delaySeconds: -5}\n",
+                    {"spec.failover.delaySeconds", "must not be negative"}},
+        ValidateRow{"MaxLagNegative", "  failover: {maxLagBytes: -1}\n",
+                    {"spec.failover.maxLagBytes", "must not be negative"}},
+        ValidateRow{"PrimaryOutOfRange", "  instances: 3\n  primary: demo-4\n",
+                    {"spec.primary", "must name an instance of this set (demo-1..demo-3)"}},
+        ValidateRow{"PrimaryOtherSet", "  instances: 3\n  primary: other-1\n",
+                    {"spec.primary", "must name an instance of this set (demo-1..demo-3)"}},
+        ValidateRow{"PrimaryOneInstance", "  primary: demo-2\n",
+                    {"spec.primary", "must name an instance of this set (demo-1)"}},
+        ValidateRow{"StorageSizeWord", "  storage: {size: big}\n",
+                    {"spec.storage.size", "must be a quantity of bytes such as 1Gi, 500Mi, 10G or 1024"}},
+        ValidateRow{"StorageSizeLowercaseUnit", "  storage: {size: 1gi}\n",
+                    {"spec.storage.size", "must be a quantity of bytes such as 1Gi, 500Mi, 10G or 1024"}},
+        ValidateRow{"StorageSizeZero", "  storage: {size: 0Gi}\n",
+                    {"spec.storage.size", "must be a quantity of bytes such as 1Gi, 500Mi, 10G or 1024"}},
+        ValidateRow{"StorageSizeNegative", "  storage: {size: -1Gi}\n",
+                    {"spec.storage.size", "must be a quantity of bytes such as 1Gi, 500Mi, 10G or 1024"}},
+        ValidateRow{"BasePortLow", "  local: {basePort: 80}\n",
+                    {"spec.local.basePort", "must be between 1024 and 65535"}},
+        ValidateRow{"BasePortHigh", "  local: {basePort: 70000}\n",
+                    {"spec.local.basePort", "must be between 1024 and 65535"}},
+        ValidateRow{"BasePortNoRoom", "  instances: 3\n  local: {basePort: 65534}\n",
+                    {"spec.local.basePort", "must leave room for spec.instances (3) ports: at most 65533"}},
+        ValidateRow{"ParameterOwned", "  postgres: {parameters: {port: 5433}}\n",
+                    {"spec.postgres.parameters.port", "is managed by pgrs and cannot be set"}},
+        ValidateRow{"ParameterOwnedWalLevel", "  postgres: {parameters: {wal_level: minimal}}\n",
+                    {"spec.postgres.parameters.wal_level", "is managed by pgrs and cannot be set"}},
+        ValidateRow{"ParameterUppercase", "  postgres: {parameters: {Work_Mem: 4MB}}\n",
+                    {"spec.postgres.parameters.Work_Mem", "must be a lowercase parameter name ([a-z_][a-z0-9_.]*)"}},
+        ValidateRow{"ParameterLeadingDigit", "  postgres: {parameters: {1x: a}}\n",
+                    {"spec.postgres.parameters.1x", "must be a lowercase parameter name ([a-z_][a-z0-9_.]*)"}},
+        ValidateRow{"ParameterValueNewline", "  postgres: {parameters: {work_mem: \"4MB\\nport = 1\"}}\n",
+                    {"spec.postgres.parameters.work_mem", "must not contain a line break"}},
+        ValidateRow{"PgHbaEmpty", "  postgres: {pgHBA: [\"local all all peer\", \"  \"]}\n",
+                    {"spec.postgres.pgHBA[1]", "must not be empty"}},
+        ValidateRow{"PgHbaNewline",
+                    "  postgres: {pgHBA: [a, b, \"host all all 10.0.0.0/8 md5\\nhost all all 0.0.0.0/0 trust\"]}\n",
+                    {"spec.postgres.pgHBA[2]", "must not contain a line break"}}),
+    [](const ::testing::TestParamInfo<ValidateRow>& info) { return info.param.name; });
+
+TEST(Validate, AcceptsBoundaryValues) {
+  const std::string specs[] = {
+      "  instances: 1\n",
+      "  instances: 16\n  local: {basePort: 65520}\n",
+      "  postgres: {version: 11}\n",
+      "  postgres: {version: 17}\n",
+      "  instances: 2\n  replication: {mode: sync, syncReplicas: 1}\n",
+      "  instances: 3\n  primary: demo-3\n",
+      "  failover: {delaySeconds: 0, maxLagBytes: 0}\n",
+      "  local: {basePort: 1024}\n",
+      "  local: {basePort: 65535}\n",
+      "  storage: {size: 500Mi}\n",
+      "  storage: {size: 10G}\n",
+      "  storage: {size: 1024}\n",
+      "  storage: {size: 1.5Ti}\n",
+      "  storage: {size: 1e9}\n",
+      "  postgres: {parameters: {auto_explain.log_min_duration: 1s, _x: y}}\n",
+      "  replication: {mode: async, syncReplicas: 0}\n",  // unused outside sync mode
+  };
+  for (const std::string& spec : specs) {
+    DecodeResult r = DecodeReplicaSet(Manifest(spec));
+    ASSERT_TRUE(r.object) << spec << Describe(r.errors);
+    ApplyDefaults(r.object->spec);
+    EXPECT_EQ(Validate(*r.object), std::vector<FieldError>{}) << spec << Describe(Validate(*r.object));
+  }
+}
+
+TEST(Validate, CollectsAllErrors) {
+  PostgresReplicaSet object = DefaultedDemo();
+  object.spec.instances = 17;
+  object.spec.postgres.version = 10;
+  object.spec.postgres.parameters["port"] = "5433";
+  EXPECT_EQ(Paths(Validate(object)), (std::vector<std::string>{"spec.instances", "spec.postgres.version",
+                                                                "spec.postgres.parameters.port"}));
+}
+
+TEST(Validate, ChecksTheName) {
+  PostgresReplicaSet object = DefaultedDemo();
+  object.metadata.name = "Demo";
+  EXPECT_EQ(Paths(Validate(object)), std::vector<std::string>{"metadata.name"});
+}
+
+TEST(Validate, UndefaultedObjectIsCheckedAsIfDefaulted) {
+  PostgresReplicaSet object;
+  object.metadata.name = "demo";
+  EXPECT_EQ(Validate(object), std::vector<FieldError>{});
+}
+
+// ---------------------------------------------------------------------------
+// ParseManifest
+
+TEST(ParseManifest, DefaultsAndValidates) {
+  ParseResult r = ParseManifest(Manifest("  instances: 3\n"));
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_TRUE(r.object);
+  EXPECT_EQ(r.object->spec, DefaultedDemo(3).spec);
+}
+
+TEST(ParseManifest, FormatsErrorsWithTheObjectName) {
+  ParseResult r = ParseManifest(Manifest(
+      "  instances: 3\n"
+      "  replication: {mode: sync, syncReplicas: 3}\n"
+      "  postgres: {version: 10, parameters: {port: 1}}\n"));
+  EXPECT_FALSE(r.object);
+  EXPECT_EQ(r.errors, (std::vector<std::string>{
+                          "postgresreplicaset demo: spec.postgres.version: must be between 11 and 17",
+                          "postgresreplicaset demo: spec.postgres.parameters.port: is managed by pgrs and cannot be set",
+                          "postgresreplicaset demo: spec.replication.syncReplicas: must be less than spec.instances (3)",
+                      }));
+}
+
+TEST(ParseManifest, DecodeErrorsAreReportedWithoutValidating) {
+  ParseResult r = ParseManifest(Manifest("  instances: 0\n  replication: {foo: 1}\n"));
+  EXPECT_FALSE(r.object);
+  EXPECT_EQ(r.errors,
+            std::vector<std::string>{"postgresreplicaset demo: spec.replication.foo: unknown field"});
+}
+
+TEST(ParseManifest, UnknownNameWhenTheNameCannotBeRead) {
+  EXPECT_EQ(ParseManifest("not: [valid\n").errors.at(0).rfind("postgresreplicaset <unknown>: <document>: ", 0),
+            0u);
+  EXPECT_EQ(ParseManifest(std::string(kWithoutName) + "metadata: {name: Bad Name}\nspec: {}\n").errors,
+            (std::vector<std::string>{"postgresreplicaset <unknown>: metadata.name: must consist of lowercase "
+                                      "letters, digits and '-', and start and end with a letter or digit"}));
+  EXPECT_EQ(ParseManifest(std::string(kWithoutName) + "spec: {}\n").errors,
+            (std::vector<std::string>{"postgresreplicaset <unknown>: metadata.name: is required"}));
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+TEST(Encode, RoundTripsThroughJson) {
+  const PostgresReplicaSet object = FullyPopulated();
+  for (bool pretty : {false, true}) {
+    const std::string json = EncodeJson(object, pretty);
+    DecodeResult r = DecodeReplicaSet(json);
+    ASSERT_TRUE(r.object) << json << Describe(r.errors);
+    EXPECT_EQ(*r.object, object) << json;
+  }
+}
+
+TEST(Encode, RoundTripsThroughYaml) {
+  const PostgresReplicaSet object = FullyPopulated();
+  const std::string yaml = EncodeYaml(object);
+  DecodeResult r = DecodeReplicaSet(yaml);
+  ASSERT_TRUE(r.object) << yaml << Describe(r.errors);
+  EXPECT_EQ(*r.object, object) << yaml;
+}
+
+TEST(Encode, RoundTripsStringsThatLookLikeOtherTypes) {
+  PostgresReplicaSet object = DefaultedDemo();
+  const std::string tricky[] = {"true", "False", "yes", "no", "on", "off", "y", "n", "null", "~", "", "123",
+                                "-1", "+1", "1.5", ".5", "1e3", ".inf", "-.inf", ".nan", "0x1f", "0o17",
+                                "1_000", "1:30", "2024-01-01", "#comment", "- item", "key: value", "[a]",
+                                "{a}", "2024-05-01T10:00:00Z", "1 2", "1Gi", "0/5000060", "*alias", "&anchor", "!tag", "|", ">", "@x", "`x", "%x", "'q'",
+                                "\"q\"", " lead", "trail ", "tab\there", "multi\nline\n", "\\back", "é"};
+  int i = 0;
+  for (const std::string& text : tricky) object.metadata.annotations["k" + std::to_string(i++)] = text;
+  // Keys too: parameter names are validated later, decoding keeps them.
+  for (const std::string& text : tricky) object.spec.postgres.parameters[text + "key"] = text;
+  object.spec.postgres.parameters["true"] = "1";
+  object.spec.postgres.parameters["123"] = "1";
+  for (const std::string& text : {EncodeYaml(object), EncodeJson(object), EncodeJson(object, true)}) {
+    DecodeResult r = DecodeReplicaSet(text);
+    ASSERT_TRUE(r.object) << text << Describe(r.errors);
+    EXPECT_EQ(*r.object, object) << text;
+  }
+}
+
+TEST(Encode, RoundTripsExtremeNumbers) {
+  PostgresReplicaSet object = DefaultedDemo();
+  object.metadata.generation = std::numeric_limits<int64_t>::min();
+  object.spec.failover.maxLagBytes = std::numeric_limits<int64_t>::max();
+  InstanceStatus instance;
+  instance.name = "demo-1";
+  instance.lagBytes = std::numeric_limits<int64_t>::min();
+  instance.lagSeconds = 5e-324;  // smallest subnormal
+  instance.port = std::numeric_limits<int>::max();
+  object.status.instances = {instance, instance};
+  object.status.instances[1].lagSeconds = std::numeric_limits<double>::max();
+  for (const std::string& text : {EncodeYaml(object), EncodeJson(object)}) {
+    DecodeResult r = DecodeReplicaSet(text);
+    ASSERT_TRUE(r.object) << text << Describe(r.errors);
+    EXPECT_EQ(*r.object, object) << text;
+  }
+}
+
+TEST(Encode, OmitsUnsetFieldsButKeepsTheEssentials) {
+  PostgresReplicaSet object;
+  object.metadata.name = "demo";
+  EXPECT_EQ(EncodeJson(object),
+            R"({"apiVersion":"pgrs.dev/v1alpha1","kind":"PostgresReplicaSet","metadata":{"name":"demo"},"spec":{}})");
+  EXPECT_EQ(EncodeYaml(object),
+            "apiVersion: pgrs.dev/v1alpha1\nkind: PostgresReplicaSet\nmetadata:\n  name: demo\nspec: {}\n");
+  DecodeResult r = DecodeReplicaSet(EncodeYaml(object));
+  ASSERT_TRUE(r.object) << Describe(r.errors);
+  EXPECT_EQ(*r.object, object);
+}
+
+TEST(Encode, DefaultedSpecIsReadable) {
+  const std::string yaml = EncodeYaml(DefaultedDemo(3));
+  EXPECT_NE(yaml.find("  instances: 3\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("    mode: async\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("    size: 1Gi\n"), std::string::npos) << yaml;  // no quotes needed for people
+  EXPECT_EQ(yaml.find("status"), std::string::npos) << yaml;
+}
+
+TEST(Encode, PrettyJsonIsIndentedAndEqualToCompact) {
+  const PostgresReplicaSet object = FullyPopulated();
+  const std::string pretty = EncodeJson(object, true);
+  EXPECT_EQ(pretty.rfind("{\n  \"apiVersion\": \"pgrs.dev/v1alpha1\",\n", 0), 0u) << pretty;
+  std::string squeezed;
+  bool inString = false;
+  for (size_t i = 0; i < pretty.size(); ++i) {
+    const char c = pretty[i];
+    if (c == '"' && (i == 0 || pretty[i - 1] != '\\')) inString = !inString;
+    if (!inString && (c == ' ' || c == '\n')) continue;
+    squeezed += c;
+  }
+  EXPECT_EQ(squeezed, EncodeJson(object));
+}
+
+TEST(StatusJson, RoundTrips) {
+  const ReplicaSetStatus status = FullyPopulated().status;
+  Result<ReplicaSetStatus> decoded = DecodeStatusJson(EncodeStatusJson(status));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(*decoded, status);
+}
+
+TEST(StatusJson, EmptyStatusRoundTrips) {
+  EXPECT_EQ(EncodeStatusJson(ReplicaSetStatus{}), R"({"readyInstances":0})");
+  Result<ReplicaSetStatus> decoded = DecodeStatusJson(EncodeStatusJson(ReplicaSetStatus{}));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(*decoded, ReplicaSetStatus{});
+}
+
+TEST(StatusJson, RejectsBadInputAsInvalid) {
+  struct Row {
+    std::string text, message;
+  };
+  const Row rows[] = {
+      {"{\"phase\": 1}", "invalid status: status.phase: must be a string"},
+      {"{\"phases\": \"x\"}", "invalid status: status.phases: unknown field"},
+      {"[]", "invalid status: status: must be a map"},
+      {"{", "invalid status: <document>: is not valid YAML or JSON: line 1, column 1: end of map flow not found"},
+      {"", "invalid status: <document>: must hold exactly one object, found 0 YAML documents"},
+  };
+  for (const Row& row : rows) {
+    Result<ReplicaSetStatus> decoded = DecodeStatusJson(row.text);
+    ASSERT_FALSE(decoded.ok()) << row.text;
+    EXPECT_EQ(decoded.status().code(), StatusCode::kInvalid);
+    EXPECT_EQ(decoded.status().message(), row.message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Examples
+
+std::filesystem::path SourceDir() {
+  if (const char* dir = std::getenv("PGRS_SOURCE_DIR"); dir != nullptr && *dir != '\0') return dir;
+  // Run by hand rather than by ctest: this file is operator/api/types_test.cc.
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+}
+
+TEST(Examples, EveryExampleManifestParses) {
+  const std::filesystem::path dir = SourceDir() / "manifests" / "examples";
+  ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string ext = entry.path().extension().string();
+    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 2u);
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    ParseResult r = ParseManifest(text.str());
+    EXPECT_TRUE(r.object) << file << ": " << (r.errors.empty() ? "" : r.errors[0]);
+    // The example survives being stored and read back.
+    if (r.object) {
+      DecodeResult again = DecodeReplicaSet(EncodeYaml(*r.object));
+      ASSERT_TRUE(again.object) << file << Describe(again.errors);
+      EXPECT_EQ(*again.object, *r.object) << file;
+    }
+  }
+}
+
+TEST(Examples, MinimalIsDemoWithThreeInstances) {
+  std::ifstream in(SourceDir() / "manifests" / "examples" / "minimal.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  ParseResult r = ParseManifest(text.str());
+  ASSERT_TRUE(r.object);
+  EXPECT_EQ(r.object->metadata.name, "demo");
+  EXPECT_EQ(r.object->spec.instances, 3);
+  EXPECT_EQ(r.object->spec.local.basePort, kDefaultBasePort);
+}
+
+TEST(Examples, FullSetsEverySpecField) {
+  std::ifstream in(SourceDir() / "manifests" / "examples" / "full.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  DecodeResult r = DecodeReplicaSet(text.str());
+  ASSERT_TRUE(r.object) << Describe(r.errors);
+  const ReplicaSetSpec& s = r.object->spec;
+  EXPECT_TRUE(s.instances && s.replication.syncReplicas && s.replication.slots && s.failover.enabled &&
+              s.failover.delaySeconds && s.failover.maxLagBytes && s.local.basePort);
+  EXPECT_NE(s.postgres.version, 0);
+  EXPECT_FALSE(s.postgres.parameters.empty());
+  EXPECT_FALSE(s.postgres.pgHBA.empty());
+  EXPECT_FALSE(s.replication.mode.empty());
+  EXPECT_FALSE(s.primary.empty());
+  EXPECT_FALSE(s.storage.size.empty());
+  EXPECT_FALSE(s.storage.storageClassName.empty());
+  // Nothing in it is a default that ApplyDefaults would have to fill in.
+  ReplicaSetSpec defaulted = s;
+  ApplyDefaults(defaulted);
+  EXPECT_EQ(defaulted, s);
+}
+
+}  // namespace
+}  // namespace pgrs::api
