@@ -1,0 +1,95 @@
+// The instance agent (`pgrs instance`): the one process that owns a data
+// directory. It bootstraps it (initdb for a primary, pg_basebackup for a
+// standby), writes its configuration, starts the postmaster as its own child
+// and supervises it, and serves its status over authenticated HTTP. The
+// controller only ever tells it the desired state (PUT /config); the agent
+// converges to it on its own, so that it keeps PostgreSQL running while the
+// control plane is away.
+//
+// Safety: a data directory is never started as primary unless the config
+// says so, and the agent never turns a standby into a primary (or back) by
+// rewriting files: promotion and rejoin are explicit operations.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "operator/agent/protocol.h"
+#include "operator/util/http.h"
+#include "operator/util/process.h"
+
+namespace pgrs::agent {
+
+struct AgentOptions {
+  std::string name;           // instance name, e.g. demo-2
+  std::string instanceDir;    // holds data/, the passfile and postgres.log
+  std::string listenAddress;  // the API, e.g. 127.0.0.1:18001
+  std::string token;          // bearer token for the API
+  std::string pgBinRoot = "/usr/lib/postgresql";  // <root>/<major>/bin
+};
+
+class InstanceAgent {
+ public:
+  explicit InstanceAgent(AgentOptions options);
+  ~InstanceAgent();
+
+  // Starts the API and the supervisor. Fails if the API cannot listen.
+  Status Start();
+  // Asks the agent to stop PostgreSQL and return from Wait(). Signal-safe
+  // callers use RequestStop from a normal thread.
+  void RequestStop();
+  void Wait();
+
+  AgentStatus CurrentStatus();
+  // Applies a new desired config (what PUT /config does).
+  Status SetConfig(const AgentConfig& config);
+
+ private:
+  void SuperviseLoop();
+  void Tick();
+  Status EnsureDataDirectory(const AgentConfig& config);
+  Status Initdb(const AgentConfig& config);
+  Status Clone(const AgentConfig& config);
+  // Writes the generated files; true if anything on disk changed.
+  Result<bool> WriteConfiguration(const AgentConfig& config, bool* recoveryConfChanged);
+  Status StartPostgres(const AgentConfig& config);
+  void StopPostgres();
+  void ApplyChangedConfiguration(const AgentConfig& config, bool recoveryConfChanged);
+  void StopOrphanPostmaster();
+  std::string DataDirRole() const;
+  std::string PgBin(int major, const std::string& program) const;
+  void SetState(const std::string& state, const std::string& progress = "");
+  void SetError(const std::string& error);
+
+  std::string DataDir() const;
+  std::string PassfilePath() const;
+
+  AgentOptions options_;
+  std::unique_ptr<HttpServer> server_;
+  std::optional<UserIds> postgresUser_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopRequested_ = false;
+  bool stopped_ = false;
+  std::optional<AgentConfig> desired_;  // guarded by mu_
+  AgentStatus status_;                  // guarded by mu_
+  std::thread supervisor_;
+
+  // Supervisor-thread state.
+  pid_t postmasterPid_ = 0;
+  std::chrono::steady_clock::time_point retryAfter_{};
+  std::chrono::milliseconds backoff_{500};
+  std::chrono::steady_clock::time_point postmasterStartedAt_{};
+};
+
+// `pgrs instance` command line.
+int RunAgentMain(const std::vector<std::string>& args);
+
+}  // namespace pgrs::agent

@@ -1,0 +1,103 @@
+#include <signal.h>
+
+#include <cstdio>
+
+#include "operator/agent/agent.h"
+#include "operator/util/files.h"
+#include "operator/util/log.h"
+
+namespace pgrs::agent {
+
+namespace {
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: pgrs instance --name NAME --instance-dir DIR --listen HOST:PORT\n"
+               "                     [--token-file FILE] [--pg-bin-root DIR] [--log-file FILE]\n"
+               "                     [--log-format text|json] [--log-level info]\n"
+               "The bearer token comes from --token-file or $PGRS_AGENT_TOKEN.\n");
+}
+
+}  // namespace
+
+int RunAgentMain(const std::vector<std::string>& args) {
+  AgentOptions options;
+  std::string tokenFile, logFile, logLevel = "info";
+  LogFormat format = LogFormat::kText;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "pgrs instance: %s needs a value\n", args[i].c_str());
+        std::exit(2);
+      }
+      return args[++i];
+    };
+    const std::string& a = args[i];
+    if (a == "--name") options.name = value();
+    else if (a == "--instance-dir") options.instanceDir = AbsolutePath(value());
+    else if (a == "--listen") options.listenAddress = value();
+    else if (a == "--token-file") tokenFile = value();
+    else if (a == "--pg-bin-root") options.pgBinRoot = value();
+    else if (a == "--log-file") logFile = value();
+    else if (a == "--log-level") logLevel = value();
+    else if (a == "--log-format") {
+      if (!ParseLogFormat(value(), &format)) {
+        std::fprintf(stderr, "pgrs instance: --log-format must be text, json or auto\n");
+        return 2;
+      }
+    } else if (a == "--help" || a == "-h") {
+      Usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "pgrs instance: unknown argument %s\n", a.c_str());
+      Usage();
+      return 2;
+    }
+  }
+  if (options.name.empty() || options.instanceDir.empty() || options.listenAddress.empty()) {
+    Usage();
+    return 2;
+  }
+  if (!tokenFile.empty()) {
+    auto token = ReadFile(tokenFile);
+    if (!token.ok()) {
+      std::fprintf(stderr, "pgrs instance: %s\n", token.status().message().c_str());
+      return 1;
+    }
+    options.token = *token;
+    while (!options.token.empty() && (options.token.back() == '\n' || options.token.back() == ' ')) {
+      options.token.pop_back();
+    }
+  } else if (const char* env = std::getenv("PGRS_AGENT_TOKEN")) {
+    options.token = env;
+  }
+  if (options.token.empty()) {
+    std::fprintf(stderr, "pgrs instance: a bearer token is required (--token-file or $PGRS_AGENT_TOKEN)\n");
+    return 2;
+  }
+  InitLogging("agent " + options.name, format, logLevel, logFile);
+
+  // Signals are taken synchronously by this thread; every other thread
+  // (and so every child, which resets its mask) starts with them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  InstanceAgent agent(options);
+  Status st = agent.Start();
+  if (!st.ok()) {
+    spdlog::error("agent failed to start instance={} error=\"{}\"", options.name, st.message());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("stopping agent instance={} signal={}", options.name, sig);
+  agent.RequestStop();
+  agent.Wait();
+  spdlog::info("agent stopped instance={}", options.name);
+  return 0;
+}
+
+}  // namespace pgrs::agent

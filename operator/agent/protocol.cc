@@ -1,0 +1,151 @@
+#include "operator/agent/protocol.h"
+
+#include <cpprest/json.h>
+#include <openssl/evp.h>
+
+#include <cstdio>
+
+namespace pgrs::agent {
+
+namespace json = web::json;
+
+namespace {
+
+std::string Str(const json::value& v, const char* key) {
+  return v.has_string_field(key) ? v.at(key).as_string() : std::string();
+}
+int64_t Int(const json::value& v, const char* key) {
+  return v.has_number_field(key) ? v.at(key).as_number().to_int64() : 0;
+}
+bool Bool(const json::value& v, const char* key) { return v.has_boolean_field(key) && v.at(key).as_bool(); }
+
+json::value StringList(const std::vector<std::string>& list) {
+  auto out = json::value::array(list.size());
+  for (size_t i = 0; i < list.size(); ++i) out[i] = json::value::string(list[i]);
+  return out;
+}
+std::vector<std::string> ReadStringList(const json::value& v, const char* key) {
+  std::vector<std::string> out;
+  if (!v.has_array_field(key)) return out;
+  for (const auto& e : v.at(key).as_array()) {
+    if (e.is_string()) out.push_back(e.as_string());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeAgentConfig(const AgentConfig& c) {
+  json::value v = json::value::object();
+  v["role"] = json::value::string(c.role);
+  v["majorVersion"] = json::value::number(c.majorVersion);
+  v["listenAddresses"] = json::value::string(c.listenAddresses);
+  v["port"] = json::value::number(c.port);
+  json::value params = json::value::object();
+  for (const auto& [k, val] : c.parameters) params[k] = json::value::string(val);
+  v["parameters"] = params;
+  v["pgHBA"] = StringList(c.pgHBA);
+  v["clientNetworks"] = StringList(c.clientNetworks);
+  v["replicationUser"] = json::value::string(c.replicationUser);
+  v["upstreamHost"] = json::value::string(c.upstreamHost);
+  v["upstreamPort"] = json::value::number(c.upstreamPort);
+  v["slotName"] = json::value::string(c.slotName);
+  v["synchronousStandbyNames"] = json::value::string(c.synchronousStandbyNames);
+  v["superuserPassword"] = json::value::string(c.superuserPassword);
+  v["replicationPassword"] = json::value::string(c.replicationPassword);
+  return v.serialize();
+}
+
+Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
+  try {
+    json::value v = json::value::parse(text);
+    if (!v.is_object()) return Status::Invalid("config: not a JSON object");
+    AgentConfig c;
+    c.role = Str(v, "role");
+    if (c.role != "primary" && c.role != "standby") return Status::Invalid("config.role: must be primary or standby");
+    c.majorVersion = static_cast<int>(Int(v, "majorVersion"));
+    c.listenAddresses = Str(v, "listenAddresses");
+    c.port = static_cast<int>(Int(v, "port"));
+    if (c.port <= 0 || c.port > 65535) return Status::Invalid("config.port: must be between 1 and 65535");
+    if (v.has_object_field("parameters")) {
+      for (const auto& [k, val] : v.at("parameters").as_object()) {
+        if (val.is_string()) c.parameters[k] = val.as_string();
+      }
+    }
+    c.pgHBA = ReadStringList(v, "pgHBA");
+    c.clientNetworks = ReadStringList(v, "clientNetworks");
+    c.replicationUser = Str(v, "replicationUser");
+    c.upstreamHost = Str(v, "upstreamHost");
+    c.upstreamPort = static_cast<int>(Int(v, "upstreamPort"));
+    c.slotName = Str(v, "slotName");
+    c.synchronousStandbyNames = Str(v, "synchronousStandbyNames");
+    c.superuserPassword = Str(v, "superuserPassword");
+    c.replicationPassword = Str(v, "replicationPassword");
+    if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {
+      return Status::Invalid("config.upstreamHost: a standby needs an upstream");
+    }
+    return c;
+  } catch (const std::exception& e) {
+    return Status::Invalid(std::string("config: ") + e.what());
+  }
+}
+
+std::string EncodeAgentStatus(const AgentStatus& s) {
+  json::value v = json::value::object();
+  v["name"] = json::value::string(s.name);
+  v["state"] = json::value::string(s.state);
+  v["role"] = json::value::string(s.role);
+  v["dataDirRole"] = json::value::string(s.dataDirRole);
+  v["dataDirExists"] = json::value::boolean(s.dataDirExists);
+  v["postgresRunning"] = json::value::boolean(s.postgresRunning);
+  v["postgresReady"] = json::value::boolean(s.postgresReady);
+  v["postmasterPid"] = json::value::number(s.postmasterPid);
+  v["restarts"] = json::value::number(s.restarts);
+  v["lastExit"] = json::value::string(s.lastExit);
+  v["progress"] = json::value::string(s.progress);
+  v["lastError"] = json::value::string(s.lastError);
+  v["configHash"] = json::value::string(s.configHash);
+  v["majorVersion"] = json::value::number(s.majorVersion);
+  return v.serialize();
+}
+
+Result<AgentStatus> DecodeAgentStatus(const std::string& text) {
+  try {
+    json::value v = json::value::parse(text);
+    if (!v.is_object()) return Status::Invalid("agent status: not a JSON object");
+    AgentStatus s;
+    s.name = Str(v, "name");
+    s.state = Str(v, "state");
+    s.role = Str(v, "role");
+    s.dataDirRole = Str(v, "dataDirRole");
+    s.dataDirExists = Bool(v, "dataDirExists");
+    s.postgresRunning = Bool(v, "postgresRunning");
+    s.postgresReady = Bool(v, "postgresReady");
+    s.postmasterPid = Int(v, "postmasterPid");
+    s.restarts = static_cast<int>(Int(v, "restarts"));
+    s.lastExit = Str(v, "lastExit");
+    s.progress = Str(v, "progress");
+    s.lastError = Str(v, "lastError");
+    s.configHash = Str(v, "configHash");
+    s.majorVersion = static_cast<int>(Int(v, "majorVersion"));
+    return s;
+  } catch (const std::exception& e) {
+    return Status::Invalid(std::string("agent status: ") + e.what());
+  }
+}
+
+std::string ConfigHash(const AgentConfig& config) {
+  std::string text = EncodeAgentConfig(config);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string out;
+  char buf[3];
+  for (unsigned int i = 0; i < 16 && i < len; ++i) {
+    std::snprintf(buf, sizeof(buf), "%02x", digest[i]);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace pgrs::agent

@@ -1,0 +1,71 @@
+// What the controller and an instance agent say to each other over HTTP.
+//   PUT /config   AgentConfig: the instance's desired state (role, upstream,
+//                 parameters, secrets). The agent converges to it on its own.
+//   GET /status   AgentStatus: what the agent knows about its instance.
+//   GET /healthz  liveness, no token.
+// Pure data and JSON codecs; no I/O.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "operator/util/status.h"
+
+namespace pgrs::agent {
+
+struct AgentConfig {
+  std::string role;  // "primary" | "standby"
+  int majorVersion = 15;
+  std::string listenAddresses = "127.0.0.1";
+  int port = 0;
+  std::map<std::string, std::string> parameters;
+  std::vector<std::string> pgHBA;
+  std::vector<std::string> clientNetworks;
+  std::string replicationUser = "pgrs_replication";
+  // Standby only: where to stream from, and the slot to use there.
+  std::string upstreamHost;
+  int upstreamPort = 0;
+  std::string slotName;
+  std::string synchronousStandbyNames;  // primary only
+  // Secrets, filled in by the executor (never by reconcilers, never logged).
+  std::string superuserPassword;
+  std::string replicationPassword;
+};
+
+// Agent states, in the order an instance usually goes through them.
+inline constexpr char kStateWaitingForConfig[] = "WaitingForConfig";
+inline constexpr char kStateInitializing[] = "Initializing";  // initdb
+inline constexpr char kStateCloning[] = "Cloning";            // pg_basebackup
+inline constexpr char kStateStarting[] = "Starting";
+inline constexpr char kStateRunning[] = "Running";
+inline constexpr char kStateRestarting[] = "Restarting";
+inline constexpr char kStateFailed[] = "Failed";  // the last attempt failed; retrying
+inline constexpr char kStateStopping[] = "Stopping";
+
+struct AgentStatus {
+  std::string name;
+  std::string state;
+  std::string role;          // desired role, from the last config
+  std::string dataDirRole;   // what the data directory says: primary | standby | "" (none)
+  bool dataDirExists = false;
+  bool postgresRunning = false;  // a postmaster we supervise is alive
+  bool postgresReady = false;    // it accepts connections
+  int64_t postmasterPid = 0;
+  int restarts = 0;              // postmaster restarts after a crash
+  std::string lastExit;          // how the postmaster last ended
+  std::string progress;          // e.g. "clone 12345/23732 kB (52%)"
+  std::string lastError;
+  std::string configHash;        // ConfigHash() of the config being applied
+  int majorVersion = 0;          // from PG_VERSION
+};
+
+std::string EncodeAgentConfig(const AgentConfig& config);
+Result<AgentConfig> DecodeAgentConfig(const std::string& json);
+std::string EncodeAgentStatus(const AgentStatus& status);
+Result<AgentStatus> DecodeAgentStatus(const std::string& json);
+// Identifies a config; equal configs have equal hashes (secrets included).
+std::string ConfigHash(const AgentConfig& config);
+
+}  // namespace pgrs::agent

@@ -1,0 +1,435 @@
+// `pgrs local ...`: the embedded control plane and its client verbs.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "operator/api/types.h"
+#include "operator/cli/commands.h"
+#include "operator/local/controller.h"
+#include "operator/util/files.h"
+#include "operator/util/log.h"
+#include "operator/util/process.h"
+
+namespace pgrs::cli {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+void LocalUsage() {
+  std::fprintf(stderr,
+               "usage: pgrs local VERB --state-dir DIR ...\n"
+               "\n"
+               "  run     --state-dir DIR                          run the control plane in the foreground\n"
+               "  apply   --state-dir DIR -f FILE                  validate and store a PostgresReplicaSet\n"
+               "  get     --state-dir DIR [NAME] [-o table|yaml|json]\n"
+               "  wait    --state-dir DIR NAME --for condition=Ready [--timeout 120s]\n"
+               "  delete  --state-dir DIR NAME [--timeout 120s]    stop and remove a replica set\n"
+               "  psql    --state-dir DIR NAME [--replica] [-- PSQL-ARGS]\n");
+}
+
+// Parsed `--flag value` options and positional arguments.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> positional;
+  std::vector<std::string> passthrough;  // after "--"
+  std::string error;
+};
+
+Args ParseArgs(const std::vector<std::string>& args, const std::vector<std::string>& valueFlags,
+               const std::vector<std::string>& boolFlags) {
+  Args out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      out.passthrough.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    }
+    std::string key = a, value;
+    bool inlineValue = false;
+    if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+      key = a.substr(0, a.find('='));
+      value = a.substr(a.find('=') + 1);
+      inlineValue = true;
+    }
+    if (std::find(valueFlags.begin(), valueFlags.end(), key) != valueFlags.end()) {
+      if (!inlineValue) {
+        if (i + 1 >= args.size()) {
+          out.error = key + " needs a value";
+          return out;
+        }
+        value = args[++i];
+      }
+      out.flags[key] = value;
+    } else if (std::find(boolFlags.begin(), boolFlags.end(), key) != boolFlags.end()) {
+      out.flags[key] = "true";
+    } else if (!a.empty() && a[0] == '-') {
+      out.error = "unknown flag " + a;
+      return out;
+    } else {
+      out.positional.push_back(a);
+    }
+  }
+  return out;
+}
+
+// "120s", "2m", "500ms", "90" (seconds).
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  char* end = nullptr;
+  double n = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || n < 0) return std::nullopt;
+  std::string unit = end;
+  double ms;
+  if (unit.empty() || unit == "s") ms = n * 1000;
+  else if (unit == "ms") ms = n;
+  else if (unit == "m") ms = n * 60000;
+  else if (unit == "h") ms = n * 3600000;
+  else return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "pgrs";
+  buf[n] = 0;
+  return buf;
+}
+
+// PostgreSQL refuses to follow a data directory path it cannot traverse.
+Status CheckReachableByPostgres(const std::string& dir) {
+  if (!RunningAsRoot()) return Status::Ok();
+  auto user = PostgresUser();
+  if (!user.ok()) return user.status();
+  ProcessSpec spec;
+  spec.argv = {"/usr/bin/test", "-x", dir};
+  spec.runAs = *user;
+  auto result = RunCommand(spec, 10s);
+  if (result.ok() && result->ok()) return Status::Ok();
+  return Status::Invalid("state directory " + dir + " is not reachable by the OS user postgres (PostgreSQL runs "
+                         "as postgres and needs execute permission on every parent directory); choose one under "
+                         "/var/lib or /tmp, or chmod o+x its parents");
+}
+
+int Run(const Args& args) {
+  std::string dir = AbsolutePath(args.flags.at("--state-dir"));
+  LogFormat format = LogFormat::kText;
+  if (args.flags.count("--log-format") && !ParseLogFormat(args.flags.at("--log-format"), &format)) {
+    std::fprintf(stderr, "pgrs local run: --log-format must be text, json or auto\n");
+    return 2;
+  }
+  InitLogging("local", format, args.flags.count("--log-level") ? args.flags.at("--log-level") : "info");
+
+  // Block the stop signals before any thread exists; this thread takes
+  // them with sigtimedwait between passes.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto lock = local::RunLock::Acquire(dir);
+  if (!lock.ok()) {
+    spdlog::error("{}", lock.status().message());
+    return 1;
+  }
+  if (Status st = CheckReachableByPostgres(dir); !st.ok()) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+  local::LocalStore store(dir);
+  local::LocalRuntime runtime(store, SelfExe());
+  local::LocalController controller(store, runtime);
+  spdlog::info("control plane started stateDir={} pid={}", dir, getpid());
+  while (true) {
+    auto delay = controller.ReconcileAll();
+    timespec timeout{static_cast<time_t>(delay.count() / 1000), static_cast<long>((delay.count() % 1000) * 1000000)};
+    int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("stopping control plane signal={}; stopping agents and PostgreSQL", sig);
+      break;
+    }
+  }
+  runtime.StopAll();
+  spdlog::info("control plane stopped stateDir={}", dir);
+  return 0;
+}
+
+int Apply(const Args& args) {
+  if (!args.flags.count("-f")) {
+    std::fprintf(stderr, "pgrs local apply: -f FILE is required\n");
+    return 2;
+  }
+  std::string file = args.flags.at("-f");
+  Result<std::string> text = file == "-" ? Result<std::string>(std::string(std::istreambuf_iterator<char>(std::cin), {}))
+                                         : ReadFile(file);
+  if (!text.ok()) {
+    std::fprintf(stderr, "error: %s\n", text.status().message().c_str());
+    return 1;
+  }
+  auto parsed = api::ParseManifest(*text);
+  if (!parsed.object) {
+    for (const auto& e : parsed.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    return 1;
+  }
+  local::LocalStore store(args.flags.at("--state-dir"));
+  std::string outcome;
+  auto stored = store.Apply(*parsed.object, &outcome);
+  if (!stored.ok()) {
+    std::fprintf(stderr, "error: %s\n", stored.status().message().c_str());
+    return 1;
+  }
+  std::printf("postgresreplicaset.pgrs.dev/%s %s\n", stored->metadata.name.c_str(), outcome.c_str());
+  return 0;
+}
+
+std::string Pad(const std::string& s, size_t width) { return s.size() >= width ? s + " " : s + std::string(width - s.size() + 1, ' '); }
+
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (widths.size() <= i) widths.push_back(0);
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) line += i + 1 == row.size() ? row[i] : Pad(row[i], widths[i] + 1);
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string Dash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string FormatBytes(std::optional<int64_t> bytes) { return bytes ? std::to_string(*bytes) : "-"; }
+
+std::string FormatSeconds(std::optional<double> seconds) {
+  if (!seconds) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", *seconds);
+  return buf;
+}
+
+int Get(const Args& args) {
+  local::LocalStore store(args.flags.at("--state-dir"));
+  std::string output = args.flags.count("-o") ? args.flags.at("-o") : "table";
+  if (output != "table" && output != "yaml" && output != "json") {
+    std::fprintf(stderr, "pgrs local get: -o must be table, yaml or json\n");
+    return 2;
+  }
+  std::vector<api::PostgresReplicaSet> sets;
+  std::vector<std::string> names = args.positional.empty() ? store.ListNames() : args.positional;
+  for (const auto& name : names) {
+    auto set = store.Get(name);
+    if (!set.ok()) {
+      std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
+      return 1;
+    }
+    sets.push_back(*set);
+  }
+  if (output == "json") {
+    for (const auto& s : sets) std::printf("%s\n", api::EncodeJson(s, true).c_str());
+    return 0;
+  }
+  if (output == "yaml") {
+    for (size_t i = 0; i < sets.size(); ++i) std::printf("%s%s\n", i ? "---\n" : "", api::EncodeYaml(sets[i]).c_str());
+    return 0;
+  }
+  if (sets.empty()) {
+    std::printf("No replica sets in %s\n", store.stateDir().c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {{"NAME", "PHASE", "PRIMARY", "READY", "TIMELINE", "GENERATION"}};
+  for (const auto& s : sets) {
+    rows.push_back({s.metadata.name, Dash(s.status.phase), Dash(s.status.currentPrimary),
+                    std::to_string(s.status.readyInstances) + "/" + std::to_string(s.spec.instances.value_or(1)),
+                    std::to_string(s.status.timeline),
+                    std::to_string(s.status.observedGeneration) + "/" + std::to_string(s.metadata.generation)});
+  }
+  std::string out = Table(rows);
+  for (const auto& s : sets) {
+    std::vector<std::vector<std::string>> inst = {
+        {"INSTANCE", "ROLE", "STATE", "HOST:PORT", "TIMELINE", "LSN", "LAG(BYTES)", "LAG(S)", "SYNC", "MESSAGE"}};
+    for (const auto& i : s.status.instances) {
+      inst.push_back({i.name, Dash(i.role), Dash(i.state), i.host.empty() ? "-" : i.host + ":" + std::to_string(i.port),
+                      i.timeline ? std::to_string(i.timeline) : "-", Dash(i.lsn), FormatBytes(i.lagBytes),
+                      FormatSeconds(i.lagSeconds), Dash(i.syncState), i.message});
+    }
+    out += "\n" + Table(inst);
+    for (const auto& c : s.status.conditions) {
+      out += "\n" + c.type + "=" + c.status + " (" + c.reason + ")" + (c.message.empty() ? "" : ": " + c.message);
+    }
+    out += "\n";
+    if (!s.status.connection.readWrite.empty()) {
+      out += "\nread-write: " + s.status.connection.readWrite + "\nread-only:  " + s.status.connection.readOnly + "\n";
+    }
+  }
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+int Wait(const Args& args) {
+  if (args.positional.size() != 1 || !args.flags.count("--for")) {
+    std::fprintf(stderr, "pgrs local wait: NAME and --for condition=TYPE[=STATUS] are required\n");
+    return 2;
+  }
+  std::string name = args.positional[0];
+  std::string forText = args.flags.at("--for");
+  if (forText.rfind("condition=", 0) != 0) {
+    std::fprintf(stderr, "pgrs local wait: --for must be condition=TYPE[=STATUS]\n");
+    return 2;
+  }
+  std::string type = forText.substr(10), wantStatus = "True";
+  if (auto eq = type.find('='); eq != std::string::npos) {
+    wantStatus = type.substr(eq + 1);
+    type = type.substr(0, eq);
+  }
+  auto timeout = ParseDuration(args.flags.count("--timeout") ? args.flags.at("--timeout") : "120s");
+  if (!timeout) {
+    std::fprintf(stderr, "pgrs local wait: --timeout must be a duration such as 120s or 2m\n");
+    return 2;
+  }
+  local::LocalStore store(args.flags.at("--state-dir"));
+  auto deadline = std::chrono::steady_clock::now() + *timeout;
+  std::string lastProgress;
+  while (true) {
+    auto set = store.Get(name);
+    if (!set.ok()) {
+      std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
+      return 1;
+    }
+    // A condition counts only once status speaks of the current spec.
+    const api::Condition* c = api::FindCondition(set->status, type);
+    bool current = set->status.observedGeneration >= set->metadata.generation;
+    if (c != nullptr && current && c->status == wantStatus) {
+      std::printf("postgresreplicaset.pgrs.dev/%s condition met\n", name.c_str());
+      return 0;
+    }
+    const api::Condition* progressing = api::FindCondition(set->status, "Progressing");
+    std::string progress = set->status.phase + (progressing && !progressing->message.empty() ? ": " + progressing->message : "");
+    if (!progress.empty() && progress != lastProgress) {
+      std::fprintf(stderr, "waiting for %s: %s\n", name.c_str(), progress.c_str());
+      lastProgress = progress;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "error: timed out waiting for condition %s=%s on postgresreplicaset %s\n", type.c_str(),
+                   wantStatus.c_str(), name.c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+}
+
+int Delete(const Args& args) {
+  if (args.positional.size() != 1) {
+    std::fprintf(stderr, "pgrs local delete: NAME is required\n");
+    return 2;
+  }
+  std::string name = args.positional[0];
+  local::LocalStore store(args.flags.at("--state-dir"));
+  if (auto set = store.Get(name); !set.ok()) {
+    std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
+    return 1;
+  }
+  if (!local::RunLock::IsHeld(store.stateDir())) {
+    // No control plane, so no agent or PostgreSQL of this set runs.
+    Status st = store.Remove(name);
+    if (!st.ok()) {
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      return 1;
+    }
+    std::printf("postgresreplicaset.pgrs.dev/%s deleted\n", name.c_str());
+    return 0;
+  }
+  Status st = store.RequestDelete(name);
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    return 1;
+  }
+  auto timeout = ParseDuration(args.flags.count("--timeout") ? args.flags.at("--timeout") : "120s");
+  auto deadline = std::chrono::steady_clock::now() + timeout.value_or(120s);
+  std::fprintf(stderr, "deleting %s: stopping its instances\n", name.c_str());
+  while (PathExists(store.SetDir(name))) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "error: timed out waiting for postgresreplicaset %s to be deleted\n", name.c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  std::printf("postgresreplicaset.pgrs.dev/%s deleted\n", name.c_str());
+  return 0;
+}
+
+int Psql(const Args& args) {
+  if (args.positional.size() != 1) {
+    std::fprintf(stderr, "pgrs local psql: NAME is required\n");
+    return 2;
+  }
+  local::LocalStore store(args.flags.at("--state-dir"));
+  auto set = store.Get(args.positional[0]);
+  if (!set.ok()) {
+    std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
+    return 1;
+  }
+  std::string conninfo = args.flags.count("--replica") ? set->status.connection.readOnly
+                                                       : set->status.connection.readWrite;
+  if (conninfo.empty()) {
+    std::fprintf(stderr, "error: postgresreplicaset %s has no connection yet (is `pgrs local run` running?)\n",
+                 args.positional[0].c_str());
+    return 1;
+  }
+  std::string psql = "/usr/lib/postgresql/" + std::to_string(set->spec.postgres.version) + "/bin/psql";
+  if (!PathExists(psql)) psql = "/usr/bin/psql";
+  std::vector<std::string> argv = {psql, conninfo};
+  argv.insert(argv.end(), args.passthrough.begin(), args.passthrough.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  ::execv(psql.c_str(), cargv.data());
+  std::perror("pgrs local psql: exec psql");
+  return 1;
+}
+
+}  // namespace
+
+int RunLocalCommand(const std::vector<std::string>& argv) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
+    LocalUsage();
+    return argv.empty() ? 2 : 0;
+  }
+  std::string verb = argv[0];
+  std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  Args args = ParseArgs(rest, {"--state-dir", "-f", "--filename", "-o", "--output", "--for", "--timeout",
+                               "--log-format", "--log-level"},
+                        {"--replica"});
+  if (!args.error.empty()) {
+    std::fprintf(stderr, "pgrs local %s: %s\n", verb.c_str(), args.error.c_str());
+    return 2;
+  }
+  if (args.flags.count("--filename")) args.flags["-f"] = args.flags["--filename"];
+  if (args.flags.count("--output")) args.flags["-o"] = args.flags["--output"];
+  if (!args.flags.count("--state-dir")) {
+    std::fprintf(stderr, "pgrs local %s: --state-dir DIR is required\n", verb.c_str());
+    return 2;
+  }
+  if (verb == "run") return Run(args);
+  if (verb == "apply") return Apply(args);
+  if (verb == "get") return Get(args);
+  if (verb == "wait") return Wait(args);
+  if (verb == "delete") return Delete(args);
+  if (verb == "psql") return Psql(args);
+  std::fprintf(stderr, "pgrs local: unknown verb %s\n", verb.c_str());
+  LocalUsage();
+  return 2;
+}
+
+}  // namespace pgrs::cli

@@ -1,0 +1,129 @@
+#include "operator/executor/executor.h"
+
+#include "operator/pq/pq.h"
+#include "operator/util/http.h"
+#include "operator/util/log.h"
+
+namespace pgrs::executor {
+
+using namespace std::chrono_literals;
+using reconcilers::Action;
+using reconcilers::ActionType;
+
+Status Executor::Execute(const api::PostgresReplicaSet& set, const reconcilers::Plan& plan,
+                         const reconcilers::ObservedSet& observed) {
+  auto secrets = runtime_.Secrets(set);
+  if (!secrets.ok()) return secrets.status();
+  for (const auto& action : plan.actions) {
+    Status st = Run(set, action, observed, *secrets);
+    if (!st.ok()) {
+      spdlog::warn("action failed set={} action=\"{}\" error=\"{}\"", set.metadata.name, action.ToString(),
+                   st.message());
+      return st.WithContext(reconcilers::ActionTypeName(action.type));
+    }
+  }
+  Status result;
+  for (const auto& record : runtime_.ListInstances(set)) {
+    auto it = plan.configs.find(record.name);
+    if (it == plan.configs.end()) continue;
+    const auto* seen = observed.Find(record.name);
+    Status st = PushConfig(set, record, it->second, *secrets, seen ? seen->configHash : "");
+    if (!st.ok() && result.ok()) result = st;
+  }
+  return result;
+}
+
+Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRecord& instance,
+                            agent::AgentConfig config, const SetSecrets& secrets, const std::string& knownHash) {
+  // What only the runtime knows (addresses) and secrets complete the config.
+  config.port = instance.port;
+  config.listenAddresses = instance.listenAddresses;
+  config.clientNetworks = instance.clientNetworks;
+  config.superuserPassword = secrets.superuserPassword;
+  config.replicationPassword = secrets.replicationPassword;
+  if (agent::ConfigHash(config) == knownHash) return Status::Ok();
+  auto endpoint = runtime_.Endpoint(set, instance.name);
+  if (!endpoint.ok()) return endpoint.status();
+  auto response = HttpCall("PUT", endpoint->url + "/config", agent::EncodeAgentConfig(config), endpoint->token, 3s);
+  if (!response.ok()) return response.status().WithContext("configure " + instance.name);
+  if (response->status / 100 != 2) {
+    return Status::Unavailable("configure " + instance.name + ": agent answered " + std::to_string(response->status) +
+                               " " + response->body);
+  }
+  spdlog::info("configured instance set={} instance={} role={} upstream={}:{}", set.metadata.name, instance.name,
+               config.role, config.upstreamHost, config.upstreamPort);
+  return Status::Ok();
+}
+
+Status Executor::Run(const api::PostgresReplicaSet& set, const Action& action,
+                     const reconcilers::ObservedSet& observed, const SetSecrets& secrets) {
+  const std::string& setName = set.metadata.name;
+  switch (action.type) {
+    case ActionType::kCreateInstance: {
+      spdlog::info("creating instance set={} instance={} role={} reason=\"{}\"", setName, action.instance,
+                   action.config.role, action.reason);
+      auto record = runtime_.CreateInstance(set, action.instance, action.index);
+      if (!record.ok()) return record.status();
+      return PushConfig(set, *record, action.config, secrets, "");
+    }
+    case ActionType::kDeleteInstance: {
+      spdlog::info("deleting instance set={} instance={} reason=\"{}\"", setName, action.instance, action.reason);
+      PGRS_RETURN_IF_ERROR(runtime_.DeleteInstance(set, action.instance));
+      spdlog::info("deleted instance set={} instance={}", setName, action.instance);
+      return Status::Ok();
+    }
+    case ActionType::kCreateReplicationRole:
+    case ActionType::kCreateSlot:
+    case ActionType::kDropSlot: {
+      const auto* primary = observed.Find(action.instance);
+      if (primary == nullptr) return Status::Unavailable("instance " + action.instance + " not observed");
+      return RunSql(*primary, secrets, action);
+    }
+  }
+  return Status::Internal("unknown action");
+}
+
+Status Executor::RunSql(const reconcilers::ObservedInstance& primary, const SetSecrets& secrets,
+                        const Action& action) {
+  pq::ConnectionParams params;
+  params.host = primary.host;
+  params.port = primary.port;
+  params.password = secrets.superuserPassword;
+  params.applicationName = "pgrs-executor";
+  auto conn = pq::Connection::Open(params);
+  if (!conn.ok()) return conn.status();
+  auto& c = **conn;
+  switch (action.type) {
+    case ActionType::kCreateReplicationRole: {
+      auto verifier = c.EncryptPassword(reconcilers::kReplicationUser, secrets.replicationPassword);
+      if (!verifier.ok()) return verifier.status();
+      std::string role = c.QuoteIdentifier(reconcilers::kReplicationUser);
+      PGRS_RETURN_IF_ERROR(c.Exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " +
+                                  c.QuoteLiteral(reconcilers::kReplicationUser) + ") THEN CREATE ROLE " + role +
+                                  " WITH REPLICATION LOGIN; END IF; END $$"));
+      PGRS_RETURN_IF_ERROR(c.Exec("ALTER ROLE " + role + " WITH REPLICATION LOGIN PASSWORD " +
+                                  c.QuoteLiteral(*verifier)));
+      spdlog::info("created replication role instance={} role={}", primary.name, reconcilers::kReplicationUser);
+      return Status::Ok();
+    }
+    case ActionType::kCreateSlot: {
+      PGRS_RETURN_IF_ERROR(c.Exec(
+          "SELECT pg_create_physical_replication_slot($1) "
+          "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+          {action.slot}));
+      spdlog::info("created replication slot instance={} slot={}", primary.name, action.slot);
+      return Status::Ok();
+    }
+    case ActionType::kDropSlot: {
+      PGRS_RETURN_IF_ERROR(c.Exec(
+          "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+          {action.slot}));
+      spdlog::info("dropped replication slot instance={} slot={}", primary.name, action.slot);
+      return Status::Ok();
+    }
+    default:
+      return Status::Internal("not an SQL action");
+  }
+}
+
+}  // namespace pgrs::executor

@@ -1,0 +1,32 @@
+// The executor carries out a reconciler's plan: actions in order (stopping
+// at the first failure, so the next reconcile sees the world as it is), and
+// the desired config of every instance pushed to agents whose config
+// differs. Idempotent: running a plan twice does no harm.
+#pragma once
+
+#include <string>
+
+#include "operator/executor/runtime.h"
+#include "reconcilers/replicaset.h"
+
+namespace pgrs::executor {
+
+class Executor {
+ public:
+  explicit Executor(Runtime& runtime) : runtime_(runtime) {}
+
+  Status Execute(const api::PostgresReplicaSet& set, const reconcilers::Plan& plan,
+                 const reconcilers::ObservedSet& observed);
+
+ private:
+  Status Run(const api::PostgresReplicaSet& set, const reconcilers::Action& action,
+             const reconcilers::ObservedSet& observed, const SetSecrets& secrets);
+  Status PushConfig(const api::PostgresReplicaSet& set, const InstanceRecord& instance, agent::AgentConfig config,
+                    const SetSecrets& secrets, const std::string& knownHash);
+  Status RunSql(const reconcilers::ObservedInstance& primary, const SetSecrets& secrets,
+                const reconcilers::Action& action);
+
+  Runtime& runtime_;
+};
+
+}  // namespace pgrs::executor

@@ -1,0 +1,225 @@
+#include "operator/local/runtime.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <cpprest/json.h>
+
+#include "operator/postgres/config.h"
+#include "operator/util/files.h"
+#include "operator/util/log.h"
+#include "operator/util/process.h"
+#include "operator/util/random.h"
+
+namespace pgrs::local {
+
+using namespace std::chrono_literals;
+using executor::InstanceRecord;
+
+namespace {
+
+constexpr char kHost[] = "127.0.0.1";
+
+std::string RecordJson(const InstanceRecord& r) {
+  web::json::value v = web::json::value::object();
+  v["name"] = web::json::value::string(r.name);
+  v["index"] = web::json::value::number(r.index);
+  v["host"] = web::json::value::string(r.host);
+  v["port"] = web::json::value::number(r.port);
+  return v.serialize() + "\n";
+}
+
+std::optional<InstanceRecord> ParseRecord(const std::string& text) {
+  try {
+    auto v = web::json::value::parse(text);
+    InstanceRecord r;
+    r.name = v.at("name").as_string();
+    r.index = v.at("index").as_integer();
+    r.host = v.at("host").as_string();
+    r.port = v.at("port").as_integer();
+    if (r.name.empty() || r.index <= 0 || r.port <= 0) return std::nullopt;
+    r.listenAddresses = r.host;
+    r.clientNetworks = {r.host + "/32"};
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+LocalRuntime::LocalRuntime(const LocalStore& store, std::string pgrsBinary)
+    : store_(store), pgrsBinary_(std::move(pgrsBinary)) {}
+
+LocalRuntime::~LocalRuntime() { StopAll(); }
+
+std::string LocalRuntime::InstancesDir(const std::string& set) const { return store_.SetDir(set) + "/instances"; }
+std::string LocalRuntime::SecretsDir(const std::string& set) const { return store_.SetDir(set) + "/secrets"; }
+std::string LocalRuntime::InstanceDir(const std::string& set, const std::string& name) const {
+  return InstancesDir(set) + "/" + name;
+}
+
+std::vector<InstanceRecord> LocalRuntime::ListInstances(const api::PostgresReplicaSet& set) {
+  std::vector<InstanceRecord> out;
+  for (const auto& entry : ListDirectory(InstancesDir(set.metadata.name))) {
+    if (entry.size() < 6 || entry.substr(entry.size() - 5) != ".json") continue;
+    auto text = ReadFile(InstancesDir(set.metadata.name) + "/" + entry);
+    if (!text.ok()) continue;
+    if (auto record = ParseRecord(*text)) out.push_back(*record);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+  return out;
+}
+
+Result<std::string> LocalRuntime::Token(const std::string& set, const std::string& name) {
+  std::string path = SecretsDir(set) + "/" + name + ".token";
+  if (auto token = ReadFile(path); token.ok()) return *token;
+  PGRS_RETURN_IF_ERROR(MakeDirs(SecretsDir(set), 0700));
+  std::string token = RandomHex(24);
+  PGRS_RETURN_IF_ERROR(WriteFileAtomic(path, token, 0600));
+  return token;
+}
+
+Result<InstanceRecord> LocalRuntime::CreateInstance(const api::PostgresReplicaSet& set, const std::string& name,
+                                                    int index) {
+  InstanceRecord r;
+  r.name = name;
+  r.index = index;
+  r.host = kHost;
+  r.port = set.spec.local.basePort.value_or(api::kDefaultBasePort) + index - 1;
+  r.listenAddresses = r.host;
+  r.clientNetworks = {r.host + "/32"};
+  PGRS_RETURN_IF_ERROR(MakeDirs(InstancesDir(set.metadata.name), 0755));
+  PGRS_RETURN_IF_ERROR(WriteFileAtomic(InstancesDir(set.metadata.name) + "/" + name + ".json", RecordJson(r), 0644));
+  PGRS_RETURN_IF_ERROR(StartAgent(set.metadata.name, r));
+  return r;
+}
+
+Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& instance) {
+  auto token = Token(set, instance.name);
+  if (!token.ok()) return token.status();
+  std::string dir = InstanceDir(set, instance.name);
+  PGRS_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  int port = FreeLoopbackPort();
+  if (port == 0) return Status::Unavailable("no free loopback port for the agent of " + instance.name);
+  ProcessSpec spec;
+  spec.argv = {pgrsBinary_, "instance", "--name", instance.name, "--instance-dir", dir, "--listen",
+               std::string(kHost) + ":" + std::to_string(port), "--token-file",
+               SecretsDir(set) + "/" + instance.name + ".token", "--log-file", dir + "/agent.log"};
+  spec.outputFile = dir + "/agent.log";
+  spec.deathSignal = SIGTERM;  // if the control plane dies, its agents stop PostgreSQL and exit
+  auto pid = SpawnProcess(spec);
+  if (!pid.ok()) return pid.status();
+  agents_[set + "/" + instance.name] = {*pid, port};
+  spdlog::info("started agent set={} instance={} pid={} api={}:{}", set, instance.name, *pid, kHost, port);
+  return Status::Ok();
+}
+
+Status LocalRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const InstanceRecord& instance) {
+  std::string key = set.metadata.name + "/" + instance.name;
+  auto it = agents_.find(key);
+  if (it != agents_.end()) {
+    auto exited = TryReap(it->second.pid);
+    if (!exited) return Status::Ok();
+    spdlog::warn("agent exited set={} instance={} pid={} how=\"{}\"; starting it again", set.metadata.name,
+                 instance.name, it->second.pid, DescribeWaitStatus(*exited));
+    agents_.erase(it);
+  }
+  return StartAgent(set.metadata.name, instance);
+}
+
+void LocalRuntime::StopAgent(const std::string& key) {
+  auto it = agents_.find(key);
+  if (it == agents_.end()) return;
+  // The agent stops PostgreSQL (fast shutdown) before it exits.
+  if (!StopChild(it->second.pid, SIGTERM, 90s)) spdlog::warn("agent did not stop in time; killed agent={}", key);
+  agents_.erase(it);
+}
+
+Status LocalRuntime::DeleteInstance(const api::PostgresReplicaSet& set, const std::string& name) {
+  StopAgent(set.metadata.name + "/" + name);
+  PGRS_RETURN_IF_ERROR(RemoveTree(InstanceDir(set.metadata.name, name)));
+  ::unlink((InstancesDir(set.metadata.name) + "/" + name + ".json").c_str());
+  ::unlink((SecretsDir(set.metadata.name) + "/" + name + ".token").c_str());
+  return Status::Ok();
+}
+
+Result<executor::AgentEndpoint> LocalRuntime::Endpoint(const api::PostgresReplicaSet& set, const std::string& name) {
+  auto it = agents_.find(set.metadata.name + "/" + name);
+  if (it == agents_.end()) return Status::Unavailable("no agent runs for " + name);
+  auto token = Token(set.metadata.name, name);
+  if (!token.ok()) return token.status();
+  return executor::AgentEndpoint{"http://" + std::string(kHost) + ":" + std::to_string(it->second.apiPort), *token};
+}
+
+Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet& set) {
+  const std::string& name = set.metadata.name;
+  auto secret = [&](const std::string& file) -> Result<std::string> {
+    std::string path = SecretsDir(name) + "/" + file;
+    if (auto value = ReadFile(path); value.ok()) return *value;
+    PGRS_RETURN_IF_ERROR(MakeDirs(SecretsDir(name), 0700));
+    std::string value = RandomHex(16);
+    PGRS_RETURN_IF_ERROR(WriteFileAtomic(path, value, 0600));
+    return value;
+  };
+  auto superuser = secret("superuser-password");
+  if (!superuser.ok()) return superuser.status();
+  auto replication = secret("replication-password");
+  if (!replication.ok()) return replication.status();
+  // The passfile that status.connection names: for psql and applications.
+  std::string pgpass = std::string(kHost) + ":*:*:postgres:" + *superuser + "\n";
+  std::string pgpassPath = store_.SetDir(name) + "/pgpass";
+  if (auto current = ReadFile(pgpassPath); !current.ok() || *current != pgpass) {
+    PGRS_RETURN_IF_ERROR(WriteFileAtomic(pgpassPath, pgpass, 0600));
+  }
+  return executor::SetSecrets{*superuser, *replication};
+}
+
+api::ConnectionStatus LocalRuntime::Connection(const api::PostgresReplicaSet& set,
+                                               const std::vector<InstanceRecord>& instances) {
+  api::ConnectionStatus c;
+  if (instances.empty()) return c;
+  std::string hosts, ports;
+  for (const auto& r : instances) {
+    hosts += (hosts.empty() ? "" : ",") + r.host;
+    ports += (ports.empty() ? "" : ",") + std::to_string(r.port);
+  }
+  std::string base = "host=" + hosts + " port=" + ports + " user=postgres dbname=postgres passfile=" +
+                     postgres::QuoteConnInfoValue(store_.SetDir(set.metadata.name) + "/pgpass") + " connect_timeout=5";
+  c.readWrite = base + " target_session_attrs=read-write";
+  c.readOnly = base + " target_session_attrs=prefer-standby";
+  return c;
+}
+
+void LocalRuntime::StopAll() {
+  // Signal every agent first, so that the PostgreSQL instances stop in
+  // parallel, then wait for each.
+  for (const auto& [key, agent] : agents_) ::kill(agent.pid, SIGTERM);
+  while (!agents_.empty()) StopAgent(agents_.begin()->first);
+}
+
+}  // namespace pgrs::local

@@ -1,0 +1,54 @@
+// The local file store: the embedded stand-in for the Kubernetes API.
+//   DIR/sets/<name>/object.json   metadata + spec, written by `pgrs local apply`
+//   DIR/sets/<name>/status.json   status, written by `pgrs local run`
+// Each file has one writer and is replaced atomically, so `apply` works
+// whether or not `run` is running, and readers never see half a file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "operator/api/types.h"
+#include "operator/util/status.h"
+
+namespace pgrs::local {
+
+class LocalStore {
+ public:
+  explicit LocalStore(std::string stateDir);
+
+  const std::string& stateDir() const { return stateDir_; }
+  std::string SetDir(const std::string& name) const;
+
+  // Stores metadata and spec; keeps uid and creationTimestamp of an existing
+  // object and bumps generation when the spec changed. `outcome` is
+  // "created", "configured" or "unchanged".
+  Result<api::PostgresReplicaSet> Apply(const api::PostgresReplicaSet& object, std::string* outcome);
+  // The object with its status (NotFound if absent).
+  Result<api::PostgresReplicaSet> Get(const std::string& name) const;
+  std::vector<std::string> ListNames() const;
+  // Replaces status.json unless it already holds exactly this status.
+  Status WriteStatus(const std::string& name, const api::ReplicaSetStatus& status);
+  // Marks the object for deletion (run tears it down and calls Remove).
+  Status RequestDelete(const std::string& name);
+  Status Remove(const std::string& name);
+
+ private:
+  std::string stateDir_;
+};
+
+// Held by `pgrs local run` for its lifetime: one control plane per state
+// directory. Released when the process exits, however it exits (flock).
+class RunLock {
+ public:
+  static Result<RunLock> Acquire(const std::string& stateDir);
+  static bool IsHeld(const std::string& stateDir);
+  RunLock(RunLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ~RunLock();
+
+ private:
+  explicit RunLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace pgrs::local

@@ -1,0 +1,136 @@
+#include "operator/observer/observer.h"
+
+#include <algorithm>
+#include <future>
+
+#include "operator/agent/protocol.h"
+#include "operator/pq/pq.h"
+#include "operator/util/http.h"
+#include "reconcilers/replicaset.h"
+
+namespace pgrs::observer {
+
+using namespace std::chrono_literals;
+using reconcilers::ObservedInstance;
+
+namespace {
+
+uint64_t U64(const std::optional<std::string>& v) { return v ? std::strtoull(v->c_str(), nullptr, 10) : 0; }
+bool True(const std::optional<std::string>& v) { return v && *v == "t"; }
+
+void ObservePostgres(ObservedInstance& out, const InstanceTarget& target, const std::string& password) {
+  pq::ConnectionParams params;
+  params.host = target.host;
+  params.port = target.port;
+  params.password = password;
+  params.connectTimeoutSeconds = 2;
+  params.applicationName = "pgrs-observer";
+  auto conn = pq::Connection::Open(params);
+  if (!conn.ok()) {
+    out.pgError = conn.status().message();
+    return;
+  }
+  auto rows = (*conn)->Query(
+      "SELECT pg_is_in_recovery(), "
+      "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text END, "
+      "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::text, "
+      "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::text, "
+      "CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) "
+      "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
+      "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolreplication)",
+      {reconcilers::kReplicationUser});
+  if (!rows.ok() || rows->empty()) {
+    out.pgError = rows.ok() ? "no rows" : rows.status().message();
+    return;
+  }
+  const auto& r = (*rows)[0];
+  out.pgReachable = true;
+  out.inRecovery = True(r[0]);
+  out.currentLsn = U64(r[1]);
+  out.receiveLsn = U64(r[2]);
+  out.replayLsn = U64(r[3]);
+  out.timeline = r[4] ? std::atoi(r[4]->c_str()) : 0;
+  out.replicationRoleExists = True(r[5]);
+
+  if (out.inRecovery) {
+    auto wr = (*conn)->Query("SELECT status, received_tli, sender_host, sender_port FROM pg_stat_wal_receiver");
+    if (wr.ok() && !wr->empty()) {
+      const auto& w = (*wr)[0];
+      out.walReceiverStreaming = w[0] && *w[0] == "streaming";
+      if (w[1]) out.timeline = std::max(out.timeline, std::atoi(w[1]->c_str()));
+      out.upstreamHost = w[2].value_or("");
+      out.upstreamPort = w[3] ? std::atoi(w[3]->c_str()) : 0;
+    }
+  } else {
+    auto rep = (*conn)->Query(
+        "SELECT application_name, state, COALESCE(sync_state, ''), "
+        "COALESCE(pg_wal_lsn_diff(sent_lsn, '0/0'), 0)::text, COALESCE(pg_wal_lsn_diff(flush_lsn, '0/0'), 0)::text, "
+        "COALESCE(pg_wal_lsn_diff(replay_lsn, '0/0'), 0)::text, "
+        "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, "
+        "COALESCE(extract(epoch FROM replay_lag), 0)::float8 "
+        "FROM pg_stat_replication");
+    if (rep.ok()) {
+      for (const auto& row : *rep) {
+        reconcilers::ReplicationRow rr;
+        rr.applicationName = row[0].value_or("");
+        rr.state = row[1].value_or("");
+        rr.syncState = row[2].value_or("");
+        rr.sentLsn = U64(row[3]);
+        rr.flushLsn = U64(row[4]);
+        rr.replayLsn = U64(row[5]);
+        rr.lagBytes = row[6] ? std::atoll(row[6]->c_str()) : 0;
+        rr.replayLagSeconds = row[7] ? std::atof(row[7]->c_str()) : 0;
+        out.replication.push_back(rr);
+      }
+    }
+  }
+  auto slots = (*conn)->Query(
+      "SELECT slot_name, active, COALESCE(pg_wal_lsn_diff(restart_lsn, '0/0'), 0)::text "
+      "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name");
+  if (slots.ok()) {
+    for (const auto& row : *slots) out.slots.push_back({row[0].value_or(""), True(row[1]), U64(row[2])});
+  }
+}
+
+}  // namespace
+
+ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword) {
+  ObservedInstance out;
+  out.name = target.name;
+  out.index = target.index;
+  out.host = target.host;
+  out.port = target.port;
+  auto response = HttpCall("GET", target.agentUrl + "/status", "", target.agentToken, 1500ms);
+  if (response.ok() && response->status == 200) {
+    auto status = agent::DecodeAgentStatus(response->body);
+    if (status.ok()) {
+      out.agentReachable = true;
+      out.agentState = status->state;
+      out.dataDirRole = status->dataDirRole;
+      out.postgresRunning = status->postgresRunning;
+      out.progress = status->progress;
+      out.lastError = status->lastError;
+      out.configHash = status->configHash;
+      out.restarts = status->restarts;
+    }
+  }
+  // Ask PostgreSQL even when the agent is silent: it may still be serving.
+  if (!out.agentReachable || out.postgresRunning) ObservePostgres(out, target, superuserPassword);
+  return out;
+}
+
+reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword) {
+  std::vector<std::future<ObservedInstance>> futures;
+  for (const auto& t : targets) {
+    futures.push_back(std::async(std::launch::async, [t, &superuserPassword] {
+      return ObserveInstance(t, superuserPassword);
+    }));
+  }
+  reconcilers::ObservedSet set;
+  for (auto& f : futures) set.instances.push_back(f.get());
+  std::sort(set.instances.begin(), set.instances.end(),
+            [](const auto& a, const auto& b) { return a.index < b.index; });
+  return set;
+}
+
+}  // namespace pgrs::observer

@@ -1,0 +1,75 @@
+// What the observer saw of one replica set's instances: the input of the
+// reconcilers, next to the spec and the previous status. Plain data.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgrs::reconcilers {
+
+// One row of the primary's pg_stat_replication.
+struct ReplicationRow {
+  std::string applicationName;  // the standby's instance name
+  std::string state;            // streaming | catchup | startup | backup | stopping
+  std::string syncState;        // async | sync | potential | quorum
+  uint64_t sentLsn = 0;
+  uint64_t flushLsn = 0;
+  uint64_t replayLsn = 0;
+  int64_t lagBytes = 0;         // pg_current_wal_lsn() - replay_lsn on the primary
+  double replayLagSeconds = 0;  // replay_lag (0 when caught up and idle)
+};
+
+struct SlotRow {
+  std::string name;
+  bool active = false;
+  uint64_t restartLsn = 0;
+};
+
+struct ObservedInstance {
+  std::string name;
+  int index = 0;
+  std::string host;
+  int port = 0;
+
+  // From the instance agent (GET /status).
+  bool agentReachable = false;
+  std::string agentState;   // agent::kState*
+  std::string dataDirRole;  // primary | standby | "" (no data directory yet)
+  bool postgresRunning = false;
+  std::string progress;
+  std::string lastError;
+  std::string configHash;
+  int restarts = 0;
+
+  // From PostgreSQL itself, over libpq.
+  bool pgReachable = false;
+  std::string pgError;
+  bool inRecovery = false;
+  int timeline = 0;
+  uint64_t currentLsn = 0;  // primary: pg_current_wal_lsn()
+  uint64_t receiveLsn = 0;  // standby: pg_last_wal_receive_lsn()
+  uint64_t replayLsn = 0;   // standby: pg_last_wal_replay_lsn()
+  bool walReceiverStreaming = false;  // pg_stat_wal_receiver.status = streaming
+  std::string upstreamHost;           // pg_stat_wal_receiver.sender_host
+  int upstreamPort = 0;
+  // Primary only.
+  std::vector<ReplicationRow> replication;
+  std::vector<SlotRow> slots;
+  bool replicationRoleExists = false;
+
+  bool IsWritablePrimary() const { return pgReachable && !inRecovery; }
+};
+
+struct ObservedSet {
+  std::vector<ObservedInstance> instances;  // sorted by index
+  const ObservedInstance* Find(const std::string& name) const {
+    for (const auto& i : instances) {
+      if (i.name == name) return &i;
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace pgrs::reconcilers
