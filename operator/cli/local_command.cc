@@ -157,6 +157,7 @@ int Run(const Args& args) {
     }
   }
   runtime.StopAll();
+  controller.MarkAllStopped();
   spdlog::info("control plane stopped stateDir={}", dir);
   return 0;
 }

@@ -14,6 +14,32 @@ std::chrono::milliseconds LocalController::ReconcileAll() {
   return next;
 }
 
+void LocalController::MarkAllStopped() {
+  std::string now = reconcilers::FormatTime(std::chrono::system_clock::now());
+  for (const auto& name : store_.ListNames()) {
+    auto set = store_.Get(name);
+    if (!set.ok()) continue;
+    api::ReplicaSetStatus status = set->status;
+    status.phase = "Stopped";
+    status.readyInstances = 0;
+    for (auto& instance : status.instances) {
+      instance.state = "Stopped";
+      instance.lagBytes.reset();
+      instance.lagSeconds.reset();
+      instance.message.clear();
+    }
+    for (auto& c : status.conditions) {
+      std::string wanted = c.type == "Ready" ? "False" : "Unknown";
+      if (c.status != wanted) c.lastTransitionTime = now;
+      c.status = wanted;
+      c.reason = "ControlPlaneStopped";
+      c.message = "pgrs local run is not running; its instances were stopped with it";
+    }
+    Status st = store_.WriteStatus(name, status);
+    if (!st.ok()) spdlog::warn("cannot write status set={} error=\"{}\"", name, st.message());
+  }
+}
+
 void LocalController::TearDown(const api::PostgresReplicaSet& set) {
   spdlog::info("deleting replica set set={}", set.metadata.name);
   for (const auto& instance : runtime_.ListInstances(set)) {

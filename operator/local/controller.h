@@ -19,6 +19,9 @@ class LocalController {
 
   // One pass over every set; returns how long to wait before the next.
   std::chrono::milliseconds ReconcileAll();
+  // After every instance was stopped with the control plane: status says
+  // so, rather than keeping a Ready that no longer holds.
+  void MarkAllStopped();
 
  private:
   std::chrono::milliseconds ReconcileOne(const std::string& name);

@@ -14,6 +14,7 @@
 
 #include "operator/postgres/config.h"
 #include "operator/util/files.h"
+#include "operator/util/http.h"
 #include "operator/util/log.h"
 #include "operator/util/process.h"
 #include "operator/util/random.h"
@@ -136,7 +137,21 @@ Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& in
   if (!pid.ok()) return pid.status();
   agents_[set + "/" + instance.name] = {*pid, port};
   spdlog::info("started agent set={} instance={} pid={} api={}:{}", set, instance.name, *pid, kHost, port);
-  return Status::Ok();
+  // Its API answers within milliseconds; waiting here lets the executor
+  // configure it in the same pass.
+  std::string url = "http://" + std::string(kHost) + ":" + std::to_string(port) + "/healthz";
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto exited = TryReap(*pid)) {
+      agents_.erase(set + "/" + instance.name);
+      return Status::Unavailable("agent of " + instance.name + " " + DescribeWaitStatus(*exited) + "; see " + dir +
+                                 "/agent.log");
+    }
+    auto response = HttpCall("GET", url, "", "", 500ms);
+    if (response.ok() && response->status == 200) return Status::Ok();
+    std::this_thread::sleep_for(20ms);
+  }
+  return Status::Unavailable("agent of " + instance.name + " does not answer on " + url);
 }
 
 Status LocalRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const InstanceRecord& instance) {

@@ -1,0 +1,50 @@
+// Bad manifests are refused with the field path, and nothing is stored.
+#include <gtest/gtest.h>
+
+#include "e2e/local/harness.h"
+#include "operator/util/files.h"
+
+namespace pgrs::e2e {
+namespace {
+
+struct BadManifest {
+  const char* name;
+  std::string text;
+  std::string expected;  // must appear on stderr
+};
+
+class ManifestErrors : public ::testing::TestWithParam<BadManifest> {};
+
+TEST_P(ManifestErrors, RefusedWithFieldPathAndNothingStored) {
+  LocalCluster c;
+  // An existing, valid object must stay exactly as it was.
+  ASSERT_EQ(c.ApplyText(Manifest("demo", 3, 25432)).exitCode, 0);
+  auto before = ReadFile(c.stateDir() + "/sets/demo/object.json");
+  ASSERT_TRUE(before.ok());
+
+  auto result = c.ApplyText(GetParam().text);
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_NE(result.output.find(GetParam().expected), std::string::npos) << result.output;
+  EXPECT_EQ(ReadFile(c.stateDir() + "/sets/demo/object.json").value(), *before);
+  EXPECT_EQ(ListDirectory(c.stateDir() + "/sets"), std::vector<std::string>{"demo"});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Local, ManifestErrors,
+    ::testing::Values(
+        BadManifest{"UnknownField", Manifest("demo", 3, 25432, "  replicaton:\n    mode: sync\n"),
+                    "postgresreplicaset demo: spec.replicaton: unknown field"},
+        BadManifest{"ZeroInstances", Manifest("demo", 0, 25432),
+                    "postgresreplicaset demo: spec.instances: must be between 1 and 16"},
+        BadManifest{"Version10", Manifest("demo", 3, 25432, "  postgres:\n    version: 10\n"),
+                    "spec.postgres.version: must be between 11 and 17"},
+        BadManifest{"WrongKind", "apiVersion: pgrs.dev/v1alpha1\nkind: Deployment\nmetadata:\n  name: demo\nspec: {}\n",
+                    "kind:"},
+        BadManifest{"NotYaml", "apiVersion: [unclosed\n  : : :\n", "is not valid YAML"},
+        BadManifest{"OwnedParameter", Manifest("demo", 3, 25432, "  postgres:\n    parameters:\n      port: '5433'\n"),
+                    "spec.postgres.parameters.port:"},
+        BadManifest{"NewSetWithError", Manifest("other", 17, 25432), "postgresreplicaset other: spec.instances"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace pgrs::e2e
