@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what pgrs needs to build, test and run, from Debian 12's archive.
+# Quiet and quick when everything is already there.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libcpprest-dev libyaml-cpp-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev
+  postgresql-15 postgresql-client-15
+  openssl procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian's postgresql package would start a cluster of its own on 5432; pgrs
+# starts its own instances, so keep the package from creating one.
+mkdir -p /etc/postgresql-common
+if [ ! -f /etc/postgresql-common/createcluster.conf ] || ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
+  echo "create_main_cluster = false" >> /etc/postgresql-common/createcluster.conf
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
