@@ -94,7 +94,10 @@ InstanceStatus DescribeInstance(const ObservedInstance& inst, const ObservedInst
   } else if (inst.agentState == agent::kStateCloning) {
     s.state = "Cloning";
   } else if (!inst.postgresRunning) {
-    s.state = inst.agentState == agent::kStateFailed ? "Failed" : inst.dataDirRole.empty() ? "Pending" : "Down";
+    if (inst.agentState == agent::kStateFailed) s.state = "Failed";
+    else if (inst.dataDirRole.empty()) s.state = "Pending";
+    else if (inst.agentState == agent::kStateRestarting) s.state = "Down";  // it crashed; the agent restarts it
+    else s.state = "Starting";
   } else if (!inst.pgReachable) {
     s.state = "Starting";
   } else if (s.role == "primary") {
