@@ -368,7 +368,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
   else if (isDegraded) status.phase = "Degraded";
   else status.phase = "Reconciling";
 
-  plan.requeueAfter = std::chrono::milliseconds(isProgressing ? 500 : 1000);
+  plan.requeueAfter = std::chrono::milliseconds(isProgressing ? 250 : 1000);
   return plan;
 }
 
