@@ -380,6 +380,7 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                {"mode", [&](N v2, P p2) { d.Read(v2, p2, r.mode); }},
                                {"syncReplicas", [&](N v2, P p2) { d.Read(v2, p2, r.syncReplicas); }},
                                {"slots", [&](N v2, P p2) { d.Read(v2, p2, r.slots); }},
+                               {"dataDurability", [&](N v2, P p2) { d.Read(v2, p2, r.dataDurability); }},
                            });
                 }},
                {"failover",
@@ -390,6 +391,12 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                {"enabled", [&](N v2, P p2) { d.Read(v2, p2, f.enabled); }},
                                {"delaySeconds", [&](N v2, P p2) { d.Read(v2, p2, f.delaySeconds); }},
                                {"maxLagBytes", [&](N v2, P p2) { d.Read(v2, p2, f.maxLagBytes); }},
+                               {"detectionSeconds", [&](N v2, P p2) { d.Read(v2, p2, f.detectionSeconds); }},
+                               {"leaseDurationSeconds",
+                                [&](N v2, P p2) { d.Read(v2, p2, f.leaseDurationSeconds); }},
+                               {"renewDeadlineSeconds",
+                                [&](N v2, P p2) { d.Read(v2, p2, f.renewDeadlineSeconds); }},
+                               {"retryPeriodSeconds", [&](N v2, P p2) { d.Read(v2, p2, f.retryPeriodSeconds); }},
                            });
                 }},
                {"primary", [&](N v, P p) { d.Read(v, p, out.primary); }},
@@ -448,6 +455,23 @@ bool DecodeInstanceStatus(Decoder& d, const YAML::Node& node, const std::string&
                {"syncState", [&](N v, P p) { d.Read(v, p, out.syncState); }},
                {"timeline", [&](N v, P p) { d.Read(v, p, out.timeline); }},
                {"message", [&](N v, P p) { d.Read(v, p, out.message); }},
+               {"fenced", [&](N v, P p) { d.Read(v, p, out.fenced); }},
+           });
+  return d.errors().size() == before;
+}
+
+bool DecodeFailoverRecord(Decoder& d, const YAML::Node& node, const std::string& path, FailoverRecord& out) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  const size_t before = d.errors().size();
+  d.Object(node, path,
+           {
+               {"time", [&](N v, P p) { d.Read(v, p, out.time); }},
+               {"from", [&](N v, P p) { d.Read(v, p, out.from); }},
+               {"to", [&](N v, P p) { d.Read(v, p, out.to); }},
+               {"reason", [&](N v, P p) { d.Read(v, p, out.reason); }},
+               {"unavailableSeconds", [&](N v, P p) { d.Read(v, p, out.unavailableSeconds); }},
+               {"timeline", [&](N v, P p) { d.Read(v, p, out.timeline); }},
            });
   return d.errors().size() == before;
 }
@@ -460,6 +484,9 @@ void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, R
                {"phase", [&](N v, P p) { d.Read(v, p, out.phase); }},
                {"currentPrimary", [&](N v, P p) { d.Read(v, p, out.currentPrimary); }},
                {"targetPrimary", [&](N v, P p) { d.Read(v, p, out.targetPrimary); }},
+               {"promotionReason", [&](N v, P p) { d.Read(v, p, out.promotionReason); }},
+               {"promotionStarted", [&](N v, P p) { d.Read(v, p, out.promotionStarted); }},
+               {"primaryLostSince", [&](N v, P p) { d.Read(v, p, out.primaryLostSince); }},
                {"timeline", [&](N v, P p) { d.Read(v, p, out.timeline); }},
                {"readyInstances", [&](N v, P p) { d.Read(v, p, out.readyInstances); }},
                {"instances",
@@ -479,6 +506,11 @@ void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, R
                 [&](N v, P p) {
                   d.List(v, p, out.conditions,
                          [&](N e, P pe, Condition& c) { return DecodeCondition(d, e, pe, c); });
+                }},
+               {"failovers",
+                [&](N v, P p) {
+                  d.List(v, p, out.failovers,
+                         [&](N e, P pe, FailoverRecord& f) { return DecodeFailoverRecord(d, e, pe, f); });
                 }},
                {"observedGeneration", [&](N v, P p) { d.Read(v, p, out.observedGeneration); }},
            });
@@ -669,12 +701,17 @@ value SpecToJson(const ReplicaSetSpec& s) {
   PutString(replication, "mode", s.replication.mode);
   PutOptional(replication, "syncReplicas", s.replication.syncReplicas);
   PutOptional(replication, "slots", s.replication.slots);
+  PutString(replication, "dataDurability", s.replication.dataDurability);
   PutIfNotEmpty(out, "replication", std::move(replication));
 
   value failover = NewObject();
   PutOptional(failover, "enabled", s.failover.enabled);
   PutOptional(failover, "delaySeconds", s.failover.delaySeconds);
   PutOptional(failover, "maxLagBytes", s.failover.maxLagBytes);
+  PutOptional(failover, "detectionSeconds", s.failover.detectionSeconds);
+  PutOptional(failover, "leaseDurationSeconds", s.failover.leaseDurationSeconds);
+  PutOptional(failover, "renewDeadlineSeconds", s.failover.renewDeadlineSeconds);
+  PutOptional(failover, "retryPeriodSeconds", s.failover.retryPeriodSeconds);
   PutIfNotEmpty(out, "failover", std::move(failover));
 
   PutString(out, "primary", s.primary);
@@ -695,6 +732,9 @@ value StatusToJson(const ReplicaSetStatus& s) {
   PutString(out, "phase", s.phase);
   PutString(out, "currentPrimary", s.currentPrimary);
   PutString(out, "targetPrimary", s.targetPrimary);
+  PutString(out, "promotionReason", s.promotionReason);
+  PutString(out, "promotionStarted", s.promotionStarted);
+  PutString(out, "primaryLostSince", s.primaryLostSince);
   PutInt(out, "timeline", s.timeline);
   // Zero ready instances is news to a reader, so it is always written.
   out["readyInstances"] = value::number(s.readyInstances);
@@ -713,6 +753,7 @@ value StatusToJson(const ReplicaSetStatus& s) {
       PutString(item, "syncState", i.syncState);
       PutInt(item, "timeline", i.timeline);
       PutString(item, "message", i.message);
+      if (i.fenced) item["fenced"] = value::boolean(true);
       instances.push_back(std::move(item));
     }
     out["instances"] = value::array(std::move(instances));
@@ -734,6 +775,21 @@ value StatusToJson(const ReplicaSetStatus& s) {
       conditions.push_back(std::move(item));
     }
     out["conditions"] = value::array(std::move(conditions));
+  }
+  if (!s.failovers.empty()) {
+    std::vector<value> failovers;
+    for (const FailoverRecord& f : s.failovers) {
+      value item = NewObject();
+      PutString(item, "time", f.time);
+      PutString(item, "from", f.from);
+      PutString(item, "to", f.to);
+      PutString(item, "reason", f.reason);
+      // Always written: a failover that cost no downtime says so.
+      PutOptional(item, "unavailableSeconds", std::optional<double>(f.unavailableSeconds));
+      PutInt(item, "timeline", f.timeline);
+      failovers.push_back(std::move(item));
+    }
+    out["failovers"] = value::array(std::move(failovers));
   }
   PutInt(out, "observedGeneration", s.observedGeneration);
   return out;

@@ -3,6 +3,7 @@
 #include "operator/api/types.h"
 
 #include <charconv>
+#include <cstdio>
 #include <string_view>
 
 #include "operator/postgres/config.h"
@@ -77,6 +78,17 @@ bool IsBlank(const std::string& text) {
   return text.find_first_not_of(" \t") == std::string::npos;
 }
 
+// The `width` digits of `text` at `pos` as a number, or -1 when any is not a
+// digit.
+int Digits(std::string_view text, size_t pos, size_t width) {
+  int n = 0;
+  for (size_t i = pos; i < pos + width; ++i) {
+    if (!IsDigit(text[i])) return -1;
+    n = n * 10 + (text[i] - '0');
+  }
+  return n;
+}
+
 }  // namespace
 
 std::string CheckName(const std::string& name) {
@@ -127,8 +139,13 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   // not silently change what the stored object says.
   if (!spec.replication.syncReplicas) spec.replication.syncReplicas = 1;
   if (!spec.replication.slots) spec.replication.slots = true;
+  if (spec.replication.dataDurability.empty()) spec.replication.dataDurability = "required";
   if (!spec.failover.enabled) spec.failover.enabled = true;
   if (!spec.failover.delaySeconds) spec.failover.delaySeconds = 0;
+  if (!spec.failover.detectionSeconds) spec.failover.detectionSeconds = 5;
+  if (!spec.failover.leaseDurationSeconds) spec.failover.leaseDurationSeconds = 5;
+  if (!spec.failover.renewDeadlineSeconds) spec.failover.renewDeadlineSeconds = 3;
+  if (!spec.failover.retryPeriodSeconds) spec.failover.retryPeriodSeconds = 1;
   if (spec.storage.size.empty()) spec.storage.size = "1Gi";
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
 }
@@ -188,6 +205,12 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
   if (mode != "async" && mode != "sync") {
     fail("spec.replication.mode", "must be one of async, sync");
   }
+  // Checked in async mode too: a misspelled value is never meant, and would
+  // otherwise surface only when the set is switched to sync mode.
+  const std::string& durability = spec.replication.dataDurability;
+  if (durability != "required" && durability != "preferred") {
+    fail("spec.replication.dataDurability", "must be one of required, preferred");
+  }
   if (mode == "sync") {
     const int syncReplicas = *spec.replication.syncReplicas;
     if (syncReplicas < 1) {
@@ -204,6 +227,37 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
   }
   if (spec.failover.maxLagBytes && *spec.failover.maxLagBytes < 0) {
     fail("spec.failover.maxLagBytes", "must not be negative");
+  }
+  const int detection = *spec.failover.detectionSeconds;
+  if (detection < 1 || detection > 300) {
+    fail("spec.failover.detectionSeconds", "must be between 1 and 300");
+  }
+  // The lease timings only work in this order: the agent renews every
+  // retryPeriod, gives up (and stops PostgreSQL) after renewDeadline, and
+  // only after leaseDuration may another instance be promoted. Each
+  // comparison is made only when the larger side is itself valid, so that
+  // one mistake is reported once.
+  const int lease = *spec.failover.leaseDurationSeconds;
+  const int renew = *spec.failover.renewDeadlineSeconds;
+  const int retry = *spec.failover.retryPeriodSeconds;
+  // 3, not 2: whole seconds with 1 <= retry < renew < lease leave no room
+  // below 3, and a bound that no renewDeadlineSeconds can meet would send
+  // the user back and forth between two errors.
+  const bool leaseValid = lease >= 3 && lease <= 300;
+  if (!leaseValid) fail("spec.failover.leaseDurationSeconds", "must be between 3 and 300");
+  // retryPeriodSeconds (at least 1) must fit below it.
+  const bool renewAboveMinimum = renew >= 2;
+  if (!renewAboveMinimum) {
+    fail("spec.failover.renewDeadlineSeconds", "must be at least 2");
+  } else if (leaseValid && renew >= lease) {
+    fail("spec.failover.renewDeadlineSeconds",
+         "must be less than spec.failover.leaseDurationSeconds (" + std::to_string(lease) + ")");
+  }
+  if (retry < 1) {
+    fail("spec.failover.retryPeriodSeconds", "must be at least 1");
+  } else if (renewAboveMinimum && retry >= renew) {
+    fail("spec.failover.retryPeriodSeconds",
+         "must be less than spec.failover.renewDeadlineSeconds (" + std::to_string(renew) + ")");
   }
 
   if (!spec.primary.empty()) {
@@ -232,6 +286,67 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
   }
 
   return errors;
+}
+
+std::string FormatTimeMillis(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  // floor, not duration_cast: before 1970 the latter would round toward the
+  // epoch and name a later moment.
+  const auto millis = floor<milliseconds>(t);
+  const auto day = floor<days>(millis);
+  const year_month_day date{day};
+  const hh_mm_ss clock{millis - day};
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+                static_cast<int>(clock.seconds().count()), static_cast<int>(clock.subseconds().count()));
+  return text;
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& text) {
+  using namespace std::chrono;
+  // YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z
+  constexpr size_t kSecondsEnd = 19;
+  if (text.size() < kSecondsEnd + 1 || text.back() != 'Z') return std::nullopt;
+  if (text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  const int yearNumber = Digits(text, 0, 4);
+  const int monthNumber = Digits(text, 5, 2);
+  const int dayNumber = Digits(text, 8, 2);
+  const int hour = Digits(text, 11, 2);
+  const int minute = Digits(text, 14, 2);
+  const int second = Digits(text, 17, 2);
+  if (yearNumber < 0 || monthNumber < 0 || dayNumber < 0 || hour < 0 || minute < 0 || second < 0) {
+    return std::nullopt;
+  }
+  // No leap seconds: system_clock does not count them.
+  if (hour > 23 || minute > 59 || second > 59) return std::nullopt;
+  const year_month_day date{year{yearNumber}, month{static_cast<unsigned>(monthNumber)},
+                            day{static_cast<unsigned>(dayNumber)}};
+  if (!date.ok()) return std::nullopt;
+
+  nanoseconds fraction{0};
+  const size_t fractionEnd = text.size() - 1;  // the 'Z'
+  if (fractionEnd != kSecondsEnd) {
+    const size_t digits = fractionEnd - kSecondsEnd - 1;
+    if (text[kSecondsEnd] != '.' || digits < 1 || digits > 9) return std::nullopt;
+    int64_t value = Digits(text, kSecondsEnd + 1, digits);
+    if (value < 0) return std::nullopt;
+    for (size_t i = digits; i < 9; ++i) value *= 10;
+    fraction = nanoseconds{value};
+  }
+
+  // Whole seconds since the epoch fit in 64 bits for any four-digit year;
+  // the clock's own duration (nanoseconds here) may not.
+  const seconds sinceEpoch = sys_days{date}.time_since_epoch() + hours{hour} + minutes{minute} + seconds{second};
+  using Clock = system_clock;
+  const seconds earliest = ceil<seconds>(Clock::time_point::min().time_since_epoch());
+  const seconds latest = floor<seconds>(Clock::time_point::max().time_since_epoch()) - seconds{1};
+  if (sinceEpoch < earliest || sinceEpoch > latest) return std::nullopt;
+  return Clock::time_point{duration_cast<Clock::duration>(sinceEpoch) +
+                           duration_cast<Clock::duration>(fraction)};
 }
 
 }  // namespace pgrs::api

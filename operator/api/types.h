@@ -6,6 +6,7 @@
 // (web::json) and from there to YAML for people.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -59,6 +60,11 @@ struct ReplicationSpec {
   std::string mode;                 // "async" | "sync"; defaulted to "async"
   std::optional<int> syncReplicas;  // defaulted to 1; used (and checked) in sync mode only
   std::optional<bool> slots;        // defaulted to true
+  // Sync mode only, defaulted to "required". "required": k standbys stay
+  // named in synchronous_standby_names even when fewer are healthy, so
+  // writes wait and no acknowledged commit is ever lost. "preferred": k is
+  // lowered to the healthy standbys, so writes go on.
+  std::string dataDurability;
 
   bool operator==(const ReplicationSpec&) const = default;
 };
@@ -67,6 +73,19 @@ struct FailoverSpec {
   std::optional<bool> enabled;         // defaulted to true
   std::optional<int> delaySeconds;     // defaulted to 0
   std::optional<int64_t> maxLagBytes;  // unset = no limit
+  // How long a primary that answers neither through its agent nor through
+  // PostgreSQL is waited for before it counts as lost. 1..300, defaulted to 5.
+  std::optional<int> detectionSeconds;
+  // The primary lease, renewed by the primary's agent: how long one renewal
+  // stays valid. 3..300 (room for 1 <= retry < renew < lease), defaulted to 5.
+  std::optional<int> leaseDurationSeconds;
+  // The agent stops its PostgreSQL when it could not renew the lease for
+  // this long, before the lease runs out and another instance may be
+  // promoted. Less than leaseDurationSeconds, defaulted to 3.
+  std::optional<int> renewDeadlineSeconds;
+  // How often the agent renews the lease. At least 1 and less than
+  // renewDeadlineSeconds, defaulted to 1.
+  std::optional<int> retryPeriodSeconds;
 
   bool operator==(const FailoverSpec&) const = default;
 };
@@ -121,6 +140,7 @@ struct InstanceStatus {
   std::string syncState;  // from pg_stat_replication: async | sync | potential | quorum
   int timeline = 0;
   std::string message;  // last error or progress, for people
+  bool fenced = false;  // kept from accepting writes (an old primary during failover)
 
   bool operator==(const InstanceStatus&) const = default;
 };
@@ -132,15 +152,32 @@ struct ConnectionStatus {
   bool operator==(const ConnectionStatus&) const = default;
 };
 
+// One completed failover or switchover, as kept in status.failovers.
+struct FailoverRecord {
+  std::string time;    // RFC 3339 UTC with milliseconds: when `to` was promoted
+  std::string from;    // the primary before
+  std::string to;      // the primary after
+  std::string reason;  // as promotionReason: "PostmasterDown", "Unresponsive", "LeaseExpired", "Switchover", ...
+  double unavailableSeconds = 0;  // how long no primary accepted writes
+  int timeline = 0;               // the timeline `to` started
+  bool operator==(const FailoverRecord&) const = default;
+};
+
 struct ReplicaSetStatus {
   std::string phase;
   std::string currentPrimary;
   std::string targetPrimary;
+  // Why targetPrimary differs from currentPrimary ("PostmasterDown",
+  // "Unresponsive", "LeaseExpired", "Switchover"); empty otherwise.
+  std::string promotionReason;
+  std::string promotionStarted;  // RFC 3339 UTC with ms: when the failover or switchover began
+  std::string primaryLostSince;  // RFC 3339 UTC with ms; empty while the primary is healthy
   int timeline = 0;
   int readyInstances = 0;
   std::vector<InstanceStatus> instances;
   ConnectionStatus connection;
   std::vector<Condition> conditions;
+  std::vector<FailoverRecord> failovers;  // the last ones, newest last
   int64_t observedGeneration = 0;
 
   bool operator==(const ReplicaSetStatus&) const = default;
@@ -210,5 +247,15 @@ int InstanceIndex(const std::string& set, const std::string& instance);
 
 // Looks a condition up by type; nullptr when absent.
 const Condition* FindCondition(const ReplicaSetStatus& status, const std::string& type);
+
+// RFC 3339 UTC with exactly three fractional digits: "2026-11-28T04:05:06.123Z".
+// Sub-millisecond parts are dropped (rounded toward the past), so the text
+// never names a moment later than `t`.
+std::string FormatTimeMillis(std::chrono::system_clock::time_point t);
+// Reads "2026-11-28T04:05:06Z" or the same with 1..9 fractional digits
+// (".123Z", Kubernetes' MicroTime ".123456Z"). UTC ("Z") only, as Kubernetes
+// and FormatTimeMillis write it. nullopt for anything else, including dates
+// that do not exist and times the system clock cannot represent.
+std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& text);
 
 }  // namespace pgrs::api

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -68,9 +69,14 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.replication.mode = "sync";
   o.spec.replication.syncReplicas = 2;
   o.spec.replication.slots = false;
+  o.spec.replication.dataDurability = "preferred";
   o.spec.failover.enabled = false;
   o.spec.failover.delaySeconds = 30;
   o.spec.failover.maxLagBytes = 9007199254740993;  // not representable as a double
+  o.spec.failover.detectionSeconds = 7;
+  o.spec.failover.leaseDurationSeconds = 9;
+  o.spec.failover.renewDeadlineSeconds = 6;
+  o.spec.failover.retryPeriodSeconds = 2;
   o.spec.primary = "demo-2";
   o.spec.storage.size = "1024";
   o.spec.storage.storageClassName = "fast-ssd";
@@ -79,7 +85,10 @@ PostgresReplicaSet FullyPopulated() {
   ReplicaSetStatus& s = o.status;
   s.phase = "Healthy";
   s.currentPrimary = "demo-2";
-  s.targetPrimary = "demo-2";
+  s.targetPrimary = "demo-1";
+  s.promotionReason = "LeaseExpired";
+  s.promotionStarted = "2026-11-28T04:05:09.001Z";
+  s.primaryLostSince = "2026-11-28T04:05:06.123Z";
   s.timeline = 3;
   s.readyInstances = 2;
   s.observedGeneration = std::numeric_limits<int64_t>::max() - 1;
@@ -110,10 +119,17 @@ PostgresReplicaSet FullyPopulated() {
   down.lagBytes = 0;
   down.lagSeconds = 1234.5678901234567;
   down.message = "could not connect: «connection refused»";
+  down.fenced = true;
   s.instances = {primary, standby, down};
   s.conditions = {
       Condition{"Ready", "True", "AllInstancesReady", "2 of 3 instances ready", "2024-05-01T10:05:00Z", 7},
       Condition{"Degraded", "Unknown", "", "", "", 0},
+  };
+  s.failovers = {
+      FailoverRecord{"2026-11-27T22:00:00.000Z", "demo-1", "demo-2", "Switchover", 0, 2},
+      FailoverRecord{"2026-11-28T01:02:03.456Z", "demo-2", "demo-3", "PostmasterDown", 12.345678901234567, 3},
+      FailoverRecord{"2026-11-28T02:00:00.999Z", "demo-3", "demo-2", "Unresponsive", 1e-9, 4},
+      FailoverRecord{},  // every field at its zero value
   };
   return o;
 }
@@ -187,9 +203,14 @@ TEST(ApplyDefaults, FillsEveryUnsetField) {
   EXPECT_EQ(spec.replication.mode, "async");
   EXPECT_EQ(spec.replication.syncReplicas, 1);
   EXPECT_EQ(spec.replication.slots, true);
+  EXPECT_EQ(spec.replication.dataDurability, "required");
   EXPECT_EQ(spec.failover.enabled, true);
   EXPECT_EQ(spec.failover.delaySeconds, 0);
   EXPECT_FALSE(spec.failover.maxLagBytes.has_value());
+  EXPECT_EQ(spec.failover.detectionSeconds, 5);
+  EXPECT_EQ(spec.failover.leaseDurationSeconds, 5);
+  EXPECT_EQ(spec.failover.renewDeadlineSeconds, 3);
+  EXPECT_EQ(spec.failover.retryPeriodSeconds, 1);
   EXPECT_EQ(spec.storage.size, "1Gi");
   EXPECT_EQ(spec.storage.storageClassName, "");
   EXPECT_EQ(spec.primary, "");
@@ -443,6 +464,32 @@ INSTANTIATE_TEST_SUITE_P(
                        {"status.instances[0].lagSeconds", "must be a finite number"}},
         DecodeErrorRow{"LagSecondsInfinite", Manifest("  {}\nstatus:\n  instances:\n    - {lagSeconds: .inf}\n"),
                        {"status.instances[0].lagSeconds", "must be a finite number"}},
+        DecodeErrorRow{"DetectionSecondsText", Manifest("  failover:\n    detectionSeconds: 5s\n"),
+                       {"spec.failover.detectionSeconds", "must be an integer"}},
+        DecodeErrorRow{"LeaseDurationFloat", Manifest("  failover:\n    leaseDurationSeconds: 2.5\n"),
+                       {"spec.failover.leaseDurationSeconds", "must be an integer"}},
+        DecodeErrorRow{"RenewDeadlineQuoted", Manifest("  failover:\n    renewDeadlineSeconds: \"3\"\n"),
+                       {"spec.failover.renewDeadlineSeconds", "must be an integer"}},
+        DecodeErrorRow{"RetryPeriodList", Manifest("  failover:\n    retryPeriodSeconds: [1]\n"),
+                       {"spec.failover.retryPeriodSeconds", "must be an integer"}},
+        DecodeErrorRow{"DataDurabilityBool", Manifest("  replication:\n    dataDurability: true\n"),
+                       {"spec.replication.dataDurability", "must be a string"}},
+        DecodeErrorRow{"UnknownFailover", Manifest("  failover:\n    leaseSeconds: 5\n"),
+                       {"spec.failover.leaseSeconds", "unknown field"}},
+        DecodeErrorRow{"FencedNotBool", Manifest("  {}\nstatus:\n  instances:\n    - {name: a, fenced: 1}\n"),
+                       {"status.instances[0].fenced", "must be a boolean (true or false)"}},
+        DecodeErrorRow{"FailoversNotList", Manifest("  {}\nstatus:\n  failovers: {to: a}\n"),
+                       {"status.failovers", "must be a list"}},
+        DecodeErrorRow{"UnknownFailoverRecord",
+                       Manifest("  {}\nstatus:\n  failovers:\n    - {to: a}\n    - {to: b, by: c}\n"),
+                       {"status.failovers[1].by", "unknown field"}},
+        DecodeErrorRow{"UnavailableSecondsText",
+                       Manifest("  {}\nstatus:\n  failovers:\n    - {unavailableSeconds: 3s}\n"),
+                       {"status.failovers[0].unavailableSeconds", "must be a finite number"}},
+        DecodeErrorRow{"FailoverTimelineFloat", Manifest("  {}\nstatus:\n  failovers:\n    - {timeline: 2.0}\n"),
+                       {"status.failovers[0].timeline", "must be an integer"}},
+        DecodeErrorRow{"PrimaryLostSinceNumber", Manifest("  {}\nstatus:\n  primaryLostSince: 5\n"),
+                       {"status.primaryLostSince", "must be a string"}},
         DecodeErrorRow{"StorageSizeMap", Manifest("  storage:\n    size: {gi: 1}\n"),
                        {"spec.storage.size", "must be a quantity such as 1Gi"}}),
     [](const ::testing::TestParamInfo<DecodeErrorRow>& info) { return info.param.name; });
@@ -517,6 +564,48 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.failover.delaySeconds", "must not be negative"}},
         ValidateRow{"MaxLagNegative", "  failover: {maxLagBytes: -1}\n",
                     {"spec.failover.maxLagBytes", "must not be negative"}},
+        ValidateRow{"DetectionZero", "  failover: {detectionSeconds: 0}\n",
+                    {"spec.failover.detectionSeconds", "must be between 1 and 300"}},
+        ValidateRow{"DetectionTooLong", "  failover: {detectionSeconds: 301}\n",
+                    {"spec.failover.detectionSeconds", "must be between 1 and 300"}},
+        ValidateRow{"LeaseOne", "  failover: {leaseDurationSeconds: 1, renewDeadlineSeconds: 2}\n",
+                    {"spec.failover.leaseDurationSeconds", "must be between 3 and 300"}},
+        // 1 <= retry < renew < lease cannot hold with a 2 s lease.
+        ValidateRow{"LeaseTwo", "  failover: {leaseDurationSeconds: 2}\n",
+                    {"spec.failover.leaseDurationSeconds", "must be between 3 and 300"}},
+        ValidateRow{"LeaseTooLong", "  failover: {leaseDurationSeconds: 301}\n",
+                    {"spec.failover.leaseDurationSeconds", "must be between 3 and 300"}},
+        // The default renew deadline (3) is not blamed for a lease that is
+        // itself out of range.
+        ValidateRow{"LeaseOneWithDefaultRenew", "  failover: {leaseDurationSeconds: 1}\n",
+                    {"spec.failover.leaseDurationSeconds", "must be between 3 and 300"}},
+        ValidateRow{"RenewEqualsDefaultLease", "  failover: {renewDeadlineSeconds: 5}\n",
+                    {"spec.failover.renewDeadlineSeconds",
+                     "must be less than spec.failover.leaseDurationSeconds (5)"}},
+        ValidateRow{"RenewAboveLease", "  failover: {leaseDurationSeconds: 10, renewDeadlineSeconds: 12}\n",
+                    {"spec.failover.renewDeadlineSeconds",
+                     "must be less than spec.failover.leaseDurationSeconds (10)"}},
+        ValidateRow{"LeaseShortenedBelowDefaultRenew", "  failover: {leaseDurationSeconds: 3}\n",
+                    {"spec.failover.renewDeadlineSeconds",
+                     "must be less than spec.failover.leaseDurationSeconds (3)"}},
+        // Not blamed on the default retry period (1).
+        ValidateRow{"RenewOne", "  failover: {renewDeadlineSeconds: 1}\n",
+                    {"spec.failover.renewDeadlineSeconds", "must be at least 2"}},
+        ValidateRow{"RenewNegative", "  failover: {renewDeadlineSeconds: -3}\n",
+                    {"spec.failover.renewDeadlineSeconds", "must be at least 2"}},
+        ValidateRow{"RetryEqualsDefaultRenew", "  failover: {retryPeriodSeconds: 3}\n",
+                    {"spec.failover.retryPeriodSeconds",
+                     "must be less than spec.failover.renewDeadlineSeconds (3)"}},
+        ValidateRow{"RetryAboveRenew",
+                    "  failover: {leaseDurationSeconds: 30, renewDeadlineSeconds: 20, retryPeriodSeconds: 25}\n",
+                    {"spec.failover.retryPeriodSeconds",
+                     "must be less than spec.failover.renewDeadlineSeconds (20)"}},
+        ValidateRow{"RetryZero", "  failover: {retryPeriodSeconds: 0}\n",
+                    {"spec.failover.retryPeriodSeconds", "must be at least 1"}},
+        ValidateRow{"DataDurabilityUnknown", "  instances: 3\n  replication: {mode: sync, dataDurability: best}\n",
+                    {"spec.replication.dataDurability", "must be one of required, preferred"}},
+        ValidateRow{"DataDurabilityCase", "  replication: {dataDurability: Required}\n",
+                    {"spec.replication.dataDurability", "must be one of required, preferred"}},
         ValidateRow{"PrimaryOutOfRange", "  instances: 3\n  primary: demo-4\n",
                     {"spec.primary", "must name an instance of this set (demo-1..demo-3)"}},
         ValidateRow{"PrimaryOtherSet", "  instances: 3\n  primary: other-1\n",
@@ -572,6 +661,14 @@ TEST(Validate, AcceptsBoundaryValues) {
       "  storage: {size: 1e9}\n",
       "  postgres: {parameters: {auto_explain.log_min_duration: 1s, _x: y}}\n",
       "  replication: {mode: async, syncReplicas: 0}\n",  // unused outside sync mode
+      "  instances: 2\n  replication: {mode: sync, dataDurability: required}\n",
+      "  instances: 2\n  replication: {mode: sync, dataDurability: preferred}\n",
+      "  replication: {dataDurability: preferred}\n",
+      "  failover: {detectionSeconds: 1}\n",
+      "  failover: {detectionSeconds: 300}\n",
+      "  failover: {leaseDurationSeconds: 300, renewDeadlineSeconds: 299, retryPeriodSeconds: 298}\n",
+      "  failover: {leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 1}\n",
+      "  failover: {leaseDurationSeconds: 4}\n",  // the defaults 3 and 1 still fit
   };
   for (const std::string& spec : specs) {
     DecodeResult r = DecodeReplicaSet(Manifest(spec));
@@ -579,6 +676,30 @@ TEST(Validate, AcceptsBoundaryValues) {
     ApplyDefaults(r.object->spec);
     EXPECT_EQ(Validate(*r.object), std::vector<FieldError>{}) << spec << Describe(Validate(*r.object));
   }
+}
+
+TEST(Validate, EveryLeaseTimingMistakeIsReportedOnce) {
+  PostgresReplicaSet object = DefaultedDemo();
+  object.spec.failover.leaseDurationSeconds = 10;
+  object.spec.failover.renewDeadlineSeconds = 12;
+  object.spec.failover.retryPeriodSeconds = 15;
+  EXPECT_EQ(Validate(object),
+            (std::vector<FieldError>{
+                {"spec.failover.renewDeadlineSeconds", "must be less than spec.failover.leaseDurationSeconds (10)"},
+                {"spec.failover.retryPeriodSeconds", "must be less than spec.failover.renewDeadlineSeconds (12)"},
+            }));
+}
+
+TEST(ParseManifest, FailoverTimingErrorsNameTheObjectAndField) {
+  ParseResult r = ParseManifest(Manifest("  failover: {renewDeadlineSeconds: 5}\n"));
+  EXPECT_EQ(r.errors, (std::vector<std::string>{"postgresreplicaset demo: spec.failover.renewDeadlineSeconds: must "
+                                                "be less than spec.failover.leaseDurationSeconds (5)"}));
+  r = ParseManifest(Manifest("  failover: {retryPeriodSeconds: 3}\n"));
+  EXPECT_EQ(r.errors, (std::vector<std::string>{"postgresreplicaset demo: spec.failover.retryPeriodSeconds: must "
+                                                "be less than spec.failover.renewDeadlineSeconds (3)"}));
+  r = ParseManifest(Manifest("  replication: {dataDurability: always}\n"));
+  EXPECT_EQ(r.errors, (std::vector<std::string>{"postgresreplicaset demo: spec.replication.dataDurability: must "
+                                                "be one of required, preferred"}));
 }
 
 TEST(Validate, CollectsAllErrors) {
@@ -743,6 +864,38 @@ TEST(StatusJson, RoundTrips) {
   EXPECT_EQ(*decoded, status);
 }
 
+TEST(StatusJson, FailoverHistoryIsWrittenUnderItsApiNames) {
+  ReplicaSetStatus status;
+  status.currentPrimary = "demo-1";
+  status.targetPrimary = "demo-2";
+  status.promotionReason = "PostmasterDown";
+  status.promotionStarted = "2026-11-28T04:05:07.000Z";
+  status.primaryLostSince = "2026-11-28T04:05:06.123Z";
+  InstanceStatus old;
+  old.name = "demo-1";
+  old.fenced = true;
+  InstanceStatus healthy;
+  healthy.name = "demo-2";
+  status.instances = {old, healthy};
+  status.failovers = {FailoverRecord{"2026-11-27T01:00:00.500Z", "demo-2", "demo-1", "Switchover", 0, 2}};
+  EXPECT_EQ(EncodeStatusJson(status),
+            R"({"currentPrimary":"demo-1","targetPrimary":"demo-2","promotionReason":"PostmasterDown",)"
+            R"("promotionStarted":"2026-11-28T04:05:07.000Z","primaryLostSince":"2026-11-28T04:05:06.123Z",)"
+            R"("readyInstances":0,"instances":[{"name":"demo-1","fenced":true},{"name":"demo-2"}],)"
+            R"("failovers":[{"time":"2026-11-27T01:00:00.500Z","from":"demo-2","to":"demo-1",)"
+            R"("reason":"Switchover","unavailableSeconds":0,"timeline":2}]})");
+  Result<ReplicaSetStatus> decoded = DecodeStatusJson(EncodeStatusJson(status));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(*decoded, status);
+}
+
+TEST(StatusJson, FencedFalseMayBeWrittenOut) {
+  Result<ReplicaSetStatus> decoded = DecodeStatusJson(R"({"instances":[{"name":"demo-1","fenced":false}]})");
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  ASSERT_EQ(decoded->instances.size(), 1u);
+  EXPECT_FALSE(decoded->instances[0].fenced);
+}
+
 TEST(StatusJson, EmptyStatusRoundTrips) {
   EXPECT_EQ(EncodeStatusJson(ReplicaSetStatus{}), R"({"readyInstances":0})");
   Result<ReplicaSetStatus> decoded = DecodeStatusJson(EncodeStatusJson(ReplicaSetStatus{}));
@@ -766,6 +919,101 @@ TEST(StatusJson, RejectsBadInputAsInvalid) {
     ASSERT_FALSE(decoded.ok()) << row.text;
     EXPECT_EQ(decoded.status().code(), StatusCode::kInvalid);
     EXPECT_EQ(decoded.status().message(), row.message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Time
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+// 2026-11-28T04:05:06Z
+const system_clock::time_point kSomeSecond{seconds{1795838706}};
+
+TEST(FormatTimeMillis, WritesUtcWithThreeFractionalDigits) {
+  EXPECT_EQ(FormatTimeMillis(kSomeSecond), "2026-11-28T04:05:06.000Z");
+  EXPECT_EQ(FormatTimeMillis(kSomeSecond + milliseconds{123}), "2026-11-28T04:05:06.123Z");
+  EXPECT_EQ(FormatTimeMillis(system_clock::time_point{}), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatTimeMillis(system_clock::time_point{seconds{951782400}}), "2000-02-29T00:00:00.000Z");
+}
+
+TEST(FormatTimeMillis, DropsSubMillisecondsTowardThePast) {
+  EXPECT_EQ(FormatTimeMillis(kSomeSecond + milliseconds{999} + std::chrono::microseconds{999}),
+            "2026-11-28T04:05:06.999Z");
+  // Before the epoch, truncation toward zero would name a later moment.
+  EXPECT_EQ(FormatTimeMillis(system_clock::time_point{} - std::chrono::microseconds{1}),
+            "1969-12-31T23:59:59.999Z");
+}
+
+TEST(ParseTime, ReadsWholeSecondsAndFractions) {
+  EXPECT_EQ(ParseTime("2026-11-28T04:05:06Z"), kSomeSecond);
+  EXPECT_EQ(ParseTime("2026-11-28T04:05:06.123Z"), kSomeSecond + milliseconds{123});
+  EXPECT_EQ(ParseTime("2026-11-28T04:05:06.5Z"), kSomeSecond + milliseconds{500});
+  // Kubernetes' MicroTime (Lease renewTime) has six digits.
+  EXPECT_EQ(ParseTime("2026-11-28T04:05:06.123456Z"), kSomeSecond + std::chrono::microseconds{123456});
+  EXPECT_EQ(ParseTime("1970-01-01T00:00:00Z"), system_clock::time_point{});
+  EXPECT_EQ(ParseTime("1969-12-31T23:59:59.999Z"), system_clock::time_point{} - milliseconds{1});
+  EXPECT_EQ(ParseTime("2024-02-29T23:59:59Z"), system_clock::time_point{seconds{1709251199}});
+  // Nine digits are kept as far as the clock can (nanoseconds here).
+  const auto nine = ParseTime("2026-11-28T04:05:06.000000001Z");
+  ASSERT_TRUE(nine);
+  EXPECT_EQ(*nine - kSomeSecond, std::chrono::duration_cast<system_clock::duration>(nanoseconds{1}));
+}
+
+TEST(ParseTime, RoundTripsWithFormatTimeMillis) {
+  for (const std::string text : {"2026-11-28T04:05:06.123Z", "1970-01-01T00:00:00.000Z", "1999-12-31T23:59:59.999Z",
+                                 "2000-02-29T12:00:00.001Z", "1969-07-20T20:17:40.000Z", "2200-01-01T00:00:00.010Z"}) {
+    const auto parsed = ParseTime(text);
+    ASSERT_TRUE(parsed) << text;
+    EXPECT_EQ(FormatTimeMillis(*parsed), text);
+  }
+  for (const system_clock::time_point t :
+       {kSomeSecond, kSomeSecond + nanoseconds{123456789}, system_clock::time_point{} - nanoseconds{1},
+        system_clock::time_point{seconds{4102444799}} + milliseconds{999}}) {
+    const auto parsed = ParseTime(FormatTimeMillis(t));
+    ASSERT_TRUE(parsed) << FormatTimeMillis(t);
+    EXPECT_EQ(*parsed, std::chrono::floor<milliseconds>(t)) << FormatTimeMillis(t);
+  }
+}
+
+TEST(ParseTime, RefusesAnythingElse) {
+  for (const std::string text : {
+           "",
+           "Z",
+           "2026-11-28",
+           "2026-11-28T04:05:06",        // no zone
+           "2026-11-28T04:05:06+00:00",  // offsets are not written by Kubernetes or pgrs
+           "2026-11-28T04:05:06z",
+           "2026-11-28t04:05:06Z",
+           "2026-11-28 04:05:06Z",
+           "2026-11-28T04:05:06.Z",
+           "2026-11-28T04:05:06.1234567890Z",
+           "2026-11-28T04:05:06,123Z",
+           "2026-11-28T04:05:06.12aZ",
+           "2026-11-28T04:05:06.-12Z",
+           "2026-11-28T04:05:06Z ",
+           " 2026-11-28T04:05:06Z",
+           "2026-11-28T04:05:6Z",
+           "26-11-28T04:05:06Z",
+           "+2026-11-28T04:05:06Z",
+           "2026-1-28T04:05:06Z",
+           "2026-13-01T00:00:00Z",
+           "2026-00-01T00:00:00Z",
+           "2026-11-00T00:00:00Z",
+           "2026-02-29T00:00:00Z",  // not a leap year
+           "2026-11-31T00:00:00Z",
+           "2026-11-28T24:00:00Z",
+           "2026-11-28T04:60:00Z",
+           "2026-11-28T23:59:60Z",  // leap seconds: the system clock has none
+           "2026-11-28T-4:05:06Z",
+           "9999-12-31T23:59:59Z",  // beyond the clock's range
+           "0001-01-01T00:00:00Z",
+           "2026-11-28T04:05:06ZZ",
+       }) {
+    EXPECT_EQ(ParseTime(text), std::nullopt) << text;
   }
 }
 
@@ -822,7 +1070,10 @@ TEST(Examples, FullSetsEverySpecField) {
   ASSERT_TRUE(r.object) << Describe(r.errors);
   const ReplicaSetSpec& s = r.object->spec;
   EXPECT_TRUE(s.instances && s.replication.syncReplicas && s.replication.slots && s.failover.enabled &&
-              s.failover.delaySeconds && s.failover.maxLagBytes && s.local.basePort);
+              s.failover.delaySeconds && s.failover.maxLagBytes && s.failover.detectionSeconds &&
+              s.failover.leaseDurationSeconds && s.failover.renewDeadlineSeconds && s.failover.retryPeriodSeconds &&
+              s.local.basePort);
+  EXPECT_FALSE(s.replication.dataDurability.empty());
   EXPECT_NE(s.postgres.version, 0);
   EXPECT_FALSE(s.postgres.parameters.empty());
   EXPECT_FALSE(s.postgres.pgHBA.empty());
