@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -147,6 +148,10 @@ struct Client::Impl {
   http_client_config httpConfig;
   std::unique_ptr<http_client> http;
 
+  std::mutex shutdownMu;
+  std::condition_variable shutdownCv;
+  bool shutdown = false;
+
   std::mutex tokenMu;
   std::string token;
   std::chrono::steady_clock::time_point tokenReadAt;
@@ -258,6 +263,10 @@ Result<Json> Client::Call(const std::string& what, const std::string& method, co
   bool tokenReloaded = false;
   Status last;
   for (int attempt = 1;; ++attempt) {
+    {
+      std::lock_guard<std::mutex> lock(impl_->shutdownMu);
+      if (impl_->shutdown) return Status::Unavailable(what + ": client shut down");
+    }
     requests_.fetch_add(1);
     auto resp = impl_->Send(method, path, body, contentType, CurrentToken());
     std::chrono::milliseconds retryAfter{0};
@@ -283,8 +292,15 @@ Result<Json> Client::Call(const std::string& what, const std::string& method, co
     auto delay = std::max(backoff.Next(), retryAfter);
     spdlog::debug("retrying request what=\"{}\" attempt={} delay_ms={} error=\"{}\"", what, attempt, delay.count(),
                   last.message());
-    std::this_thread::sleep_for(delay);
+    std::unique_lock<std::mutex> lock(impl_->shutdownMu);
+    impl_->shutdownCv.wait_for(lock, delay, [&] { return impl_->shutdown; });
   }
+}
+
+void Client::Shutdown() {
+  std::lock_guard<std::mutex> lock(impl_->shutdownMu);
+  impl_->shutdown = true;
+  impl_->shutdownCv.notify_all();
 }
 
 namespace {

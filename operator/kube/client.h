@@ -152,6 +152,9 @@ class Client {
   // The bearer token in use (re-read from the token file when due).
   std::string CurrentToken(bool forceReload = false);
   int64_t requestCount() const { return requests_.load(); }
+  // From now on calls fail at once with Unavailable and retry waits end
+  // early: for a prompt process exit. Cancel watches separately.
+  void Shutdown();
 
  private:
   struct Impl;
