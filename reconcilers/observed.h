@@ -42,6 +42,8 @@ struct ObservedInstance {
   std::string lastError;
   std::string configHash;
   int restarts = 0;
+  bool agentFenced = false;     // PostgreSQL stopped on purpose and kept stopped
+  uint64_t checkpointLsn = 0;   // when stopped: its last checkpoint (pg_controldata)
 
   // From PostgreSQL itself, over libpq.
   bool pgReachable = false;
@@ -62,8 +64,18 @@ struct ObservedInstance {
   bool IsWritablePrimary() const { return pgReachable && !inRecovery; }
 };
 
+// The primary lease as read from the store.
+struct ObservedLease {
+  bool exists = false;
+  std::string holder;
+  int64_t renewTimeMs = 0;  // Unix ms
+  int durationSeconds = 0;
+  bool ExpiredAt(int64_t nowMs) const { return !exists || nowMs > renewTimeMs + int64_t{durationSeconds} * 1000; }
+};
+
 struct ObservedSet {
   std::vector<ObservedInstance> instances;  // sorted by index
+  ObservedLease lease;
   const ObservedInstance* Find(const std::string& name) const {
     for (const auto& i : instances) {
       if (i.name == name) return &i;

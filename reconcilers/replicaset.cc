@@ -130,6 +130,8 @@ const char* ActionTypeName(ActionType type) {
     case ActionType::kCreateReplicationRole: return "CreateReplicationRole";
     case ActionType::kCreateSlot: return "CreateSlot";
     case ActionType::kDropSlot: return "DropSlot";
+    case ActionType::kAcquireLease: return "AcquireLease";
+    case ActionType::kFenceFromOutside: return "FenceFromOutside";
   }
   return "Unknown";
 }
@@ -138,6 +140,7 @@ std::string Action::ToString() const {
   std::string s = ActionTypeName(type);
   s += " instance=" + instance;
   if (!slot.empty()) s += " slot=" + slot;
+  if (type == ActionType::kAcquireLease) s += " from=" + (expectedHolder.empty() ? "-" : expectedHolder);
   if (type == ActionType::kCreateInstance) s += " role=" + config.role;
   if (!reason.empty()) s += " reason=\"" + reason + "\"";
   return s;
@@ -158,18 +161,103 @@ std::string FormatTime(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+
+int64_t ToMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+int64_t ParseMs(const std::string& text, int64_t fallback) {
+  auto t = api::ParseTime(text);
+  return t ? ToMs(*t) : fallback;
+}
+
+const InstanceStatus* PreviousInstance(const ReplicaSetStatus& previous, const std::string& name) {
+  for (const auto& i : previous.instances) {
+    if (i.name == name) return &i;
+  }
+  return nullptr;
+}
+
+// Why the primary counts as lost, or "" while it does not.
+std::string PrimaryLossReason(const PostgresReplicaSet& set, const ObservedSet& observed, const ObservedInstance& p,
+                              int64_t nowMs, int64_t lostSinceMs) {
+  if (p.IsWritablePrimary() && p.agentReachable) return "";
+  if (p.dataDirRole.empty()) return "";  // still bootstrapping
+  if (p.agentReachable) {
+    // Its agent is its parent: a postmaster that exited is known at once.
+    if (p.agentState == agent::kStatePrimaryDown || p.agentState == agent::kStateFenced) return "PostmasterDown";
+    if (!p.postgresRunning && p.agentState == agent::kStateFailed) return "PostmasterDown";
+  } else if (p.IsWritablePrimary()) {
+    // PostgreSQL serves but its agent is frozen or cut off: it cannot renew
+    // the lease, so once the lease has run out it must not serve.
+    return observed.lease.holder == p.name && observed.lease.ExpiredAt(nowMs) ? "LeaseExpired" : "";
+  }
+  int detection = set.spec.failover.detectionSeconds.value_or(5);
+  if (!p.IsWritablePrimary() && nowMs - lostSinceMs >= int64_t{detection} * 1000) return "Unresponsive";
+  return "";
+}
+
+// Standbys that may be promoted, most advanced first. In synchronous mode
+// only those that were synchronous, and only when enough of them answer
+// that the most advanced one surely holds every acknowledged commit.
+std::vector<const ObservedInstance*> PromotionCandidates(const PostgresReplicaSet& set, const ObservedSet& observed,
+                                                         const ReplicaSetStatus& previous, const std::string& primary,
+                                                         std::string* why) {
+  std::vector<const ObservedInstance*> out;
+  const bool sync = set.spec.replication.mode == "sync";
+  int syncMembers = 0;
+  for (const auto& i : previous.instances) {
+    if (i.name != primary && (i.syncState == "sync" || i.syncState == "quorum")) syncMembers++;
+  }
+  for (const auto& inst : observed.instances) {
+    if (inst.name == primary || !inst.pgReachable || !inst.inRecovery) continue;
+    const InstanceStatus* before = PreviousInstance(previous, inst.name);
+    if (set.spec.failover.maxLagBytes && before != nullptr && before->lagBytes &&
+        *before->lagBytes > *set.spec.failover.maxLagBytes) {
+      continue;
+    }
+    if (sync && (before == nullptr || (before->syncState != "sync" && before->syncState != "quorum"))) continue;
+    out.push_back(&inst);
+  }
+  if (sync) {
+    int k = set.spec.replication.syncReplicas.value_or(1);
+    int needed = syncMembers - k + 1;
+    if (syncMembers == 0 || static_cast<int>(out.size()) < needed) {
+      *why = "synchronous mode: " + std::to_string(out.size()) + " of " + std::to_string(syncMembers) +
+             " synchronous standbys answer, " + std::to_string(std::max(needed, 1)) +
+             " needed to be sure no acknowledged commit is lost";
+      return {};
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto* a, const auto* b) {
+    if (a->receiveLsn != b->receiveLsn) return a->receiveLsn > b->receiveLsn;
+    return a->name < b->name;
+  });
+  if (out.empty() && why->empty()) *why = "no healthy standby within spec.failover.maxLagBytes";
+  return out;
+}
+
+}  // namespace
+
 Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::chrono::system_clock::time_point now) {
   Plan plan;
   const ReplicaSetStatus& previous = set.status;
   ReplicaSetStatus& status = plan.status;
   const std::string nowText = FormatTime(now);
+  const int64_t nowMs = ToMs(now);
   const std::string& name = set.metadata.name;
   const int wanted = set.spec.instances.value_or(1);
   const bool useSlots = set.spec.replication.slots.value_or(true);
+  const int leaseSeconds = set.spec.failover.leaseDurationSeconds.value_or(5);
   status.observedGeneration = set.metadata.generation;
   status.currentPrimary = previous.currentPrimary;
   status.targetPrimary = previous.targetPrimary;
   status.timeline = previous.timeline;
+  status.primaryLostSince = previous.primaryLostSince;
+  status.promotionReason = previous.promotionReason;
+  status.promotionStarted = previous.promotionStarted;
+  status.failovers = previous.failovers;
 
   // Progress and trouble found along the way, for the conditions.
   std::vector<std::string> progressing;
@@ -183,7 +271,11 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       int index = 1;
       if (!set.spec.primary.empty()) index = std::max(1, api::InstanceIndex(name, set.spec.primary));
       std::string first = api::InstanceName(name, index);
-      Action create{ActionType::kCreateInstance, first, index, "", BaseConfig(set), "bootstrap the primary"};
+      Action lease{ActionType::kAcquireLease, first, 0, "", "", false, {}, "the first primary"};
+      lease.expectedHolder = observed.lease.holder;
+      lease.holderFenced = true;  // nothing runs yet
+      plan.actions.push_back(lease);
+      Action create{ActionType::kCreateInstance, first, index, "", "", false, BaseConfig(set), "bootstrap the primary"};
       create.config.role = "primary";
       plan.actions.push_back(create);
       status.currentPrimary = status.targetPrimary = first;
@@ -210,35 +302,201 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     }
   }
 
+  // 2. Failover and switchover: fence, choose, record, hand over the lease,
+  //    promote, and move currentPrimary once the new primary writes.
+  const ObservedInstance* oldPrimary = observed.Find(status.currentPrimary);
+  std::string fenceInstance, fenceMode = "immediate";
+  std::string promoteInstance;
+  bool restartPrimaryOnCrash = true;
+  if (oldPrimary != nullptr) {
+    const ObservedInstance& old = *oldPrimary;
+    const bool failoverEnabled = set.spec.failover.enabled.value_or(true);
+    std::string noCandidate;
+    const bool standbyQualifies = !PromotionCandidates(set, observed, previous, old.name, &noCandidate).empty();
+    // A crashed primary waits for this decision unless no standby could
+    // take over anyway; then its agent restarts it in place at once.
+    restartPrimaryOnCrash = !failoverEnabled || !standbyQualifies;
+
+    const bool healthy = old.IsWritablePrimary() && old.agentReachable;
+    if (status.promotionReason.empty()) {
+      if (healthy || old.dataDirRole.empty()) {
+        status.primaryLostSince.clear();
+      } else if (status.primaryLostSince.empty()) {
+        status.primaryLostSince = api::FormatTimeMillis(now);
+      }
+      const int64_t lostSinceMs = ParseMs(status.primaryLostSince, nowMs);
+      std::string reason = PrimaryLossReason(set, observed, old, nowMs, lostSinceMs);
+      const int delay = set.spec.failover.delaySeconds.value_or(0);
+      const ObservedInstance* wantedPrimary =
+          set.spec.primary.empty() || set.spec.primary == old.name ? nullptr : observed.Find(set.spec.primary);
+      if (!reason.empty() && failoverEnabled && standbyQualifies && nowMs - lostSinceMs >= int64_t{delay} * 1000) {
+        status.promotionReason = reason;
+        status.promotionStarted = status.primaryLostSince.empty() ? api::FormatTimeMillis(now) : status.primaryLostSince;
+      } else if (!reason.empty()) {
+        degraded.push_back("primary " + old.name + " lost (" + reason + ")" +
+                           (!failoverEnabled ? "; failover is disabled"
+                            : !standbyQualifies ? "; no failover: " + noCandidate
+                                                : "; failing over after spec.failover.delaySeconds"));
+      } else if (healthy && wantedPrimary != nullptr) {
+        // A planned switchover to spec.primary, once it streams.
+        const InstanceStatus* before = PreviousInstance(previous, wantedPrimary->name);
+        if (wantedPrimary->pgReachable && wantedPrimary->inRecovery && wantedPrimary->walReceiverStreaming &&
+            before != nullptr && before->state == "Streaming") {
+          status.promotionReason = "Switchover";
+          status.promotionStarted = api::FormatTimeMillis(now);
+          status.targetPrimary = wantedPrimary->name;
+        } else {
+          progressing.push_back("switchover to " + wantedPrimary->name + " waits until it streams");
+        }
+      }
+    }
+
+    if (!status.promotionReason.empty()) {
+      const bool switchover = status.promotionReason == "Switchover";
+      fenceInstance = old.name;
+      fenceMode = switchover ? "fast" : "immediate";
+      const bool fencedByAgent = old.agentReachable && old.agentFenced && !old.postgresRunning;
+      bool fenced = fencedByAgent;
+      if (!fenced && !old.agentReachable) {
+        // Its agent does not answer: once the lease it held has run out,
+        // nothing renews it, and PostgreSQL is stopped from outside.
+        if (observed.lease.holder != old.name || observed.lease.ExpiredAt(nowMs)) {
+          plan.actions.push_back({ActionType::kFenceFromOutside, old.name, 0, "", "", false, {},
+                                  "its agent does not answer and its lease has expired"});
+          fenced = true;
+        } else {
+          int64_t left = observed.lease.renewTimeMs + int64_t{observed.lease.durationSeconds} * 1000 - nowMs;
+          progressing.push_back("waiting " + std::to_string((left + 999) / 1000) + "s for the lease of " + old.name +
+                                " to expire");
+        }
+      } else if (!fenced) {
+        progressing.push_back("fencing " + old.name);
+      }
+
+      if (fenced && (status.targetPrimary.empty() || status.targetPrimary == old.name)) {
+        // Choose only now that the old primary is stopped: the standbys'
+        // positions are final.
+        std::string why;
+        auto candidates = PromotionCandidates(set, observed, previous, old.name, &why);
+        if (candidates.empty()) {
+          // Nobody can take over: bring the old primary back where it was.
+          degraded.push_back("failover of " + old.name + " abandoned: " + why + "; restarting it in place");
+          status.promotionReason.clear();
+          status.promotionStarted.clear();
+          status.targetPrimary = old.name;
+          fenceInstance.clear();
+          restartPrimaryOnCrash = true;
+        } else {
+          status.targetPrimary = candidates[0]->name;
+          progressing.push_back("chose " + status.targetPrimary + " (received " + FormatLsn(candidates[0]->receiveLsn) +
+                                ") to replace " + old.name);
+          plan.requeueAfter = std::chrono::milliseconds(0);  // record it, then act
+        }
+      } else if (fenced && status.targetPrimary != old.name && previous.targetPrimary == status.targetPrimary) {
+        const ObservedInstance* target = observed.Find(status.targetPrimary);
+        if (target == nullptr) {
+          degraded.push_back("target primary " + status.targetPrimary + " does not exist");
+        } else if (switchover && fencedByAgent && target->receiveLsn < old.checkpointLsn) {
+          progressing.push_back("waiting for " + target->name + " to receive up to " + FormatLsn(old.checkpointLsn) +
+                                " (at " + FormatLsn(target->receiveLsn) + ")");
+        } else if (target->IsWritablePrimary()) {
+          // Promoted: the new primary takes over.
+          api::FailoverRecord record;
+          record.time = api::FormatTimeMillis(now);
+          record.from = old.name;
+          record.to = target->name;
+          record.reason = status.promotionReason;
+          record.unavailableSeconds =
+              static_cast<double>(nowMs - ParseMs(status.promotionStarted, nowMs)) / 1000.0;
+          record.timeline = target->timeline;
+          status.failovers.push_back(record);
+          constexpr size_t kHistory = 10;
+          if (status.failovers.size() > kHistory) {
+            status.failovers.erase(status.failovers.begin(),
+                                   status.failovers.end() - static_cast<long>(kHistory));
+          }
+          status.currentPrimary = target->name;
+          status.timeline = target->timeline;
+          status.promotionReason.clear();
+          status.promotionStarted.clear();
+          status.primaryLostSince.clear();
+          fenceInstance.clear();
+          progressing.push_back(old.name + " rejoins as a standby of " + target->name);
+        } else {
+          Action lease{ActionType::kAcquireLease, target->name, 0, "", old.name, fencedByAgent, {},
+                       status.promotionReason + ": " + old.name + " is fenced"};
+          plan.actions.push_back(lease);
+          promoteInstance = target->name;
+          progressing.push_back("promoting " + target->name);
+        }
+      }
+    }
+  } else if (!status.currentPrimary.empty() && !observed.instances.empty()) {
+    status.primaryLostSince.clear();
+  }
+  if (!observed.lease.exists && oldPrimary != nullptr && status.promotionReason.empty() &&
+      oldPrimary->dataDirRole == "primary") {
+    // A set from before leases, or a lost lease file: its primary takes it.
+    plan.actions.insert(plan.actions.begin(), {ActionType::kAcquireLease, oldPrimary->name, 0, "", "", true, {},
+                                                "the primary holds the lease"});
+  }
+
   const std::string& primaryName = status.currentPrimary;
   const ObservedInstance* primary = observed.Find(primaryName);
-  const bool primaryUp = primary != nullptr && primary->IsWritablePrimary();
+  const bool transitioning = !status.promotionReason.empty();
+  const bool primaryUp = primary != nullptr && primary->IsWritablePrimary() && !transitioning;
   if (primary != nullptr && primary->timeline > 0 && primaryUp) status.timeline = primary->timeline;
 
-  // 2. Desired config of every existing instance. Standbys follow the
+  // 3. Desired config of every existing instance. Standbys follow the
   //    primary; the primary lists its synchronous standbys.
   std::vector<std::string> standbyNames;
   for (const auto& inst : observed.instances) {
     if (inst.name != primaryName) standbyNames.push_back(inst.name);
   }
+  auto syncNames = [&](const std::vector<std::string>& standbys) {
+    if (set.spec.replication.dataDurability != "preferred") return SynchronousStandbyNames(set, standbys);
+    // preferred: only standbys that stream count, so writes go on.
+    std::vector<std::string> healthy;
+    for (const auto& n : standbys) {
+      const auto* inst = observed.Find(n);
+      if (inst != nullptr && inst->walReceiverStreaming) healthy.push_back(n);
+    }
+    return SynchronousStandbyNames(set, healthy);
+  };
   if (primary != nullptr) {
     agent::AgentConfig pc = BaseConfig(set);
     pc.role = "primary";
-    pc.synchronousStandbyNames = SynchronousStandbyNames(set, standbyNames);
+    pc.synchronousStandbyNames = syncNames(standbyNames);
+    pc.restartOnCrash = restartPrimaryOnCrash;
     plan.configs[primaryName] = pc;
     for (const auto& inst : observed.instances) {
       if (inst.name != primaryName) plan.configs[inst.name] = StandbyConfig(set, inst.name, *primary);
     }
+    if (!fenceInstance.empty()) {
+      plan.configs[fenceInstance].fenced = true;
+      plan.configs[fenceInstance].fenceMode = fenceMode;
+    }
+    if (!promoteInstance.empty()) {
+      agent::AgentConfig promoted = BaseConfig(set);
+      promoted.role = "primary";
+      promoted.restartOnCrash = true;
+      plan.configs[promoteInstance] = promoted;
+    }
+  }
+  for (auto& [instanceName, config] : plan.configs) {
+    config.leaseDurationSeconds = leaseSeconds;
+    config.renewDeadlineSeconds = set.spec.failover.renewDeadlineSeconds.value_or(3);
+    config.retryPeriodSeconds = set.spec.failover.retryPeriodSeconds.value_or(1);
   }
 
-  // 3. With the primary writable: the replication role, slots, scaling.
-  if (primary != nullptr && !primaryUp) {
+  // 4. With the primary writable: the replication role, slots, scaling.
+  if (primary != nullptr && !primaryUp && !transitioning) {
     progressing.push_back(primary->dataDirRole.empty() ? "bootstrapping primary " + primaryName
                                                        : "waiting for primary " + primaryName);
   }
   if (primaryUp) {
     if (!primary->replicationRoleExists) {
-      plan.actions.push_back({ActionType::kCreateReplicationRole, primaryName, 0, "", {}, "standbys need it"});
+      plan.actions.push_back({ActionType::kCreateReplicationRole, primaryName, 0, "", "", false, {}, "standbys need it"});
     }
     // Instances after scaling: existing ones minus those removed, plus new.
     std::vector<const ObservedInstance*> keep;
@@ -274,24 +532,26 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     for (const auto& slot : primary->slots) {
       haveSlots.insert(slot.name);
       if (slot.name.rfind(kSlotPrefix, 0) == 0 && !wantedSlots.count(slot.name) && !slot.active) {
-        plan.actions.push_back({ActionType::kDropSlot, primaryName, 0, slot.name, {}, "no standby uses it"});
+        plan.actions.push_back({ActionType::kDropSlot, primaryName, 0, slot.name, "", false, {}, "no standby uses it"});
       }
     }
     for (const auto& slot : wantedSlots) {
       if (!haveSlots.count(slot)) {
-        plan.actions.push_back({ActionType::kCreateSlot, primaryName, 0, slot, {}, "for its standby"});
+        plan.actions.push_back({ActionType::kCreateSlot, primaryName, 0, slot, "", false, {}, "for its standby"});
       }
     }
     for (const auto& victim : removing) {
-      plan.actions.push_back({ActionType::kDeleteInstance, victim, 0, "", {},
+      plan.actions.push_back({ActionType::kDeleteInstance, victim, 0, "", "", false, {},
                               "scale down to " + std::to_string(wanted) + " instances"});
       plan.configs.erase(victim);
       progressing.push_back("removing " + victim);
     }
     for (int index : creating) {
       std::string standby = api::InstanceName(name, index);
-      plan.actions.push_back({ActionType::kCreateInstance, standby, index, "", StandbyConfig(set, standby, *primary),
-                              "scale up to " + std::to_string(wanted) + " instances"});
+      Action create{ActionType::kCreateInstance, standby, index, "", "", false, StandbyConfig(set, standby, *primary),
+                    "scale up to " + std::to_string(wanted) + " instances"};
+      create.config.leaseDurationSeconds = leaseSeconds;
+      plan.actions.push_back(create);
       progressing.push_back("creating standby " + standby);
     }
     if (!removing.empty() || !creating.empty()) {
@@ -302,22 +562,35 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       }
       for (int index : creating) next.push_back(api::InstanceName(name, index));
       std::sort(next.begin(), next.end());
-      plan.configs[primaryName].synchronousStandbyNames = SynchronousStandbyNames(set, next);
+      plan.configs[primaryName].synchronousStandbyNames = syncNames(next);
     }
-  } else if (primary == nullptr && observed.instances.empty()) {
-    // Bootstrapping: nothing else to do until the primary is up.
   }
 
-  // 4. Status: one line per instance, readiness and conditions.
+  // 5. Status: one line per instance, readiness and conditions.
   for (const auto& inst : observed.instances) {
-    InstanceStatus s = DescribeInstance(inst, primary, primaryName);
+    InstanceStatus s = DescribeInstance(inst, primaryUp ? primary : nullptr, primaryName);
+    if (!primaryUp && s.role == "standby") {
+      // Without a writable primary there is no fresh pg_stat_replication:
+      // what it said last still decides who may be promoted.
+      if (const InstanceStatus* before = PreviousInstance(previous, inst.name)) {
+        s.syncState = before->syncState;
+        s.lagBytes = before->lagBytes;
+      }
+    }
+    if (inst.name == fenceInstance || inst.agentFenced) {
+      s.fenced = true;
+      if (!inst.postgresRunning) s.state = "Fenced";
+    }
+    if (inst.name == promoteInstance) s.state = "Promoting";
+    if (inst.agentState == agent::kStateRewinding) s.state = "Rewinding";
     for (const auto& a : plan.actions) {
       if (a.type == ActionType::kDeleteInstance && a.instance == inst.name) s.state = "Deleting";
     }
-    if (IsReady(s)) {
+    if (IsReady(s) && !transitioning) {
       status.readyInstances++;
     } else if (s.state == "Cloning" || s.state == "Initializing" || s.state == "Pending" || s.state == "Starting" ||
-               s.state == "Connecting") {
+               s.state == "Connecting" || s.state == "Rewinding" || s.state == "Promoting" ||
+               (s.state == "Fenced" && transitioning)) {
       progressing.push_back(inst.name + " " + s.state + (s.message.empty() ? "" : " (" + s.message + ")"));
     } else if (s.state != "Deleting") {
       degraded.push_back(inst.name + " " + s.state + (s.message.empty() ? "" : ": " + s.message));
@@ -337,8 +610,12 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     return api::InstanceIndex(name, a.name) < api::InstanceIndex(name, b.name);
   });
 
+  bool onlyLeaseRenewal = true;
+  for (const auto& a : plan.actions) {
+    if (a.type != ActionType::kAcquireLease) onlyLeaseRenewal = false;
+  }
   const bool allReady = status.readyInstances == wanted && static_cast<int>(observed.instances.size()) == wanted &&
-                        plan.actions.empty();
+                        (plan.actions.empty() || onlyLeaseRenewal) && !transitioning;
   auto join = [](const std::vector<std::string>& items) {
     std::string s;
     for (const auto& i : items) s += (s.empty() ? "" : "; ") + i;
@@ -349,26 +626,34 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
                 std::to_string(status.readyInstances) + "/" + std::to_string(wanted) + " instances ready", "",
                 set.metadata.generation},
                nowText);
-  bool isProgressing = !progressing.empty() || !plan.actions.empty();
+  bool isProgressing = !progressing.empty() || !(plan.actions.empty() || onlyLeaseRenewal) || transitioning;
+  std::string progressingReason = transitioning ? (status.promotionReason == "Switchover" ? "SwitchingOver"
+                                                                                          : "FailingOver")
+                                  : observed.instances.empty() || !primaryUp ? "Bootstrapping"
+                                                                             : "Reconciling";
   SetCondition(status, previous,
-               {"Progressing", isProgressing ? kTrue : kFalse,
-                isProgressing ? (observed.instances.empty() || !primaryUp ? "Bootstrapping" : "Reconciling")
-                              : "Reconciled",
+               {"Progressing", isProgressing ? kTrue : kFalse, isProgressing ? progressingReason : "Reconciled",
                 isProgressing ? join(progressing) : "the replica set matches its spec", "", set.metadata.generation},
                nowText);
-  bool isDegraded = !degraded.empty();
+  bool isDegraded = !degraded.empty() || (transitioning && status.promotionReason != "Switchover");
   SetCondition(status, previous,
                {"Degraded", isDegraded ? kTrue : kFalse, isDegraded ? "InstancesUnhealthy" : "AllInstancesHealthy",
-                isDegraded ? join(degraded) : "no instance reports a problem", "", set.metadata.generation},
+                isDegraded ? join(degraded.empty() ? progressing : degraded) : "no instance reports a problem", "",
+                set.metadata.generation},
                nowText);
 
-  if (allReady) status.phase = "Healthy";
+  if (transitioning) status.phase = status.promotionReason == "Switchover" ? "SwitchingOver" : "FailingOver";
+  else if (allReady) status.phase = "Healthy";
   else if (!primaryUp) status.phase = isDegraded && primary != nullptr && !primary->dataDirRole.empty()
                                           ? "Degraded" : "Bootstrapping";
   else if (isDegraded) status.phase = "Degraded";
   else status.phase = "Reconciling";
 
-  plan.requeueAfter = std::chrono::milliseconds(isProgressing ? 250 : 1000);
+  if (plan.requeueAfter.count() != 0) {
+    // Fast while anything moves; a steady set is still looked at often
+    // enough to notice a lost primary within a fraction of a second.
+    plan.requeueAfter = std::chrono::milliseconds(transitioning ? 50 : isProgressing ? 250 : 200);
+  }
   return plan;
 }
 

@@ -10,6 +10,15 @@
 //   missing slots         -> create them; stale inactive ones are dropped
 //   too few instances     -> create standbys (pg_basebackup from the primary)
 //   too many              -> delete the highest-numbered standbys, never the primary
+//
+// Failover and switchover are a sequence of such steps, each recorded in
+// status before the next (so a restarted control plane resumes, never
+// doubles up): primary lost (or spec.primary changed) -> fence the old
+// primary (its agent stops it; or, when it does not answer, wait out its
+// lease and stop it from outside) -> choose the most advanced qualifying
+// standby and record it as targetPrimary -> hand it the lease -> it
+// promotes -> currentPrimary moves, the others follow, the old primary
+// rejoins as a standby (pg_rewind).
 #pragma once
 
 #include <chrono>
@@ -29,6 +38,8 @@ enum class ActionType {
   kCreateReplicationRole,  // on the primary
   kCreateSlot,             // slot, on the primary
   kDropSlot,               // slot, on the primary
+  kAcquireLease,           // hand the primary lease to `instance` (from `expectedHolder`)
+  kFenceFromOutside,       // stop `instance`'s PostgreSQL without its agent (it does not answer)
 };
 const char* ActionTypeName(ActionType type);
 
@@ -37,6 +48,8 @@ struct Action {
   std::string instance;  // the instance acted on (the primary for SQL actions)
   int index = 0;         // kCreateInstance
   std::string slot;      // kCreateSlot, kDropSlot
+  std::string expectedHolder;  // kAcquireLease: the holder it is taken from ("" = none)
+  bool holderFenced = false;   // kAcquireLease: the expected holder is confirmed stopped
   agent::AgentConfig config;  // kCreateInstance: the new instance's first config
   std::string reason;    // for logs and events
   std::string ToString() const;

@@ -79,7 +79,13 @@ ObservedSet Healthy(int n) {
   ObservedSet o;
   o.instances.push_back(Primary(1, names, slots));
   for (int i = 2; i <= n; ++i) o.instances.push_back(Standby(i));
+  o.lease = {true, "demo-1", std::chrono::duration_cast<std::chrono::milliseconds>(kNow.time_since_epoch()).count(), 5};
   return o;
+}
+
+// The lease held by `holder`, renewed at `renewed`.
+ObservedLease LeaseOf(const std::string& holder, std::chrono::system_clock::time_point renewed = kNow) {
+  return {true, holder, std::chrono::duration_cast<std::chrono::milliseconds>(renewed.time_since_epoch()).count(), 5};
 }
 
 std::vector<std::string> Actions(const Plan& plan) {
@@ -122,13 +128,13 @@ TEST_P(ReconcileScenarios, PlansTheNextStep) {
 
 std::vector<Scenario> Scenarios() {
   std::vector<Scenario> out;
-  out.push_back({"EmptySetBootstrapsPrimaryFirst", Set(3), {}, {"CreateInstance:demo-1:primary"}, "False",
-                 "Bootstrapping"});
+  out.push_back({"EmptySetBootstrapsPrimaryFirst", Set(3), {}, {"AcquireLease:demo-1", "CreateInstance:demo-1:primary"},
+                 "False", "Bootstrapping"});
   {
     auto set = Set(3);
     set.spec.primary = "demo-2";
-    out.push_back({"WantedPrimaryIsBootstrapped", set, {}, {"CreateInstance:demo-2:primary"}, "False",
-                   "Bootstrapping"});
+    out.push_back({"WantedPrimaryIsBootstrapped", set, {}, {"AcquireLease:demo-2", "CreateInstance:demo-2:primary"},
+                   "False", "Bootstrapping"});
   }
   {
     ObservedSet o;
@@ -138,6 +144,7 @@ std::vector<Scenario> Scenarios() {
     p.dataDirRole = "";
     p.agentState = agent::kStateInitializing;
     o.instances.push_back(p);
+    o.lease = LeaseOf("demo-1");
     out.push_back({"PrimaryInitializingWaits", Set(3, "demo-1"), o, {}, "False", "Bootstrapping"});
   }
   {
@@ -145,6 +152,7 @@ std::vector<Scenario> Scenarios() {
     auto p = Primary(1);
     p.replicationRoleExists = false;
     o.instances.push_back(p);
+    o.lease = LeaseOf("demo-1");
     out.push_back({"PrimaryUpCreatesRoleSlotsAndStandbys", Set(3, "demo-1"), o,
                    {"CreateReplicationRole:demo-1", "CreateSlot:pgrs_demo_2", "CreateSlot:pgrs_demo_3",
                     "CreateInstance:demo-2:standby", "CreateInstance:demo-3:standby"},
@@ -162,6 +170,7 @@ std::vector<Scenario> Scenarios() {
     o.instances.push_back(Standby(2));
     auto p = Primary(3, {"demo-1", "demo-2"}, {"pgrs_demo_1", "pgrs_demo_2"});
     o.instances.push_back(p);
+    o.lease = LeaseOf("demo-3");
     out.push_back({"ScaleDownNeverRemovesPrimary", Set(2, "demo-3"), o, {"DeleteInstance:demo-2"}, "False",
                    "Reconciling"});
     out.push_back({"ScaleToOneKeepsOnlyPrimary", Set(1, "demo-3"), o,
@@ -179,6 +188,7 @@ std::vector<Scenario> Scenarios() {
     set.spec.replication.slots = false;
     ObservedSet o;
     o.instances.push_back(Primary(1));
+    o.lease = LeaseOf("demo-1");
     out.push_back({"NoSlotsWhenDisabled", set, o, {"CreateInstance:demo-2:standby", "CreateInstance:demo-3:standby"},
                    "False", "Reconciling"});
   }
@@ -261,6 +271,195 @@ TEST(Reconcile, ConditionKeepsTransitionTimeWhileStatusHolds) {
   EXPECT_EQ(api::FindCondition(after.status, "Ready")->status, "False");
   EXPECT_EQ(api::FindCondition(after.status, "Ready")->lastTransitionTime, FormatTime(kNow + 120s));
   EXPECT_EQ(api::FindCondition(after.status, "Degraded")->status, "True");
+}
+
+
+// ---- failover and switchover, step by step ------------------------------
+
+// Applies a plan's status as the next pass's previous status.
+void Advance(api::PostgresReplicaSet& set, const Plan& plan) { set.status = plan.status; }
+
+ObservedSet PrimaryCrashed() {
+  ObservedSet o = Healthy(3);
+  auto& p = o.instances[0];
+  p.agentState = agent::kStatePrimaryDown;
+  p.postgresRunning = false;
+  p.pgReachable = false;
+  p.replication.clear();
+  o.instances[1].receiveLsn = 0x5000000;
+  o.instances[2].receiveLsn = 0x5000100;  // demo-3 received more
+  o.instances[1].walReceiverStreaming = o.instances[2].walReceiverStreaming = false;
+  return o;
+}
+
+TEST(Failover, CrashedPrimaryIsFencedThenTheMostAdvancedStandbyPromoted) {
+  auto set = Set(3, "demo-1");
+  Advance(set, Reconcile(set, Healthy(3), kNow));
+
+  // 1. The agent reports the postmaster down: fence at once.
+  ObservedSet o = PrimaryCrashed();
+  Plan plan = Reconcile(set, o, kNow + 100ms);
+  EXPECT_EQ(plan.status.promotionReason, "PostmasterDown");
+  EXPECT_EQ(plan.status.phase, "FailingOver");
+  EXPECT_TRUE(plan.configs["demo-1"].fenced);
+  EXPECT_EQ(plan.configs["demo-1"].fenceMode, "immediate");
+  EXPECT_TRUE(Actions(plan).empty());
+  EXPECT_EQ(plan.status.targetPrimary, "demo-1");  // not chosen before the fence holds
+  Advance(set, plan);
+
+  // 2. Fenced: the standby that received most is chosen and recorded first.
+  o.instances[0].agentFenced = true;
+  o.instances[0].agentState = agent::kStateFenced;
+  plan = Reconcile(set, o, kNow + 200ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+  EXPECT_EQ(plan.requeueAfter.count(), 0);
+  EXPECT_TRUE(Actions(plan).empty());
+  EXPECT_EQ(plan.configs["demo-3"].role, "standby");
+  Advance(set, plan);
+
+  // 3. Recorded: the lease goes to demo-3, which is told to be primary.
+  plan = Reconcile(set, o, kNow + 300ms);
+  EXPECT_EQ(Actions(plan), std::vector<std::string>{"AcquireLease:demo-3"});
+  EXPECT_EQ(plan.actions[0].expectedHolder, "demo-1");
+  EXPECT_TRUE(plan.actions[0].holderFenced);
+  EXPECT_EQ(plan.configs["demo-3"].role, "primary");
+  EXPECT_TRUE(plan.configs["demo-1"].fenced);
+  Advance(set, plan);
+
+  // 4. demo-3 writes: it is the primary; everyone follows it.
+  o.instances[2].inRecovery = false;
+  o.instances[2].timeline = 2;
+  o.instances[2].currentLsn = 0x5000200;
+  o.lease = LeaseOf("demo-3", kNow + 300ms);
+  plan = Reconcile(set, o, kNow + 500ms);
+  EXPECT_EQ(plan.status.currentPrimary, "demo-3");
+  EXPECT_EQ(plan.status.timeline, 2);
+  EXPECT_TRUE(plan.status.promotionReason.empty());
+  ASSERT_EQ(plan.status.failovers.size(), 1u);
+  EXPECT_EQ(plan.status.failovers[0].from, "demo-1");
+  EXPECT_EQ(plan.status.failovers[0].to, "demo-3");
+  EXPECT_EQ(plan.status.failovers[0].reason, "PostmasterDown");
+  EXPECT_NEAR(plan.status.failovers[0].unavailableSeconds, 0.4, 0.001);
+  EXPECT_EQ(plan.configs["demo-1"].role, "standby");  // rejoin
+  EXPECT_FALSE(plan.configs["demo-1"].fenced);
+  EXPECT_EQ(plan.configs["demo-1"].upstreamPort, 15434);
+  EXPECT_EQ(plan.configs["demo-2"].upstreamPort, 15434);
+}
+
+TEST(Failover, FrozenAgentWithServingPostgresWaitsForTheLeaseThenFencesFromOutside) {
+  auto set = Set(3, "demo-1");
+  Advance(set, Reconcile(set, Healthy(3), kNow));
+  ObservedSet o = Healthy(3);
+  o.instances[0].agentReachable = false;  // SIGSTOPped agent; PostgreSQL still serves
+  Plan plan = Reconcile(set, o, kNow + 2s);
+  EXPECT_TRUE(plan.status.promotionReason.empty());
+  EXPECT_TRUE(Actions(plan).empty());
+  Advance(set, plan);
+  plan = Reconcile(set, o, kNow + 5500ms);  // the 5 s lease has run out
+  EXPECT_EQ(plan.status.promotionReason, "LeaseExpired");
+  EXPECT_EQ(Actions(plan), std::vector<std::string>{"FenceFromOutside:demo-1"});
+  EXPECT_EQ(plan.status.targetPrimary, "demo-2");  // equal positions: by name
+}
+
+TEST(Failover, SilentPrimaryIsLostOnlyAfterDetectionSeconds) {
+  auto set = Set(3, "demo-1");
+  Advance(set, Reconcile(set, Healthy(3), kNow));
+  ObservedSet o = Healthy(3);
+  o.instances[0].pgReachable = false;  // hung: agent answers, PostgreSQL does not
+  Plan plan = Reconcile(set, o, kNow + 1s);
+  EXPECT_FALSE(plan.status.primaryLostSince.empty());
+  EXPECT_TRUE(plan.status.promotionReason.empty());
+  Advance(set, plan);
+  plan = Reconcile(set, o, kNow + 4s);
+  EXPECT_TRUE(plan.status.promotionReason.empty());
+  Advance(set, plan);
+  plan = Reconcile(set, o, kNow + 6100ms);  // 5 s after it was first missed
+  EXPECT_EQ(plan.status.promotionReason, "Unresponsive");
+  EXPECT_TRUE(plan.configs["demo-1"].fenced);
+}
+
+TEST(Failover, DisabledOrSingleInstanceRestartsInPlace) {
+  auto set = Set(3, "demo-1");
+  set.spec.failover.enabled = false;
+  Plan plan = Reconcile(set, PrimaryCrashed(), kNow);
+  EXPECT_TRUE(plan.status.promotionReason.empty());
+  EXPECT_TRUE(plan.configs["demo-1"].restartOnCrash);
+  EXPECT_EQ(plan.status.phase, "Degraded");
+  auto single = Set(1, "demo-1");
+  ObservedSet one;
+  one.instances.push_back(Primary(1));
+  one.lease = LeaseOf("demo-1");
+  EXPECT_TRUE(Reconcile(single, one, kNow).configs["demo-1"].restartOnCrash);
+  // With a standby ready to take over, a crash waits for the controller.
+  EXPECT_FALSE(Reconcile(Set(3, "demo-1"), Healthy(3), kNow).configs["demo-1"].restartOnCrash);
+}
+
+TEST(Failover, LaggingStandbyIsNeverPromoted) {
+  auto set = Set(3, "demo-1");
+  set.spec.failover.maxLagBytes = 1000;
+  ObservedSet healthy = Healthy(3);
+  healthy.instances[0].replication[1].lagBytes = 5000;  // demo-3 lags
+  Advance(set, Reconcile(set, healthy, kNow));
+  ObservedSet o = PrimaryCrashed();  // demo-3 has received more, but lagged
+  o.instances[0].agentFenced = true;
+  o.instances[0].agentState = agent::kStateFenced;
+  Plan plan = Reconcile(set, o, kNow + 100ms);
+  Advance(set, plan);
+  plan = Reconcile(set, o, kNow + 200ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-2");
+}
+
+TEST(Failover, SyncModePromotesOnlyASynchronousStandbyAndOnlyWithEnoughOfThem) {
+  auto set = Set(3, "demo-1");
+  set.spec.replication.mode = "sync";
+  set.spec.replication.syncReplicas = 1;
+  ObservedSet healthy = Healthy(3);
+  for (auto& row : healthy.instances[0].replication) row.syncState = "quorum";
+  Advance(set, Reconcile(set, healthy, kNow));
+  // ANY 1 of 2: one answering quorum standby is not enough to be sure.
+  ObservedSet o = PrimaryCrashed();
+  o.instances[2].pgReachable = false;
+  Plan plan = Reconcile(set, o, kNow + 100ms);
+  EXPECT_TRUE(plan.status.promotionReason.empty());
+  EXPECT_TRUE(plan.configs["demo-1"].restartOnCrash);
+  EXPECT_EQ(plan.status.phase, "Degraded");
+  // Both answer: the most advanced one is chosen.
+  o = PrimaryCrashed();
+  plan = Reconcile(set, o, kNow + 200ms);
+  EXPECT_EQ(plan.status.promotionReason, "PostmasterDown");
+  Advance(set, plan);
+  o.instances[0].agentFenced = true;
+  o.instances[0].agentState = agent::kStateFenced;
+  plan = Reconcile(set, o, kNow + 300ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+}
+
+TEST(Switchover, FencesGracefullyWaitsForCatchUpThenPromotes) {
+  auto set = Set(3, "demo-1");
+  Plan plan = Reconcile(set, Healthy(3), kNow);
+  for (auto& i : plan.status.instances) i.state = i.role == "standby" ? "Streaming" : i.state;
+  Advance(set, plan);
+  set.spec.primary = "demo-2";
+  ObservedSet o = Healthy(3);
+  plan = Reconcile(set, o, kNow + 1s);
+  EXPECT_EQ(plan.status.promotionReason, "Switchover");
+  EXPECT_EQ(plan.status.targetPrimary, "demo-2");
+  EXPECT_EQ(plan.configs["demo-1"].fenceMode, "fast");
+  EXPECT_EQ(plan.status.phase, "SwitchingOver");
+  Advance(set, plan);
+  // Stopped; demo-2 has not yet received the shutdown checkpoint.
+  o.instances[0].agentFenced = true;
+  o.instances[0].agentState = agent::kStateFenced;
+  o.instances[0].postgresRunning = false;
+  o.instances[0].pgReachable = false;
+  o.instances[0].checkpointLsn = 0x5000100;
+  plan = Reconcile(set, o, kNow + 1100ms);
+  EXPECT_TRUE(Actions(plan).empty());
+  Advance(set, plan);
+  o.instances[1].receiveLsn = 0x5000128;
+  plan = Reconcile(set, o, kNow + 1200ms);
+  EXPECT_EQ(Actions(plan), std::vector<std::string>{"AcquireLease:demo-2"});
+  EXPECT_EQ(plan.configs["demo-2"].role, "primary");
 }
 
 TEST(Reconcile, SlotNamesAreValidIdentifiers) {

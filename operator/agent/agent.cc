@@ -2,12 +2,15 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <regex>
 
+#include "operator/lease/lease.h"
 #include "operator/postgres/config.h"
+#include "operator/util/lsn.h"
 #include "operator/pq/pq.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
@@ -157,10 +160,30 @@ std::string InstanceAgent::DataDirRole() const {
 
 void InstanceAgent::SuperviseLoop() {
   StopOrphanPostmaster();
+  if (DataDirRole() == "primary") {
+    // A primary that was not shut down cleanly crashed while no agent
+    // watched (the agent died with it): as after any crash of a primary,
+    // the controller decides whether it restarts here or fails over.
+    auto version = ReadFile(JoinPath(DataDir(), "PG_VERSION"));
+    uint64_t checkpoint = 0;
+    int timeline = 0;
+    std::string state;
+    if (version.ok()) ReadControlData(std::atoi(version->c_str()), &checkpoint, &timeline, &state);
+    if (state == "in production") {
+      primaryCrashed_ = true;
+      spdlog::warn("primary data directory was not shut down cleanly instance={} state=\"{}\"", options_.name, state);
+    }
+  }
+  if (PathExists(FenceMarkerPath())) {
+    // Fenced before this agent started: stays stopped until told otherwise.
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.fenced = true;
+    status_.state = kStateFenced;
+  }
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait_for(lock, 200ms, [this] { return stopRequested_; });
+      wake_.wait_for(lock, 100ms, [this] { return stopRequested_; });
       if (stopRequested_) break;
     }
     Tick();
@@ -173,32 +196,39 @@ void InstanceAgent::SuperviseLoop() {
   status_.postgresReady = false;
 }
 
+std::string InstanceAgent::FenceMarkerPath() const { return JoinPath(options_.instanceDir, "fenced"); }
+
+void InstanceAgent::NoticePostmasterExit(const std::optional<AgentConfig>& config) {
+  if (postmasterPid_ <= 0) return;
+  auto waitStatus = TryReap(postmasterPid_);
+  if (!waitStatus) return;
+  std::string how = DescribeWaitStatus(*waitStatus);
+  spdlog::warn("postmaster exited instance={} pid={} how=\"{}\"", options_.name, postmasterPid_, how);
+  postmasterPid_ = 0;
+  bool primary = config && config->role == "primary" && DataDirRole() == "primary";
+  // A crashed primary is the controller's call: fail over, or restart here.
+  if (primary && !config->restartOnCrash) primaryCrashed_ = true;
+  // A postmaster that dies right after starting would crash-loop: back off.
+  if (Clock::now() - postmasterStartedAt_ < 10s) {
+    retryAfter_ = Clock::now() + backoff_;
+    backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, 10s);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.postgresRunning = false;
+  status_.postgresReady = false;
+  status_.postmasterPid = 0;
+  status_.lastExit = how;
+  status_.restarts++;
+  status_.state = primaryCrashed_ ? kStatePrimaryDown : kStateRestarting;
+}
+
 void InstanceAgent::Tick() {
   std::optional<AgentConfig> config;
   {
     std::lock_guard<std::mutex> lock(mu_);
     config = desired_;
   }
-  // Notice a postmaster that has exited, whatever the config says.
-  if (postmasterPid_ > 0) {
-    if (auto waitStatus = TryReap(postmasterPid_)) {
-      std::string how = DescribeWaitStatus(*waitStatus);
-      // A postmaster that dies right after starting would crash-loop: back off.
-      if (Clock::now() - postmasterStartedAt_ < 10s) {
-        retryAfter_ = Clock::now() + backoff_;
-        backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, 10s);
-      }
-      spdlog::warn("postmaster exited instance={} pid={} how=\"{}\"", options_.name, postmasterPid_, how);
-      postmasterPid_ = 0;
-      std::lock_guard<std::mutex> lock(mu_);
-      status_.postgresRunning = false;
-      status_.postgresReady = false;
-      status_.postmasterPid = 0;
-      status_.lastExit = how;
-      status_.restarts++;
-      status_.state = kStateRestarting;
-    }
-  }
+  NoticePostmasterExit(config);
   {
     std::string role = DataDirRole();
     std::string version;
@@ -209,6 +239,14 @@ void InstanceAgent::Tick() {
     status_.majorVersion = version.empty() ? 0 : std::atoi(version.c_str());
   }
   if (!config) return;
+  if (config->fenced) return Fence(*config, "the controller fenced it");
+  if (PathExists(FenceMarkerPath())) {
+    ::unlink(FenceMarkerPath().c_str());
+    spdlog::info("fence lifted instance={} role={}", options_.name, config->role);
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.fenced = false;
+  }
+  if (config->restartOnCrash) primaryCrashed_ = false;
   if (Clock::now() < retryAfter_) return;
 
   auto fail = [&](const Status& st) {
@@ -222,12 +260,30 @@ void InstanceAgent::Tick() {
   if (!st.ok()) return fail(st);
 
   std::string dirRole = DataDirRole();
-  if (dirRole != config->role) {
-    // Turning a standby into a primary is a promotion, and a primary into a
-    // standby a rejoin (pg_rewind): explicit operations, never a side
-    // effect of rewriting files.
-    return fail(Status::Conflict("data directory is a " + dirRole + " but the config asks for a " + config->role +
-                                 "; refusing to change roles by rewriting configuration"));
+  if (dirRole == "standby" && config->role == "primary") {
+    st = Promote(*config);
+    if (!st.ok() && st.code() != StatusCode::kUnavailable) return fail(st);
+    if (!st.ok()) SetError(st.message());
+    return;
+  }
+  if (dirRole == "primary" && config->role == "standby") {
+    st = Rejoin(*config);
+    if (!st.ok()) return fail(st);
+    return;
+  }
+  if (config->role == "primary" && !config->lease.empty()) {
+    // A primary runs only while it holds the lease.
+    st = RenewLease(*config, postmasterPid_ == 0);
+    if (!st.ok()) {
+      if (postmasterPid_ > 0 && (st.code() == StatusCode::kConflict || LeaseRenewOverdue(*config))) {
+        Fence(*config, st.message());
+      }
+      return fail(st);
+    }
+  }
+  if (postmasterPid_ == 0 && primaryCrashed_) {
+    SetState(kStatePrimaryDown);
+    return;
   }
 
   bool recoveryConfChanged = false;
@@ -240,7 +296,14 @@ void InstanceAgent::Tick() {
     st = StartPostgres(*config);
     if (!st.ok()) return fail(st);
   }
-  bool ready = pq::Ping(LocalParams(*config));
+  // Pinging forks a backend: twice a second is enough to notice a hang;
+  // a crash is noticed at once through waitpid.
+  bool ready;
+  if (Clock::now() - lastPing_ >= 500ms || !lastPingOk_) {
+    lastPingOk_ = pq::Ping(LocalParams(*config));
+    lastPing_ = Clock::now();
+  }
+  ready = lastPingOk_ && postmasterPid_ > 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.postgresRunning = postmasterPid_ > 0;
@@ -253,6 +316,181 @@ void InstanceAgent::Tick() {
     }
   }
   if (ready) backoff_ = 500ms;
+}
+
+Status InstanceAgent::RenewLease(const AgentConfig& config, bool beforeStart) {
+  int64_t now = lease::NowMs();
+  if (!beforeStart && now - lastRenewMs_ < int64_t{config.retryPeriodSeconds} * 1000) return Status::Ok();
+  auto store = lease::OpenLease(config.lease);
+  if (!store.ok()) return store.status();
+  auto renewed = (*store)->Renew(options_.name, config.leaseDurationSeconds);
+  if (!renewed.ok()) return renewed.status().WithContext("primary lease");
+  lastRenewMs_ = now;
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.lastRenewMs = now;
+  return Status::Ok();
+}
+
+bool InstanceAgent::LeaseRenewOverdue(const AgentConfig& config) const {
+  return lease::NowMs() - lastRenewMs_ > int64_t{config.renewDeadlineSeconds} * 1000;
+}
+
+void InstanceAgent::Fence(const AgentConfig& config, const std::string& why) {
+  bool wasRunning = postmasterPid_ > 0;
+  if (wasRunning) {
+    pid_t pid = postmasterPid_;
+    if (config.fenceMode == "fast") {
+      // Fast shutdown: walsenders send the last WAL (with the shutdown
+      // checkpoint) to the standbys before the postmaster exits.
+      if (!StopChild(pid, SIGINT, 30s)) ::kill(-pid, SIGKILL);
+    } else {
+      // The whole process group at once: no backend commits again.
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      int status;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    postmasterPid_ = 0;
+    spdlog::warn("fenced instance={} pid={} mode={} reason=\"{}\"", options_.name, pid, config.fenceMode, why);
+  }
+  if (!PathExists(FenceMarkerPath())) WriteFileAtomic(FenceMarkerPath(), why + "\n", 0600).ok();
+  uint64_t checkpoint = 0;
+  int timeline = 0;
+  if (wasRunning || !fenceFactsKnown_) {
+    ReadControlData(config.majorVersion, &checkpoint, &timeline, nullptr);
+    fenceFactsKnown_ = true;
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.checkpointLsn = checkpoint;
+    status_.timeline = timeline;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.fenced = true;
+  status_.state = kStateFenced;
+  status_.postgresRunning = false;
+  status_.postgresReady = false;
+  status_.postmasterPid = 0;
+}
+
+void InstanceAgent::ReadControlData(int major, uint64_t* checkpoint, int* timeline, std::string* state) {
+  if (!PathExists(JoinPath(DataDir(), "global/pg_control"))) return;
+  ProcessSpec spec;
+  spec.argv = {PgBin(major, "pg_controldata"), "-D", DataDir()};
+  spec.env = {"LC_ALL=C"};
+  if (RunningAsRoot()) spec.runAs = postgresUser_;
+  auto result = RunCommand(spec, 10s);
+  if (!result.ok() || !result->ok()) return;
+  static const std::regex kCheckpoint(R"(Latest checkpoint location:\s+([0-9A-F]+/[0-9A-F]+))");
+  static const std::regex kTimeline(R"(Latest checkpoint's TimeLineID:\s+(\d+))");
+  std::smatch m;
+  if (std::regex_search(result->output, m, kCheckpoint)) *checkpoint = ParseLsn(m[1].str()).value_or(0);
+  if (std::regex_search(result->output, m, kTimeline)) *timeline = std::atoi(m[1].str().c_str());
+  static const std::regex kState(R"(Database cluster state:\s+([^\n]+))");
+  if (state != nullptr && std::regex_search(result->output, m, kState)) *state = m[1].str();
+}
+
+Status InstanceAgent::Promote(const AgentConfig& config) {
+  if (postmasterPid_ == 0) {
+    // Start it as the standby it is; promotion follows once it runs.
+    SetState(kStateStarting);
+    return StartPostgres(config);
+  }
+  if (!config.lease.empty()) {
+    auto store = lease::OpenLease(config.lease);
+    if (!store.ok()) return store.status();
+    auto held = (*store)->Get();
+    if (!held.ok()) return held.status();
+    if (held->holder != options_.name) {
+      return Status::Unavailable("waiting for the primary lease (held by " + held->holder + ") before promoting");
+    }
+  }
+  SetState(kStatePromoting);
+  auto started = Clock::now();
+  if (postgres::HasPgPromote(config.majorVersion)) {
+    auto conn = pq::Connection::Open(LocalParams(config));
+    if (!conn.ok()) return Status::Unavailable("promote: " + conn.status().message());
+    auto rows = (*conn)->Query("SELECT pg_promote(true, 60)");
+    if (!rows.ok()) return Status::Unavailable("pg_promote: " + rows.status().message());
+    if (rows->empty() || (*rows)[0][0] != std::optional<std::string>("t")) {
+      return Status::Unavailable("pg_promote did not complete within 60s");
+    }
+  } else {
+    ProcessSpec spec;
+    spec.argv = {PgBin(config.majorVersion, "pg_ctl"), "promote", "-w", "-t", "60", "-D", DataDir()};
+    if (RunningAsRoot()) spec.runAs = postgresUser_;
+    auto result = RunCommand(spec, 90s);
+    if (!result.ok() || !result->ok()) {
+      return Status::Unavailable("pg_ctl promote failed: " + (result.ok() ? result->output : result.status().message()));
+    }
+  }
+  std::string lsn, timeline;
+  if (auto conn = pq::Connection::Open(LocalParams(config)); conn.ok()) {
+    auto rows = (*conn)->Query(
+        "SELECT pg_current_wal_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
+    if (rows.ok() && !rows->empty()) {
+      lsn = (*rows)[0][0].value_or("");
+      timeline = (*rows)[0][1].value_or("");
+    }
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  spdlog::info("promoted instance={} lsn={} timeline={} tookMs={}", options_.name, lsn, timeline, ms);
+  lastRenewMs_ = 0;
+  RenewLease(config, true).ok();
+  return Status::Ok();
+}
+
+Status InstanceAgent::Rejoin(const AgentConfig& config) {
+  // This data directory was a primary; the set has another one now. It
+  // comes back as a standby only after pg_rewind has made its history a
+  // prefix of the new primary's, or, when that fails, as a fresh clone.
+  if (postmasterPid_ > 0) StopPostgres();
+  SetState(kStateRewinding, "rewind starting");
+  spdlog::info("rewinding instance={} source={}:{}", options_.name, config.upstreamHost, config.upstreamPort);
+  std::string passfile = JoinPath(options_.instanceDir, "superuser.pgpass");
+  PGRS_RETURN_IF_ERROR(WriteFileAtomic(passfile, "*:*:*:postgres:" + config.superuserPassword + "\n", 0600));
+  PGRS_RETURN_IF_ERROR(ChownPath(passfile, postgresUser_->uid, postgresUser_->gid));
+  ProcessSpec spec;
+  spec.argv = {PgBin(config.majorVersion, "pg_rewind"), "--target-pgdata=" + DataDir(),
+               "--source-server=host=" + postgres::QuoteConnInfoValue(config.upstreamHost) +
+                   " port=" + std::to_string(config.upstreamPort) +
+                   " user=postgres dbname=postgres connect_timeout=5 passfile=" +
+                   postgres::QuoteConnInfoValue(passfile),
+               "--progress"};
+  spec.env = {"LC_ALL=C.UTF-8"};
+  if (RunningAsRoot()) spec.runAs = postgresUser_;
+  spec.workingDir = options_.instanceDir;
+  auto started = Clock::now();
+  auto result = RunCommand(spec, 1h, [&](const std::string& line) {
+    if (line.find("kB") != std::string::npos || line.find("rewind") != std::string::npos) {
+      SetState(kStateRewinding, "rewind " + line);
+    }
+  });
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  if (!result.ok() || !result->ok()) {
+    std::string why = result.ok() ? result->output : result.status().message();
+    if (why.size() > 600) why = why.substr(why.size() - 600);
+    // A source that cannot be reached is a reason to try again, not to
+    // throw this data directory away.
+    for (const char* transient : {"could not connect", "server closed the connection", "connection to server",
+                                  "timeout expired", "the database system is"}) {
+      if (why.find(transient) != std::string::npos) {
+        spdlog::warn("rewind could not reach its source instance={} tookMs={}; retrying output=\"{}\"",
+                     options_.name, ms, why);
+        return Status::Unavailable("pg_rewind could not reach " + config.upstreamHost + ":" +
+                                   std::to_string(config.upstreamPort));
+      }
+    }
+    spdlog::warn("rewind failed instance={} tookMs={}; re-cloning output=\"{}\"", options_.name, ms, why);
+    // It must be re-cloned: its data directory is deleted for that.
+    PGRS_RETURN_IF_ERROR(RemoveTree(DataDir()));
+    return Status::Ok();  // the next tick clones it
+  }
+  spdlog::info("rewound instance={} tookMs={}", options_.name, ms);
+  // Mark it a standby at once, before anything can start it.
+  bool recoveryConfChanged = false;
+  auto written = WriteConfiguration(config, &recoveryConfChanged);
+  if (!written.ok()) return written.status();
+  return Status::Ok();
 }
 
 Status InstanceAgent::EnsureDataDirectory(const AgentConfig& config) {

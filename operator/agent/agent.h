@@ -53,6 +53,15 @@ class InstanceAgent {
  private:
   void SuperviseLoop();
   void Tick();
+  void NoticePostmasterExit(const std::optional<AgentConfig>& config);
+  // Stops PostgreSQL (as config.fenceMode says) and keeps it stopped.
+  void Fence(const AgentConfig& config, const std::string& why);
+  void ReadControlData(int major, uint64_t* checkpoint, int* timeline, std::string* state);
+  Status Promote(const AgentConfig& config);
+  Status Rejoin(const AgentConfig& config);
+  Status RenewLease(const AgentConfig& config, bool beforeStart);
+  bool LeaseRenewOverdue(const AgentConfig& config) const;
+  std::string FenceMarkerPath() const;
   Status EnsureDataDirectory(const AgentConfig& config);
   Status Initdb(const AgentConfig& config);
   Status Clone(const AgentConfig& config);
@@ -87,6 +96,11 @@ class InstanceAgent {
   std::chrono::steady_clock::time_point retryAfter_{};
   std::chrono::milliseconds backoff_{500};
   std::chrono::steady_clock::time_point postmasterStartedAt_{};
+  bool primaryCrashed_ = false;  // waiting for the controller's decision
+  bool fenceFactsKnown_ = false;
+  int64_t lastRenewMs_ = 0;
+  std::chrono::steady_clock::time_point lastPing_{};
+  bool lastPingOk_ = false;
 };
 
 // `pgrs instance` command line.

@@ -53,6 +53,13 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
   v["synchronousStandbyNames"] = json::value::string(c.synchronousStandbyNames);
   v["superuserPassword"] = json::value::string(c.superuserPassword);
   v["replicationPassword"] = json::value::string(c.replicationPassword);
+  v["fenced"] = json::value::boolean(c.fenced);
+  v["fenceMode"] = json::value::string(c.fenceMode);
+  v["restartOnCrash"] = json::value::boolean(c.restartOnCrash);
+  v["lease"] = json::value::string(c.lease);
+  v["leaseDurationSeconds"] = json::value::number(c.leaseDurationSeconds);
+  v["renewDeadlineSeconds"] = json::value::number(c.renewDeadlineSeconds);
+  v["retryPeriodSeconds"] = json::value::number(c.retryPeriodSeconds);
   return v.serialize();
 }
 
@@ -81,6 +88,15 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     c.synchronousStandbyNames = Str(v, "synchronousStandbyNames");
     c.superuserPassword = Str(v, "superuserPassword");
     c.replicationPassword = Str(v, "replicationPassword");
+    c.fenced = Bool(v, "fenced");
+    c.fenceMode = Str(v, "fenceMode");
+    if (c.fenceMode.empty()) c.fenceMode = "immediate";
+    if (c.fenceMode != "immediate" && c.fenceMode != "fast") return Status::Invalid("config.fenceMode: must be immediate or fast");
+    c.restartOnCrash = !v.has_boolean_field("restartOnCrash") || v.at("restartOnCrash").as_bool();
+    c.lease = Str(v, "lease");
+    if (v.has_number_field("leaseDurationSeconds")) c.leaseDurationSeconds = static_cast<int>(Int(v, "leaseDurationSeconds"));
+    if (v.has_number_field("renewDeadlineSeconds")) c.renewDeadlineSeconds = static_cast<int>(Int(v, "renewDeadlineSeconds"));
+    if (v.has_number_field("retryPeriodSeconds")) c.retryPeriodSeconds = static_cast<int>(Int(v, "retryPeriodSeconds"));
     if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {
       return Status::Invalid("config.upstreamHost: a standby needs an upstream");
     }
@@ -106,6 +122,10 @@ std::string EncodeAgentStatus(const AgentStatus& s) {
   v["lastError"] = json::value::string(s.lastError);
   v["configHash"] = json::value::string(s.configHash);
   v["majorVersion"] = json::value::number(s.majorVersion);
+  v["fenced"] = json::value::boolean(s.fenced);
+  v["checkpointLsn"] = json::value::string(std::to_string(s.checkpointLsn));
+  v["timeline"] = json::value::number(s.timeline);
+  v["lastRenewMs"] = json::value::number(s.lastRenewMs);
   return v.serialize();
 }
 
@@ -128,6 +148,10 @@ Result<AgentStatus> DecodeAgentStatus(const std::string& text) {
     s.lastError = Str(v, "lastError");
     s.configHash = Str(v, "configHash");
     s.majorVersion = static_cast<int>(Int(v, "majorVersion"));
+    s.fenced = Bool(v, "fenced");
+    s.checkpointLsn = std::strtoull(Str(v, "checkpointLsn").c_str(), nullptr, 10);
+    s.timeline = static_cast<int>(Int(v, "timeline"));
+    s.lastRenewMs = Int(v, "lastRenewMs");
     return s;
   } catch (const std::exception& e) {
     return Status::Invalid(std::string("agent status: ") + e.what());

@@ -29,6 +29,22 @@ struct AgentConfig {
   int upstreamPort = 0;
   std::string slotName;
   std::string synchronousStandbyNames;  // primary only
+  // Fencing: stop PostgreSQL and keep it stopped. "immediate" kills the
+  // postmaster's process group (a lost primary must not commit one more
+  // transaction); "fast" is a fast shutdown, which first streams the last
+  // WAL to connected standbys (a switchover loses nothing).
+  bool fenced = false;
+  std::string fenceMode = "immediate";
+  // Whether the agent restarts a crashed postmaster by itself. A crashed
+  // primary waits for the controller to choose between failover and a
+  // restart in place, unless this says otherwise.
+  bool restartOnCrash = true;
+  // The primary lease ("file:/path"), and its timing. Filled in by the
+  // executor from the runtime; a primary runs only while it holds it.
+  std::string lease;
+  int leaseDurationSeconds = 5;
+  int renewDeadlineSeconds = 3;
+  int retryPeriodSeconds = 1;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;
@@ -43,6 +59,10 @@ inline constexpr char kStateRunning[] = "Running";
 inline constexpr char kStateRestarting[] = "Restarting";
 inline constexpr char kStateFailed[] = "Failed";  // the last attempt failed; retrying
 inline constexpr char kStateStopping[] = "Stopping";
+inline constexpr char kStateFenced[] = "Fenced";          // stopped on purpose, kept stopped
+inline constexpr char kStatePrimaryDown[] = "PrimaryDown";  // the primary crashed; waiting for the controller
+inline constexpr char kStatePromoting[] = "Promoting";
+inline constexpr char kStateRewinding[] = "Rewinding";    // pg_rewind, to rejoin as a standby
 
 struct AgentStatus {
   std::string name;
@@ -59,6 +79,10 @@ struct AgentStatus {
   std::string lastError;
   std::string configHash;        // ConfigHash() of the config being applied
   int majorVersion = 0;          // from PG_VERSION
+  bool fenced = false;           // PostgreSQL stopped on purpose and kept stopped
+  uint64_t checkpointLsn = 0;    // stopped: the last checkpoint's LSN (pg_controldata)
+  int timeline = 0;              // stopped: the last checkpoint's timeline
+  int64_t lastRenewMs = 0;       // primary: when the lease was last renewed
 };
 
 std::string EncodeAgentConfig(const AgentConfig& config);

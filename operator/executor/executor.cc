@@ -1,5 +1,6 @@
 #include "operator/executor/executor.h"
 
+#include "operator/lease/lease.h"
 #include "operator/pq/pq.h"
 #include "operator/util/http.h"
 #include "operator/util/log.h"
@@ -41,6 +42,7 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
   config.clientNetworks = instance.clientNetworks;
   config.superuserPassword = secrets.superuserPassword;
   config.replicationPassword = secrets.replicationPassword;
+  config.lease = runtime_.LeaseLocation(set);
   if (agent::ConfigHash(config) == knownHash) return Status::Ok();
   auto endpoint = runtime_.Endpoint(set, instance.name);
   if (!endpoint.ok()) return endpoint.status();
@@ -50,8 +52,9 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
     return Status::Unavailable("configure " + instance.name + ": agent answered " + std::to_string(response->status) +
                                " " + response->body);
   }
-  spdlog::info("configured instance set={} instance={} role={} upstream={}:{}", set.metadata.name, instance.name,
-               config.role, config.upstreamHost, config.upstreamPort);
+  spdlog::info("configured instance set={} instance={} role={} upstream={}:{} fenced={} restartOnCrash={}",
+               set.metadata.name, instance.name, config.role, config.upstreamHost, config.upstreamPort, config.fenced,
+               config.restartOnCrash);
   return Status::Ok();
 }
 
@@ -70,6 +73,23 @@ Status Executor::Run(const api::PostgresReplicaSet& set, const Action& action,
       spdlog::info("deleting instance set={} instance={} reason=\"{}\"", setName, action.instance, action.reason);
       PGRS_RETURN_IF_ERROR(runtime_.DeleteInstance(set, action.instance));
       spdlog::info("deleted instance set={} instance={}", setName, action.instance);
+      return Status::Ok();
+    }
+    case ActionType::kAcquireLease: {
+      auto store = lease::OpenLease(runtime_.LeaseLocation(set));
+      if (!store.ok()) return store.status();
+      auto current = (*store)->Get();
+      if (current.ok() && current->exists && current->holder == action.instance) return Status::Ok();
+      auto taken = (*store)->Acquire(action.instance, action.expectedHolder,
+                                     set.spec.failover.leaseDurationSeconds.value_or(5), action.holderFenced);
+      if (!taken.ok()) return taken.status();
+      spdlog::info("handed the primary lease set={} to={} from={} fenced={} reason=\"{}\"", setName, action.instance,
+                   action.expectedHolder.empty() ? "-" : action.expectedHolder, action.holderFenced, action.reason);
+      return Status::Ok();
+    }
+    case ActionType::kFenceFromOutside: {
+      spdlog::warn("fencing from outside set={} instance={} reason=\"{}\"", setName, action.instance, action.reason);
+      PGRS_RETURN_IF_ERROR(runtime_.FenceFromOutside(set, action.instance));
       return Status::Ok();
     }
     case ActionType::kCreateReplicationRole:

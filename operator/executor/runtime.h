@@ -47,6 +47,11 @@ class Runtime {
   virtual Result<AgentEndpoint> Endpoint(const api::PostgresReplicaSet& set, const std::string& name) = 0;
   // The set's passwords, generated on first use and kept.
   virtual Result<SetSecrets> Secrets(const api::PostgresReplicaSet& set) = 0;
+  // Where the set's primary lease lives, as agents open it ("file:/path").
+  virtual std::string LeaseLocation(const api::PostgresReplicaSet& set) = 0;
+  // Stops an instance's PostgreSQL without the help of its agent (which does
+  // not answer), and keeps it stopped: the last resort before a failover.
+  virtual Status FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) = 0;
   // How applications connect (status.connection).
   virtual api::ConnectionStatus Connection(const api::PostgresReplicaSet& set,
                                            const std::vector<InstanceRecord>& instances) = 0;

@@ -1,5 +1,6 @@
 #include "operator/local/controller.h"
 
+#include "operator/lease/lease.h"
 #include "operator/observer/observer.h"
 #include "operator/util/log.h"
 #include "reconcilers/replicaset.h"
@@ -89,8 +90,26 @@ std::chrono::milliseconds LocalController::ReconcileOne(const std::string& name)
     }
     targets.push_back(t);
   }
-  auto observed = observer::ObserveSet(targets, secrets->superuserPassword);
+  auto observed = observer_.ObserveSet(targets, secrets->superuserPassword);
+  if (auto store = lease::OpenLease(runtime_.LeaseLocation(set)); store.ok()) {
+    if (auto current = (*store)->Get(); current.ok()) {
+      observed.lease = {current->exists, current->holder, current->renewTimeMs, current->durationSeconds};
+    }
+  }
   auto plan = reconcilers::Reconcile(set, observed, std::chrono::system_clock::now());
+  for (const auto& action : plan.actions) {
+    spdlog::info("planned set={} {}", name, action.ToString());
+  }
+  if (plan.status.targetPrimary != set.status.targetPrimary || plan.status.promotionReason != set.status.promotionReason) {
+    spdlog::info("promotion state changed set={} currentPrimary={} targetPrimary={} reason={}", name,
+                 plan.status.currentPrimary, plan.status.targetPrimary, plan.status.promotionReason);
+  }
+  if (plan.status.currentPrimary != set.status.currentPrimary && !set.status.currentPrimary.empty() &&
+      !plan.status.failovers.empty()) {
+    const auto& f = plan.status.failovers.back();
+    spdlog::warn("primary changed set={} from={} to={} reason={} timeline={} unavailableSeconds={:.3f}", name, f.from,
+                 f.to, f.reason, f.timeline, f.unavailableSeconds);
+  }
   Status executed = executor_.Execute(set, plan, observed);
 
   api::ReplicaSetStatus status = plan.status;

@@ -10,6 +10,7 @@
 #include "operator/executor/executor.h"
 #include "operator/local/runtime.h"
 #include "operator/local/store.h"
+#include "operator/observer/observer.h"
 
 namespace pgrs::local {
 
@@ -30,6 +31,7 @@ class LocalController {
   LocalStore& store_;
   LocalRuntime& runtime_;
   executor::Executor executor_;
+  observer::Observer observer_;
   std::map<std::string, std::string> lastSummary_;  // per set, to log changes only
 };
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -228,6 +229,37 @@ api::ConnectionStatus LocalRuntime::Connection(const api::PostgresReplicaSet& se
   c.readWrite = base + " target_session_attrs=read-write";
   c.readOnly = base + " target_session_attrs=prefer-standby";
   return c;
+}
+
+std::string LocalRuntime::LeaseLocation(const api::PostgresReplicaSet& set) {
+  return "file:" + store_.SetDir(set.metadata.name) + "/primary-lease.json";
+}
+
+Status LocalRuntime::FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) {
+  // On this machine "outside" is the process table, as the kubelet's is in
+  // a cluster: the postmaster's whole process group is killed (it is the
+  // group leader), then the frozen agent. The marker keeps the next agent
+  // from starting PostgreSQL again.
+  std::string dir = InstanceDir(set.metadata.name, name);
+  PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/fenced", "fenced from outside: its agent did not answer\n", 0600));
+  if (auto pidFile = ReadFile(dir + "/data/postmaster.pid"); pidFile.ok()) {
+    pid_t pid = std::atoi(pidFile->c_str());
+    auto comm = ReadFile("/proc/" + std::to_string(pid) + "/comm");
+    if (pid > 0 && comm.ok() && comm->rfind("postgres", 0) == 0) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      spdlog::warn("killed postmaster process group set={} instance={} pid={}", set.metadata.name, name, pid);
+    }
+  }
+  auto it = agents_.find(set.metadata.name + "/" + name);
+  if (it != agents_.end()) {
+    ::kill(it->second.pid, SIGKILL);
+    int status;
+    waitpid(it->second.pid, &status, 0);
+    agents_.erase(it);
+    spdlog::warn("killed unresponsive agent set={} instance={}", set.metadata.name, name);
+  }
+  return Status::Ok();
 }
 
 void LocalRuntime::StopAll() {

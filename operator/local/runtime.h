@@ -32,6 +32,8 @@ class LocalRuntime : public executor::Runtime {
   Result<executor::SetSecrets> Secrets(const api::PostgresReplicaSet& set) override;
   api::ConnectionStatus Connection(const api::PostgresReplicaSet& set,
                                    const std::vector<executor::InstanceRecord>& instances) override;
+  std::string LeaseLocation(const api::PostgresReplicaSet& set) override;
+  Status FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) override;
 
   // Stops every agent (and so every PostgreSQL) this runtime started.
   void StopAll();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
+#include <mutex>
 
 #include "operator/agent/protocol.h"
 #include "operator/pq/pq.h"
@@ -18,19 +20,9 @@ namespace {
 uint64_t U64(const std::optional<std::string>& v) { return v ? std::strtoull(v->c_str(), nullptr, 10) : 0; }
 bool True(const std::optional<std::string>& v) { return v && *v == "t"; }
 
-void ObservePostgres(ObservedInstance& out, const InstanceTarget& target, const std::string& password) {
-  pq::ConnectionParams params;
-  params.host = target.host;
-  params.port = target.port;
-  params.password = password;
-  params.connectTimeoutSeconds = 2;
-  params.applicationName = "pgrs-observer";
-  auto conn = pq::Connection::Open(params);
-  if (!conn.ok()) {
-    out.pgError = conn.status().message();
-    return;
-  }
-  auto rows = (*conn)->Query(
+// Returns false when the connection failed (so it is not reused).
+bool ObservePostgres(ObservedInstance& out, pq::Connection& conn) {
+  auto rows = conn.Query(
       "SELECT pg_is_in_recovery(), "
       "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text END, "
       "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::text, "
@@ -41,7 +33,7 @@ void ObservePostgres(ObservedInstance& out, const InstanceTarget& target, const 
       {reconcilers::kReplicationUser});
   if (!rows.ok() || rows->empty()) {
     out.pgError = rows.ok() ? "no rows" : rows.status().message();
-    return;
+    return false;
   }
   const auto& r = (*rows)[0];
   out.pgReachable = true;
@@ -53,7 +45,7 @@ void ObservePostgres(ObservedInstance& out, const InstanceTarget& target, const 
   out.replicationRoleExists = True(r[5]);
 
   if (out.inRecovery) {
-    auto wr = (*conn)->Query("SELECT status, received_tli, sender_host, sender_port FROM pg_stat_wal_receiver");
+    auto wr = conn.Query("SELECT status, received_tli, sender_host, sender_port FROM pg_stat_wal_receiver");
     if (wr.ok() && !wr->empty()) {
       const auto& w = (*wr)[0];
       out.walReceiverStreaming = w[0] && *w[0] == "streaming";
@@ -62,7 +54,7 @@ void ObservePostgres(ObservedInstance& out, const InstanceTarget& target, const 
       out.upstreamPort = w[3] ? std::atoi(w[3]->c_str()) : 0;
     }
   } else {
-    auto rep = (*conn)->Query(
+    auto rep = conn.Query(
         "SELECT application_name, state, COALESCE(sync_state, ''), "
         "COALESCE(pg_wal_lsn_diff(sent_lsn, '0/0'), 0)::text, COALESCE(pg_wal_lsn_diff(flush_lsn, '0/0'), 0)::text, "
         "COALESCE(pg_wal_lsn_diff(replay_lsn, '0/0'), 0)::text, "
@@ -84,17 +76,39 @@ void ObservePostgres(ObservedInstance& out, const InstanceTarget& target, const 
       }
     }
   }
-  auto slots = (*conn)->Query(
+  auto slots = conn.Query(
       "SELECT slot_name, active, COALESCE(pg_wal_lsn_diff(restart_lsn, '0/0'), 0)::text "
       "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name");
   if (slots.ok()) {
     for (const auto& row : *slots) out.slots.push_back({row[0].value_or(""), True(row[1]), U64(row[2])});
   }
+  return true;
 }
 
 }  // namespace
 
-ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword) {
+struct Observer::Pool {
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<pq::Connection>> idle;  // key: host:port
+
+  std::unique_ptr<pq::Connection> Take(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = idle.find(key);
+    if (it == idle.end()) return nullptr;
+    auto conn = std::move(it->second);
+    idle.erase(it);
+    return conn;
+  }
+  void Give(const std::string& key, std::unique_ptr<pq::Connection> conn) {
+    std::lock_guard<std::mutex> lock(mu);
+    idle[key] = std::move(conn);
+  }
+};
+
+Observer::Observer() : pool_(std::make_unique<Pool>()) {}
+Observer::~Observer() = default;
+
+ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword) {
   ObservedInstance out;
   out.name = target.name;
   out.index = target.index;
@@ -112,17 +126,45 @@ ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string
       out.lastError = status->lastError;
       out.configHash = status->configHash;
       out.restarts = status->restarts;
+      out.agentFenced = status->fenced;
+      out.checkpointLsn = status->checkpointLsn;
     }
   }
   // Ask PostgreSQL even when the agent is silent: it may still be serving.
-  if (!out.agentReachable || out.postgresRunning) ObservePostgres(out, target, superuserPassword);
+  if (out.agentReachable && !out.postgresRunning) return out;
+  std::string key = target.host + ":" + std::to_string(target.port);
+  auto conn = pool_->Take(key);
+  bool reused = conn != nullptr;
+  if (conn == nullptr) {
+    pq::ConnectionParams params;
+    params.host = target.host;
+    params.port = target.port;
+    params.password = superuserPassword;
+    params.connectTimeoutSeconds = 2;
+    params.applicationName = "pgrs-observer";
+    auto opened = pq::Connection::Open(params);
+    if (!opened.ok()) {
+      out.pgError = opened.status().message();
+      return out;
+    }
+    conn = std::move(*opened);
+  }
+  if (ObservePostgres(out, *conn)) {
+    pool_->Give(key, std::move(conn));
+  } else if (reused) {
+    // A connection from an earlier pass may have died with its server; a
+    // fresh one tells the truth about now.
+    out = ObservedInstance{};
+    return ObserveInstance(target, superuserPassword);
+  }
   return out;
 }
 
-reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword) {
+reconcilers::ObservedSet Observer::ObserveSet(const std::vector<InstanceTarget>& targets,
+                                              const std::string& superuserPassword) {
   std::vector<std::future<ObservedInstance>> futures;
   for (const auto& t : targets) {
-    futures.push_back(std::async(std::launch::async, [t, &superuserPassword] {
+    futures.push_back(std::async(std::launch::async, [this, t, &superuserPassword] {
       return ObserveInstance(t, superuserPassword);
     }));
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,18 @@ struct InstanceTarget {
   std::string agentToken;
 };
 
-reconcilers::ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword);
+// Keeps one libpq connection per instance between passes (observing every
+// 200 ms must not fork a backend each time); a broken one is reopened.
+class Observer {
+ public:
+  Observer();
+  ~Observer();
+  reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword);
+  reconcilers::ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword);
 
-reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword);
+ private:
+  struct Pool;
+  std::unique_ptr<Pool> pool_;
+};
 
 }  // namespace pgrs::observer

@@ -39,6 +39,9 @@ const std::map<std::string, std::string>& Defaults() {
       // primary a lost standby) within seconds, which failover relies on.
       {"wal_receiver_status_interval", "1s"},
       {"wal_receiver_timeout", "5s"},
+      // After a failover a standby reconnects to its new upstream within a
+      // second, not PostgreSQL's default five.
+      {"wal_retrieve_retry_interval", "1s"},
       {"wal_sender_timeout", "5s"},
   };
   return kDefaults;
@@ -262,6 +265,12 @@ std::string PostgresqlConf(const InstanceConfig& config) {
       primary ? QuoteSyncStandbyNames(config.synchronousStandbyNames) : "";
   if (!primary && !UsesRecoveryConf(config.majorVersion)) {
     for (auto& [name, value] : StandbySettings(config)) settings[name] = value;
+  }
+  if (!UsesRecoveryConf(config.majorVersion)) {
+    // A server-start setting: the same value in both roles, so that a
+    // promoted standby does not need a restart when its file is rewritten
+    // as a primary's ('latest' is also PostgreSQL's default from 12 on).
+    settings["recovery_target_timeline"] = "latest";
   }
 
   std::string out = Header(config, "postgresql.conf");

@@ -586,7 +586,7 @@ TEST(OwnedParametersTest, EverySettingPgrsForcesIsOwned) {
   const std::set<std::string> defaults = {
       "dynamic_shared_memory_type", "log_destination", "log_line_prefix", "log_timezone",
       "logging_collector", "max_connections", "shared_buffers", "timezone",
-      "wal_receiver_status_interval", "wal_receiver_timeout", "wal_sender_timeout"};
+      "wal_receiver_status_interval", "wal_receiver_timeout", "wal_retrieve_retry_interval", "wal_sender_timeout"};
   for (const std::string& name : SettingNames(conf)) {
     if (defaults.count(name)) {
       EXPECT_FALSE(IsOwnedParameter(name)) << name;

@@ -1,0 +1,127 @@
+#include "operator/lease/lease.h"
+
+#include <cpprest/json.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "operator/util/files.h"
+
+namespace pgrs::lease {
+
+namespace json = web::json;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+class Flock {
+ public:
+  explicit Flock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~Flock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
+Result<LeaseRecord> FileLease::Read() {
+  auto text = ReadFile(path_);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return LeaseRecord{};
+    return text.status();
+  }
+  try {
+    auto v = json::value::parse(*text);
+    LeaseRecord r;
+    r.exists = true;
+    r.holder = v.at("holderIdentity").as_string();
+    r.acquireTimeMs = v.at("acquireTimeMs").as_number().to_int64();
+    r.renewTimeMs = v.at("renewTimeMs").as_number().to_int64();
+    r.durationSeconds = v.at("leaseDurationSeconds").as_integer();
+    r.transitions = v.at("leaseTransitions").as_integer();
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Internal(path_ + ": unreadable lease: " + e.what());
+  }
+}
+
+Status FileLease::Write(const LeaseRecord& r) {
+  json::value v = json::value::object();
+  v["holderIdentity"] = json::value::string(r.holder);
+  v["acquireTimeMs"] = json::value::number(r.acquireTimeMs);
+  v["renewTimeMs"] = json::value::number(r.renewTimeMs);
+  v["leaseDurationSeconds"] = json::value::number(r.durationSeconds);
+  v["leaseTransitions"] = json::value::number(r.transitions);
+  return WriteFileAtomic(path_, v.serialize() + "\n", 0644);
+}
+
+Result<LeaseRecord> FileLease::Get() {
+  Flock lock(path_ + ".lock");
+  if (!lock.ok()) return Status::Unavailable(path_ + ".lock: " + std::strerror(errno));
+  return Read();
+}
+
+Result<LeaseRecord> FileLease::Renew(const std::string& holder, int durationSeconds) {
+  Flock lock(path_ + ".lock");
+  if (!lock.ok()) return Status::Unavailable(path_ + ".lock: " + std::strerror(errno));
+  auto current = Read();
+  if (!current.ok()) return current.status();
+  if (!current->exists || current->holder != holder) {
+    return Status::Conflict("the primary lease is held by " + (current->exists ? current->holder : "nobody"));
+  }
+  current->renewTimeMs = NowMs();
+  current->durationSeconds = durationSeconds;
+  PGRS_RETURN_IF_ERROR(Write(*current));
+  return current;
+}
+
+Result<LeaseRecord> FileLease::Acquire(const std::string& holder, const std::string& expectedHolder,
+                                       int durationSeconds, bool holderFenced) {
+  Flock lock(path_ + ".lock");
+  if (!lock.ok()) return Status::Unavailable(path_ + ".lock: " + std::strerror(errno));
+  auto current = Read();
+  if (!current.ok()) return current.status();
+  int64_t now = NowMs();
+  bool mayTake = !current->exists || current->holder == holder ||
+                 (current->holder == expectedHolder && (holderFenced || current->ExpiredAt(now)));
+  if (!mayTake) {
+    return Status::Conflict("the primary lease is held by " + current->holder + " and has not expired");
+  }
+  LeaseRecord next = *current;
+  if (!current->exists || current->holder != holder) {
+    next.transitions = current->exists ? current->transitions + 1 : 0;
+    next.acquireTimeMs = now;
+  }
+  next.exists = true;
+  next.holder = holder;
+  next.renewTimeMs = now;
+  next.durationSeconds = durationSeconds;
+  PGRS_RETURN_IF_ERROR(Write(next));
+  return next;
+}
+
+Result<std::unique_ptr<PrimaryLease>> OpenLease(const std::string& location) {
+  if (location.rfind("file:", 0) == 0) {
+    return std::unique_ptr<PrimaryLease>(std::make_unique<FileLease>(location.substr(5)));
+  }
+  return Status::Invalid("unsupported lease location \"" + location + "\"");
+}
+
+}  // namespace pgrs::lease

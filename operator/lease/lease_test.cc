@@ -1,0 +1,69 @@
+#include "operator/lease/lease.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "operator/util/files.h"
+
+namespace pgrs::lease {
+namespace {
+
+class FileLeaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pgrs-lease-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override { RemoveTree(dir_).ok(); }
+  std::string dir_;
+};
+
+TEST_F(FileLeaseTest, FirstAcquireCreatesTheLease) {
+  FileLease lease(dir_ + "/lease.json");
+  EXPECT_FALSE(lease.Get()->exists);
+  auto got = lease.Acquire("demo-1", "", 5, false);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->holder, "demo-1");
+  EXPECT_EQ(lease.Get()->holder, "demo-1");
+  EXPECT_FALSE(lease.Get()->ExpiredAt(NowMs()));
+}
+
+TEST_F(FileLeaseTest, OnlyTheHolderRenews) {
+  FileLease lease(dir_ + "/lease.json");
+  ASSERT_TRUE(lease.Acquire("demo-1", "", 5, false).ok());
+  EXPECT_TRUE(lease.Renew("demo-1", 5).ok());
+  auto other = lease.Renew("demo-2", 5);
+  EXPECT_EQ(other.status().code(), StatusCode::kConflict);
+}
+
+TEST_F(FileLeaseTest, AnotherHolderNeedsExpiryOrFencing) {
+  FileLease lease(dir_ + "/lease.json");
+  ASSERT_TRUE(lease.Acquire("demo-1", "", 60, false).ok());
+  // Live and unfenced: refused.
+  EXPECT_EQ(lease.Acquire("demo-2", "demo-1", 60, false).status().code(), StatusCode::kConflict);
+  // The expected holder must match, even when fenced.
+  EXPECT_EQ(lease.Acquire("demo-2", "demo-3", 60, true).status().code(), StatusCode::kConflict);
+  // Fenced: handed over, and the old holder can no longer renew.
+  auto taken = lease.Acquire("demo-2", "demo-1", 60, true);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(taken->transitions, 1);
+  EXPECT_EQ(lease.Renew("demo-1", 60).status().code(), StatusCode::kConflict);
+}
+
+TEST_F(FileLeaseTest, ExpiredLeaseMayBeTaken) {
+  FileLease lease(dir_ + "/lease.json");
+  ASSERT_TRUE(lease.Acquire("demo-1", "", 0, false).ok());  // zero seconds: expires at once
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(lease.Get()->ExpiredAt(NowMs()));
+  EXPECT_TRUE(lease.Acquire("demo-2", "demo-1", 5, false).ok());
+}
+
+TEST(OpenLease, RejectsUnknownLocations) {
+  EXPECT_FALSE(OpenLease("etcd://x").ok());
+  EXPECT_TRUE(OpenLease("file:/tmp/x").ok());
+}
+
+}  // namespace
+}  // namespace pgrs::lease
