@@ -33,17 +33,25 @@ int FreePort() {
 // One `pgrs operator` process; killed when it goes out of scope.
 class OperatorProcess {
  public:
-  OperatorProcess(const std::string& dir, const std::string& identity, std::vector<std::string> extra)
+  // `kubeconfig` empty: none on the command line (then `env` should say).
+  OperatorProcess(const std::string& dir, const std::string& identity, std::vector<std::string> extra,
+                  const std::string& kubeconfig = "<default>", std::vector<std::string> env = {})
       : identity_(identity), log_(dir + "/" + identity + ".log") {
     metricsPort_ = FreePort();
     healthPort_ = FreePort();
     ProcessSpec spec;
     const char* binary = std::getenv("PGRS_BINARY");
-    spec.argv = {binary != nullptr ? binary : "pgrs", "operator", "--kubeconfig", dir + "/kubeconfig",
+    spec.argv = {binary != nullptr ? binary : "pgrs", "operator",
                  "--identity", identity, "--log-format", "text", "--log-level", "debug",
                  "--metrics-bind-address", "127.0.0.1:" + std::to_string(metricsPort_),
                  "--health-probe-bind-address", "127.0.0.1:" + std::to_string(healthPort_)};
+    if (kubeconfig == "<default>") {
+      spec.argv.insert(spec.argv.end(), {"--kubeconfig", dir + "/kubeconfig"});
+    } else if (!kubeconfig.empty()) {
+      spec.argv.insert(spec.argv.end(), {"--kubeconfig", kubeconfig});
+    }
     spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
+    spec.env = std::move(env);
     spec.outputFile = log_;
     auto pid = SpawnProcess(spec);
     EXPECT_TRUE(pid.ok()) << pid.status().ToString();
@@ -60,7 +68,7 @@ class OperatorProcess {
   // Sends `signal` and waits for the exit; returns the wait status.
   std::optional<int> Stop(int signal, milliseconds grace) {
     if (pid_ <= 0) return std::nullopt;
-    ::kill(pid_, signal);
+    if (signal != 0) ::kill(pid_, signal);
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (std::chrono::steady_clock::now() < deadline) {
       if (auto status = TryReap(pid_)) {
@@ -229,6 +237,48 @@ TEST_F(OperatorTest, ASigtermedLeaderReleasesTheLeaseAndTheOtherTakesOverAtOnce)
   ASSERT_TRUE(WaitFor([&] { return LeaseHolder() == "op-b"; }, milliseconds(5000)));
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, milliseconds(1500))
       << "a released lease must not wait for the lease duration (3 s)";
+}
+
+TEST_F(OperatorTest, ALeaderThatCannotRenewItsLeaseStopsActingAndExits) {
+  OperatorProcess op(dir_.path(), "op-a", kFastElection);
+  ASSERT_TRUE(WaitFor([&] { return LeaseHolder() == "op-a"; }));
+  ASSERT_TRUE(WaitFor([&] { return op.Metric("pgrs_leader") == 1; }));
+  auto broken = std::chrono::steady_clock::now();
+  server_->AddFault({Fault::Kind::kStatus, "", "/leases/", 500, 0, milliseconds(0), -1});
+  auto exit = op.Stop(0, milliseconds(6000));  // signal 0: only wait for it
+  ASSERT_TRUE(exit.has_value()) << "the leader kept running without its lease";
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 1) << DescribeWaitStatus(*exit);
+  // Renew deadline 2 s + one request timeout (1 s): before the 3 s lease can pass.
+  EXPECT_LT(std::chrono::steady_clock::now() - broken, milliseconds(3600));
+}
+
+TEST_F(OperatorTest, ConnectsOverHttpsWithAClientCertificateFromKUBECONFIG) {
+  auto certs = MakeTestCertificates(dir_.path() + "/certs");
+  ASSERT_TRUE(certs.ok()) << certs.status().ToString();
+  ApiServerOptions options;
+  options.tls = true;
+  options.certFile = certs->serverCertFile;
+  options.keyFile = certs->serverKeyFile;
+  options.clientCaFile = certs->caFile;
+  ApiServer tls(options);
+  ASSERT_TRUE(tls.Start().ok());
+  // kubectl's layout: file paths relative to the kubeconfig's directory.
+  std::string kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: tls\n"
+                           "clusters:\n- name: tls\n  cluster:\n    server: " + tls.url() +
+                           "\n    certificate-authority: certs/ca.crt\n"
+                           "users:\n- name: admin\n  user:\n    client-certificate: certs/client.crt\n"
+                           "    client-key: certs/client.key\n"
+                           "contexts:\n- name: tls\n  context: {cluster: tls, user: admin, namespace: pgrs-system}\n";
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/tls-kubeconfig", kubeconfig).ok());
+  ASSERT_FALSE(tls.CallJson("POST", kube::ReplicaSetResource().Path("db"), ReplicaSetObject("secure", 1)).is_null());
+  OperatorProcess op(dir_.path(), "op-tls", {"--leader-elect=true"}, "",
+                     {"KUBECONFIG=" + dir_.path() + "/tls-kubeconfig"});
+  EXPECT_TRUE(WaitFor([&] {
+    auto object = tls.CallJson("GET", kube::ReplicaSetResource().Path("db", "secure"));
+    return Accepted(object) != nullptr;
+  }));
+  auto lease = tls.CallJson("GET", kube::LeaseResource().Path("pgrs-system", "pgrs-operator"));
+  EXPECT_EQ(kube::GetString(lease, {"spec", "holderIdentity"}), "op-tls");
 }
 
 TEST_F(OperatorTest, BadFlagsAndAMissingConfigurationFailWithAMessage) {

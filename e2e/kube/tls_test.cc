@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "e2e/kube/test_util.h"
+#include "operator/kube/informer.h"
 
 namespace pgrs::e2e {
 namespace {
@@ -114,6 +115,30 @@ TEST_F(TlsTest, ARotatedTokenFileIsReadAgainWhenTheOldTokenIsRefused) {
   server.SetTokens({"token-2"});
   ASSERT_TRUE(TryCreate(*client, "b").ok());
   EXPECT_EQ(client->CurrentToken(), "token-2");
+}
+
+TEST_F(TlsTest, AnInformerSurvivesATokenRotationAcrossAServerRestart) {
+  ApiServer server(TlsOptions(false, {"watch-token-1"}));
+  ASSERT_TRUE(server.Start().ok());
+  std::string tokenFile = dir_->path() + "/watch-token";
+  ASSERT_TRUE(WriteFileAtomic(tokenFile, "watch-token-1").ok());
+  auto config = BaseConfig(server);
+  config.tokenFile = tokenFile;
+  config.tokenRefresh = std::chrono::hours(1);
+  auto client = Make(config);
+  kube::InformerOptions options;
+  options.retry = {std::chrono::milliseconds(20), std::chrono::milliseconds(200), 2.0, 0.2};
+  kube::Informer informer(client.get(), kube::ConfigMapResource(), "ns1", options, {});
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return server.activeWatches() == 1; }));
+  ASSERT_TRUE(WriteFileAtomic(tokenFile, "watch-token-2").ok());
+  server.SetTokens({"watch-token-2"});
+  ASSERT_TRUE(server.Restart().ok());
+  ASSERT_FALSE(server.CallJson("POST", kube::ConfigMapResource().Path("ns1"), ConfigMap("after", "v")).is_null());
+  EXPECT_TRUE(WaitFor([&] { return informer.Get("ns1/after").has_value(); }));
+  EXPECT_EQ(client->CurrentToken(), "watch-token-2");
+  informer.Stop();
 }
 
 TEST_F(TlsTest, ATokenFileIsReadAgainPeriodically) {
