@@ -585,7 +585,15 @@ void ApiServer::StreamWatch(Conn& conn, const Parsed& req) {
       cursor = it->rv;
       if (it->resourceBase != req.base) continue;
       if (!req.ns.empty() && it->ns != req.ns) continue;
-      if (!MatchesSelector(it->object, selector)) continue;
+      bool matches = MatchesSelector(it->object, selector);
+      if (it->type == "MODIFIED" && !selector.empty() && !it->previous.is_null()) {
+        bool matched = MatchesSelector(it->previous, selector);
+        if (matches && !matched) batch.emplace_back("ADDED", it->object);
+        else if (!matches && matched) batch.emplace_back("DELETED", it->object);
+        else if (matches) batch.emplace_back("MODIFIED", it->object);
+        continue;
+      }
+      if (!matches) continue;
       batch.emplace_back(it->type, it->object);
     }
   }
@@ -654,8 +662,8 @@ ApiResponse ApiServer::Dispatch(const std::string& method, const std::string& pa
 }
 
 void ApiServer::RecordLocked(const std::string& base, const std::string& ns, const std::string& type,
-                             const Json& object) {
-  history_.push_back({rv_, base, ns, type, object});
+                             const Json& object, const Json& previous) {
+  history_.push_back({rv_, base, ns, type, object, previous});
   while (history_.size() > options_.historyLimit) {
     compactedRv_ = history_.front().rv;
     history_.pop_front();
@@ -840,7 +848,7 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
   }
   next["metadata"]["resourceVersion"] = Json::string(std::to_string(++rv_));
   it->second = next;
-  RecordLocked(req.base, req.ns, "MODIFIED", next);
+  RecordLocked(req.base, req.ns, "MODIFIED", next, old);
   if (req.subresource == "scale") return HandleLocked(Parsed::From("GET", req.path), "");
   return Ok(next);
 }
@@ -859,9 +867,10 @@ ApiResponse ApiServer::DeleteLocked(const Parsed& req, const Json& body) {
   if (finalizers != nullptr && finalizers->is_array() && finalizers->as_array().size() > 0) {
     Json& object = it->second;
     if (!object["metadata"].has_field("deletionTimestamp")) {
+      Json before = object;
       object["metadata"]["deletionTimestamp"] = Json::string(NowRfc3339());
       object["metadata"]["resourceVersion"] = Json::string(std::to_string(++rv_));
-      RecordLocked(req.base, req.ns, "MODIFIED", object);
+      RecordLocked(req.base, req.ns, "MODIFIED", object, before);
     }
     return Ok(object);
   }
@@ -893,6 +902,7 @@ void ApiServer::RemoveLocked(const std::string& base, const std::string& key, bo
   for (const auto& [depBase, depKey] : dependents) {
     auto dep = store_[depBase].find(depKey);
     if (dep == store_[depBase].end()) continue;
+    Json before = dep->second;
     Json& refs = dep->second["metadata"]["ownerReferences"];
     Json kept = Json::array();
     size_t n = 0;
@@ -904,7 +914,7 @@ void ApiServer::RemoveLocked(const std::string& base, const std::string& key, bo
       if (n == 0) dep->second["metadata"].erase("ownerReferences");
       else refs = kept;
       dep->second["metadata"]["resourceVersion"] = Json::string(std::to_string(++rv_));
-      RecordLocked(depBase, kube::NamespaceOf(dep->second), "MODIFIED", dep->second);
+      RecordLocked(depBase, kube::NamespaceOf(dep->second), "MODIFIED", dep->second, before);
     } else {
       RemoveLocked(depBase, depKey, false);
     }

@@ -6,7 +6,8 @@
 //     subresources (resources other than leases, events, configmaps,
 //     secrets have a status subresource: the main endpoint ignores status,
 //     /status ignores everything else)
-//   - list with label selectors, limit/continue
+//   - list with label selectors, limit/continue; a watch with a selector
+//     sees an object that starts or stops matching as ADDED or DELETED
 //   - watch as a chunked stream: ADDED/MODIFIED/DELETED, BOOKMARK every
 //     `bookmarkInterval`, and an in-band 410 ERROR event for a version
 //     older than the kept history
@@ -114,6 +115,7 @@ class ApiServer {
     std::string ns;
     std::string type;
     Json object;
+    Json previous;  // MODIFIED: the object before, for label-selector transitions
   };
 
   void AcceptLoop(int listenFd);
@@ -124,7 +126,8 @@ class ApiServer {
   ApiResponse WriteLocked(const Parsed& req, const std::string& method, const Json& body);
   ApiResponse DeleteLocked(const Parsed& req, const Json& body);
   void RemoveLocked(const std::string& base, const std::string& key, bool orphanDependents);
-  void RecordLocked(const std::string& base, const std::string& ns, const std::string& type, const Json& object);
+  void RecordLocked(const std::string& base, const std::string& ns, const std::string& type, const Json& object,
+                    const Json& previous = Json::null());
   bool HasStatusSubresource(const std::string& plural) const;
 
   ApiServerOptions options_;

@@ -158,6 +158,30 @@ TEST_F(InformerTest, ErrorsOnListAndWatchAreRetriedWithBackoff) {
   EXPECT_GE(informer->stats().watchErrors, 1);
 }
 
+TEST_F(InformerTest, ALabelSelectorCachesOnlyMatchingObjectsAsLabelsChange) {
+  kube::InformerOptions options;
+  options.labelSelector = "role=primary";
+  auto informer = StartInformer("ns1", options);
+  auto label = [&](const std::string& name, const std::string& role) {
+    auto existing = server_->CallJson("GET", cms_.Path("ns1", name));
+    if (existing.is_null()) {
+      ASSERT_FALSE(server_->CallJson("POST", cms_.Path("ns1"), ConfigMap(name, "v", {{"role", role}})).is_null());
+    } else {
+      existing["metadata"]["labels"]["role"] = Json::string(role);
+      ASSERT_FALSE(server_->CallJson("PUT", cms_.Path("ns1", name), existing).is_null());
+    }
+  };
+  label("db-1", "primary");
+  label("db-2", "standby");
+  ASSERT_TRUE(WaitFor([&] { return informer->Get("ns1/db-1").has_value(); }));
+  // A switchover: the labels move, and so does the cache.
+  label("db-1", "standby");
+  label("db-2", "primary");
+  EXPECT_TRUE(WaitFor([&] { return informer->Get("ns1/db-2").has_value() && !informer->Get("ns1/db-1"); }));
+  EXPECT_TRUE(seen_.Has(seen_.deletes, "ns1/db-1"));
+  EXPECT_EQ(informer->Size(), 1u);
+}
+
 TEST_F(InformerTest, StopReturnsPromptlyDuringAWatch) {
   auto informer = StartInformer("ns1");
   ASSERT_TRUE(WaitFor([&] { return server_->activeWatches() == 1; }));
