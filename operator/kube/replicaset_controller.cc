@@ -55,82 +55,17 @@ bool SetCondition(Json& status, const std::string& type, const std::string& cond
 }
 
 ReplicaSetController::ReplicaSetController(Client* client, EventRecorder* events, ControllerOptions options)
-    : client_(client), events_(events), options_(std::move(options)) {
-  std::vector<std::string> namespaces = options_.namespaces;
-  if (namespaces.empty()) namespaces.push_back("");
-  InformerOptions informerOptions;
-  informerOptions.watchTimeoutSeconds = options_.watchTimeoutSeconds;
-  for (const auto& ns : namespaces) {
-    InformerHandlers handlers;
-    handlers.onAdd = [this](const Json& o) { Enqueue(o); };
-    handlers.onUpdate = [this](const Json&, const Json& o) { Enqueue(o); };
-    handlers.onDelete = [this](const Json& o) { Enqueue(o); };
-    informers_.push_back(
-        std::make_unique<Informer>(client_, ReplicaSetResource(), ns, informerOptions, std::move(handlers)));
-  }
+    : client_(client), events_(events),
+      controller_("postgresreplicaset", client, ReplicaSetResource(), std::move(options)) {
+  controller_.SetReconciler([this](const std::string& key) { return Reconcile(key); });
 }
 
-ReplicaSetController::~ReplicaSetController() { Stop(); }
-
-void ReplicaSetController::Enqueue(const Json& object) { queue_.Add(KeyOf(object)); }
-
-void ReplicaSetController::StartInformers() {
-  for (auto& informer : informers_) informer->Start();
-}
-
-bool ReplicaSetController::Synced() const {
-  for (const auto& informer : informers_) {
-    if (!informer->HasSynced()) return false;
-  }
-  return true;
-}
-
-void ReplicaSetController::StartWorkers(std::function<bool()> mayAct) {
-  mayAct_ = std::move(mayAct);
-  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { Work(); });
-}
-
-void ReplicaSetController::Stop() {
-  for (auto& informer : informers_) informer->Stop();
-  queue_.ShutDown();
-  for (auto& worker : workers_) {
-    if (worker.joinable()) worker.join();
-  }
-  workers_.clear();
-}
-
-void ReplicaSetController::Work() {
-  std::string key;
-  while (queue_.Get(&key)) {
-    if (mayAct_ && !mayAct_()) {
-      queue_.Done(key);
-      queue_.AddAfter(key, std::chrono::seconds(1));
-      continue;
-    }
-    Status status = Reconcile(key);
-    reconciles_.fetch_add(1);
-    if (status.ok()) {
-      queue_.Forget(key);
-    } else {
-      errors_.fetch_add(1);
-      spdlog::warn("reconcile failed postgresreplicaset={} retries={} error=\"{}\"", key, queue_.NumRequeues(key),
-                   status.message());
-      queue_.AddRateLimited(key);
-    }
-    queue_.Done(key);
-  }
-}
-
-Status ReplicaSetController::Reconcile(const std::string& key) {
+ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   std::string ns, name;
   SplitKey(key, &ns, &name);
-  std::optional<Json> cached;
-  for (const auto& informer : informers_) {
-    if (informer->ns().empty() || informer->ns() == ns) cached = informer->Get(key);
-    if (cached) break;
-  }
-  if (!cached) return Status::Ok();  // deleted: owned objects go by cascade
-  if (!GetString(*cached, {"metadata", "deletionTimestamp"}).empty()) return Status::Ok();
+  std::optional<Json> cached = controller_.Get(key);
+  if (!cached) return ReconcileResult::Done();  // deleted: owned objects go by cascade
+  if (!GetString(*cached, {"metadata", "deletionTimestamp"}).empty()) return ReconcileResult::Done();
 
   Acceptance verdict;
   bool transition = false;
@@ -145,11 +80,11 @@ Status ReplicaSetController::Reconcile(const std::string& key) {
                               verdict.message, generation, FormatRfc3339(std::chrono::system_clock::now()));
   });
   if (!written.ok()) {
-    if (written.status().code() == StatusCode::kNotFound) return Status::Ok();
-    return written.status();
+    if (written.status().code() == StatusCode::kNotFound) return ReconcileResult::Done();
+    return ReconcileResult::Failed(written.status());
   }
   if (*written) {
-    statusWrites_.fetch_add(1);
+    controller_.CountStatusWrite();
     spdlog::info("recorded status postgresreplicaset={} accepted={} reason={}", key, verdict.accepted,
                  verdict.reason);
     if (transition && events_ != nullptr) {
@@ -160,20 +95,7 @@ Status ReplicaSetController::Reconcile(const std::string& key) {
       }
     }
   }
-  return Status::Ok();
-}
-
-ControllerStats ReplicaSetController::stats() const {
-  ControllerStats s;
-  s.reconciles = reconciles_.load();
-  s.reconcileErrors = errors_.load();
-  s.statusWrites = statusWrites_.load();
-  s.queueDepth = queue_.Len();
-  for (const auto& informer : informers_) {
-    s.objects += informer->Size();
-    s.relists += informer->stats().expiredRelists;
-  }
-  return s;
+  return ReconcileResult::Done();
 }
 
 }  // namespace pgrs::kube

@@ -5,16 +5,11 @@
 // verdict changes. Later issues add the reconcilers behind Reconcile.
 #pragma once
 
-#include <atomic>
 #include <functional>
-#include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "operator/kube/controller.h"
 #include "operator/kube/events.h"
-#include "operator/kube/informer.h"
-#include "operator/kube/workqueue.h"
 
 namespace pgrs::kube {
 
@@ -33,51 +28,22 @@ bool SetCondition(Json& status, const std::string& type, const std::string& cond
                   const std::string& reason, const std::string& message, int64_t observedGeneration,
                   const std::string& now);
 
-struct ControllerOptions {
-  std::vector<std::string> namespaces;  // empty = all namespaces
-  int workers = 2;
-  int watchTimeoutSeconds = 300;
-};
-
-struct ControllerStats {
-  int64_t reconciles = 0;
-  int64_t reconcileErrors = 0;
-  int64_t statusWrites = 0;
-  size_t objects = 0;
-  int64_t relists = 0;
-  size_t queueDepth = 0;
-};
-
+// The controller: Controller's machinery with the Accepted reconciler.
 class ReplicaSetController {
  public:
   ReplicaSetController(Client* client, EventRecorder* events, ControllerOptions options);
-  ~ReplicaSetController();
 
-  // Informers run on every replica, leader or not, so that a new leader
-  // starts from a warm cache.
-  void StartInformers();
-  bool Synced() const;
-  // Workers reconcile queued keys while `mayAct` holds.
-  void StartWorkers(std::function<bool()> mayAct);
-  // Stops the informers first (cancelling their watches), then the workers.
-  void Stop();
-  Status Reconcile(const std::string& key);
-  ControllerStats stats() const;
+  void StartInformers() { controller_.StartInformers(); }
+  bool Synced() const { return controller_.Synced(); }
+  void StartWorkers(std::function<bool()> mayAct) { controller_.StartWorkers(std::move(mayAct)); }
+  void Stop() { controller_.Stop(); }
+  ReconcileResult Reconcile(const std::string& key);
+  ControllerStats stats() const { return controller_.stats(); }
 
  private:
-  void Enqueue(const Json& object);
-  void Work();
-
   Client* client_;
   EventRecorder* events_;
-  ControllerOptions options_;
-  WorkQueue queue_;
-  std::vector<std::unique_ptr<Informer>> informers_;
-  std::vector<std::thread> workers_;
-  std::function<bool()> mayAct_;
-  std::atomic<int64_t> reconciles_{0};
-  std::atomic<int64_t> errors_{0};
-  std::atomic<int64_t> statusWrites_{0};
+  Controller controller_;
 };
 
 }  // namespace pgrs::kube
