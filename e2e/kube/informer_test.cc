@@ -145,6 +145,26 @@ TEST_F(InformerTest, WatchesThatTheServerEndsAreRenewedWithoutRelisting) {
   EXPECT_EQ(informer->stats().lists, 1);
 }
 
+TEST_F(InformerTest, ASilentWatchIsAbandonedAndResumedFromTheLastVersion) {
+  kube::ClientOptions clientOptions;
+  clientOptions.watchIdleSlack = milliseconds(300);
+  client_ = PlainClient(*server_, clientOptions);
+  Put("ns1", "a", "1");
+  kube::InformerOptions options;
+  options.watchTimeoutSeconds = 1;
+  auto informer = StartInformer("ns1", options);
+  ASSERT_TRUE(WaitFor([&] { return server_->activeWatches() == 1; }));
+  // The next watch request hangs without a byte: a half-dead connection.
+  server_->AddFault({Fault::Kind::kDelay, "GET", "watch=true", 0, 0, milliseconds(3000), 1});
+  int watchesBefore = Watches();
+  ASSERT_TRUE(WaitFor([&] { return Watches() > watchesBefore; }, milliseconds(3000)));
+  Put("ns1", "a", "2");
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitFor([&] { return ValueOf(*informer, "ns1/a") == "2"; }, milliseconds(5000)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000)) << "waited for the hung request (3 s) to end";
+  EXPECT_EQ(informer->stats().lists, 1);
+}
+
 TEST_F(InformerTest, ErrorsOnListAndWatchAreRetriedWithBackoff) {
   server_->AddFault({Fault::Kind::kStatus, "GET", "/configmaps", 500, 0, milliseconds(0), 12});
   Put("ns1", "a", "1");
