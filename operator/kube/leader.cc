@@ -84,6 +84,8 @@ bool LeaderElector::TryAcquireOrRenew() {
   std::string holder = GetString(lease, {"spec", "holderIdentity"});
   int64_t leaseTransitions = GetInt(lease, {"spec", "leaseTransitions"}).value_or(0);
   std::string record = holder + "|" + GetString(lease, {"spec", "renewTime"}) + "|" + std::to_string(leaseTransitions);
+  bool newHolder = false;
+  bool stillHeld = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (record != observedRecord_) {
@@ -92,11 +94,13 @@ bool LeaderElector::TryAcquireOrRenew() {
     }
     if (holder != observedHolder_) {
       observedHolder_ = holder;
-      if (callbacks_.onNewLeader && !holder.empty()) callbacks_.onNewLeader(holder);
+      newHolder = !holder.empty();
     }
     bool heldByOther = !holder.empty() && holder != config_.identity;
-    if (heldByOther && clock_->Now() < observedAt_ + config_.leaseDuration) return false;
+    stillHeld = heldByOther && clock_->Now() < observedAt_ + config_.leaseDuration;
   }
+  if (newHolder && callbacks_.onNewLeader) callbacks_.onNewLeader(holder);
+  if (stillHeld) return false;
   bool renewing = holder == config_.identity;
   lease["spec"]["holderIdentity"] = Json::string(config_.identity);
   lease["spec"]["leaseDurationSeconds"] = Json::number(leaseSeconds);

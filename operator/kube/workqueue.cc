@@ -26,13 +26,12 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::nanoseconds delay)
   }
   auto at = clock_->Now() + delay;
   // Keep only the earliest pending time of a key.
-  for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {
-    if (it->second != key) continue;
-    if (it->first <= at) return;
-    delayed_.erase(it);
-    break;
+  if (auto it = delayedIndex_.find(key); it != delayedIndex_.end()) {
+    if (it->second->first <= at) return;
+    delayed_.erase(it->second);
+    delayedIndex_.erase(it);
   }
-  delayed_.emplace(at, key);
+  delayedIndex_[key] = delayed_.emplace(at, key);
   cv_.notify_all();
 }
 
@@ -60,6 +59,7 @@ void WorkQueue::PromoteDueLocked() {
   auto now = clock_->Now();
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
     std::string key = delayed_.begin()->second;
+    delayedIndex_.erase(key);
     delayed_.erase(delayed_.begin());
     AddLocked(key);
   }

@@ -55,6 +55,7 @@ class WorkQueue {
   std::set<std::string> dirty_;       // queued or to be queued after Done
   std::set<std::string> processing_;  // handed out, not yet Done
   std::multimap<Clock::TimePoint, std::string> delayed_;
+  std::map<std::string, std::multimap<Clock::TimePoint, std::string>::iterator> delayedIndex_;
   std::map<std::string, int> failures_;
   bool shutDown_ = false;
 };
