@@ -2,6 +2,8 @@
 // relist after 410, bookmarks, and the work queue fed by its handlers.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "e2e/kube/test_util.h"
 #include "operator/kube/informer.h"
 #include "operator/kube/workqueue.h"
@@ -200,6 +202,40 @@ TEST_F(InformerTest, ALabelSelectorCachesOnlyMatchingObjectsAsLabelsChange) {
   EXPECT_TRUE(WaitFor([&] { return informer->Get("ns1/db-2").has_value() && !informer->Get("ns1/db-1"); }));
   EXPECT_TRUE(seen_.Has(seen_.deletes, "ns1/db-1"));
   EXPECT_EQ(informer->Size(), 1u);
+}
+
+TEST_F(InformerTest, UnderChurnRestartsAndCompactionsTheCacheConvergesToTheServer) {
+  auto informer = StartInformer("ns1");
+  auto serverState = [&] {
+    std::map<std::string, std::string> state;
+    Json list = server_->CallJson("GET", cms_.Path("ns1"));
+    for (const auto& item : list.at("items").as_array()) state[kube::KeyOf(item)] = kube::ResourceVersionOf(item);
+    return state;
+  };
+  auto cacheState = [&] {
+    std::map<std::string, std::string> state;
+    for (const auto& item : informer->List()) state[kube::KeyOf(item)] = kube::ResourceVersionOf(item);
+    return state;
+  };
+  std::mt19937 random(11);
+  for (int round = 0; round < 8; ++round) {
+    for (int step = 0; step < 50; ++step) {
+      std::string name = "o" + std::to_string(random() % 40);
+      int action = static_cast<int>(random() % 20);
+      if (action < 12) {
+        Put("ns1", name, std::to_string(step));
+      } else if (action < 19) {
+        server_->Call("DELETE", cms_.Path("ns1", name));
+      } else {
+        ASSERT_TRUE(server_->Restart(/*compact=*/random() % 2 == 0).ok());
+      }
+      if (step % 10 == 0) std::this_thread::sleep_for(milliseconds(5));  // let some events stream
+    }
+    ASSERT_TRUE(WaitFor([&] { return cacheState() == serverState(); })) << "round " << round;
+  }
+  auto stats = informer->stats();
+  EXPECT_GE(stats.watches, 2);
+  EXPECT_GE(stats.events, 100);
 }
 
 TEST_F(InformerTest, StopReturnsPromptlyDuringAWatch) {

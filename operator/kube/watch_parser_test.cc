@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "operator/kube/client.h"
 
 namespace pgrs::kube {
@@ -49,6 +51,27 @@ TEST(WatchStreamParserTest, ALineThatIsNotAnEventIsReportedAndSkipped) {
   auto events = FeedAll(parser, {"not json\n" + kAdded + "\n"}, &last);
   EXPECT_EQ(last.code(), StatusCode::kInvalid);
   ASSERT_EQ(events.size(), 1u);
+}
+
+TEST(WatchStreamParserTest, AnySplitOfAStreamGivesTheSameEvents) {
+  std::string stream;
+  for (int i = 0; i < 50; ++i) {
+    stream += R"({"type":"MODIFIED","object":{"metadata":{"name":"o)" + std::to_string(i) +
+              R"(","resourceVersion":")" + std::to_string(100 + i) + "\"}}}\n";
+  }
+  std::mt19937 random(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    WatchStreamParser parser;
+    std::vector<std::string> chunks;
+    for (size_t at = 0; at < stream.size();) {
+      size_t n = 1 + random() % 97;
+      chunks.push_back(stream.substr(at, n));
+      at += n;
+    }
+    auto events = FeedAll(parser, chunks);
+    ASSERT_EQ(events.size(), 50u) << "trial " << trial;
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(ResourceVersionOf(events[i].object), std::to_string(100 + i));
+  }
 }
 
 TEST(StatusFromResponseTest, HttpCodesMapToWhatTheCallerMayDo) {
