@@ -275,7 +275,9 @@ ApiServer::~ApiServer() {
 }
 
 std::string ApiServer::url() const {
-  return std::string(options_.tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+  std::string host = options_.bindAddress.find(':') != std::string::npos ? "[" + options_.bindAddress + "]"
+                                                                           : options_.bindAddress;
+  return std::string(options_.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port_);
 }
 
 Status ApiServer::Start() {
@@ -297,21 +299,34 @@ Status ApiServer::Start() {
     }
     sslCtx_ = ctx;
   }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool v6 = options_.bindAddress.find(':') != std::string::npos;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port_ != 0 ? port_ : options_.port));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 128) != 0) {
+  sockaddr_storage storage{};
+  socklen_t len;
+  uint16_t wantPort = static_cast<uint16_t>(port_ != 0 ? port_ : options_.port);
+  if (v6) {
+    auto* addr = reinterpret_cast<sockaddr_in6*>(&storage);
+    addr->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, options_.bindAddress.c_str(), &addr->sin6_addr);
+    addr->sin6_port = htons(wantPort);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* addr = reinterpret_cast<sockaddr_in*>(&storage);
+    addr->sin_family = AF_INET;
+    inet_pton(AF_INET, options_.bindAddress.c_str(), &addr->sin_addr);
+    addr->sin_port = htons(wantPort);
+    len = sizeof(sockaddr_in);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0 || listen(fd, 128) != 0) {
     std::string err = strerror(errno);
     close(fd);
-    return Status::Unavailable("test api server: listen: " + err);
+    return Status::Unavailable("test api server: listen on " + options_.bindAddress + ": " + err);
   }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len);
+  port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port
+                   : reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
   std::lock_guard<std::mutex> lock(connMu_);
   running_ = true;
   listenFd_ = fd;
@@ -931,7 +946,7 @@ Result<TestCertificates> MakeTestCertificates(const std::string& dir) {
   c.clientCertFile = dir + "/client.crt";
   c.clientKeyFile = dir + "/client.key";
   c.otherCaFile = dir + "/other-ca.crt";
-  PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"));
+  PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/san.ext", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n"));
   const std::vector<std::vector<std::string>> steps = {
       {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", c.caFile, "-days", "2",
        "-subj", "/CN=pgrs-test-ca"},

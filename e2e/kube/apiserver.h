@@ -54,6 +54,7 @@ struct Fault {
 
 struct ApiServerOptions {
   int port = 0;  // 0 = any free port (read it back with port())
+  std::string bindAddress = "127.0.0.1";  // or "::1" 
   bool tls = false;
   std::string certFile;  // server certificate chain and key (PEM files)
   std::string keyFile;

@@ -237,6 +237,17 @@ TEST_F(ClientTest, ASlowServerTimesOutAsUnavailable) {
   EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
 }
 
+TEST(ClientIpv6Test, APlainHttpServerOnAnIpv6LiteralIsReached) {
+  ApiServerOptions options;
+  options.bindAddress = "::1";
+  ApiServer server(options);
+  ASSERT_TRUE(server.Start().ok());
+  auto client = PlainClient(server);
+  auto created = client->Create(kube::ConfigMapResource(), "ns1", ConfigMap("v6", "x"));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(client->Get(kube::ConfigMapResource(), "ns1", "v6").ok());
+}
+
 TEST_F(ClientTest, ADownServerIsUnavailable) {
   kube::ClientOptions options;
   options.maxAttempts = 2;

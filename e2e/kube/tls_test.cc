@@ -141,6 +141,26 @@ TEST_F(TlsTest, AnInformerSurvivesATokenRotationAcrossAServerRestart) {
   informer.Stop();
 }
 
+TEST_F(TlsTest, AnIpv6ServerAddressWorksForVerbsAndWatches) {
+  auto options = TlsOptions(false, {"v6-token"});
+  options.bindAddress = "::1";
+  ApiServer server(options);
+  ASSERT_TRUE(server.Start().ok());
+  ASSERT_EQ(server.url().rfind("https://[::1]:", 0), 0u) << server.url();
+  auto config = BaseConfig(server);
+  config.token = "v6-token";
+  auto client = Make(config);
+  Status created = TryCreate(*client, "over-ipv6");
+  ASSERT_TRUE(created.ok()) << created.ToString();
+  kube::Informer informer(client.get(), kube::ConfigMapResource(), "ns1", {}, {});
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(5)));
+  EXPECT_TRUE(informer.Get("ns1/over-ipv6").has_value());
+  ASSERT_TRUE(TryCreate(*client, "watched").ok());
+  EXPECT_TRUE(WaitFor([&] { return informer.Get("ns1/watched").has_value(); }));
+  informer.Stop();
+}
+
 TEST_F(TlsTest, ATokenFileIsReadAgainPeriodically) {
   std::string tokenFile = dir_->path() + "/periodic-token";
   ASSERT_TRUE(WriteFileAtomic(tokenFile, "first").ok());

@@ -142,9 +142,31 @@ struct RawResponse {
 
 }  // namespace
 
+// cpprestsdk hands the host of a URI to the resolver as it is, so an IPv6
+// literal in brackets ("[fd00::1]") cannot be resolved. Such a server is
+// reached through a URI whose host is the bare address. Over plain HTTP the
+// Host header is then set by hand to the bracketed form; over HTTPS it must
+// not be, because cpprestsdk verifies the server certificate against the
+// Host header when one is set (and against the bare address otherwise,
+// which matches an IP subjectAltName).
+web::uri ServerUri(const std::string& server, std::string* hostHeader) {
+  web::uri parsed(server);
+  std::string host = parsed.host();
+  if (host.size() < 2 || host.front() != '[') return parsed;
+  int port = parsed.port() > 0 ? parsed.port() : (parsed.scheme() == "https" ? 443 : 80);
+  web::uri_builder builder;
+  builder.set_scheme(parsed.scheme());
+  builder.set_host(host.substr(1, host.size() - 2));
+  builder.set_port(port);
+  if (parsed.scheme() == "http") *hostHeader = host + ":" + std::to_string(port);
+  return builder.to_uri();
+}
+
 struct Client::Impl {
   ClientConfig config;
   ClientOptions options;
+  web::uri serverUri;
+  std::string hostHeader;  // set for IPv6 literals only
   http_client_config httpConfig;
   std::unique_ptr<http_client> http;
 
@@ -176,6 +198,7 @@ struct Client::Impl {
     req.set_request_uri(web::uri(path));
     req.headers().add("Accept", "application/json");
     req.headers().add("User-Agent", options.userAgent);
+    if (!hostHeader.empty()) req.headers().add("Host", hostHeader);
     if (!token.empty()) req.headers().add("Authorization", "Bearer " + token);
     return req;
   }
@@ -226,7 +249,8 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientConfig& config, Clien
   impl->options = options;
   try {
     impl->httpConfig = impl->MakeHttpConfig(options.requestTimeout);
-    impl->http = std::make_unique<http_client>(web::uri(config.server), impl->httpConfig);
+    impl->serverUri = ServerUri(config.server, &impl->hostHeader);
+    impl->http = std::make_unique<http_client>(impl->serverUri, impl->httpConfig);
   } catch (const std::exception& e) {
     return Status::Invalid("kubernetes client: server " + config.server + ": " + e.what());
   }
@@ -406,7 +430,7 @@ WatchEnd Client::Watch(const Resource& r, const std::string& ns, const WatchOpti
   try {
     // cpprestsdk times out each read: a quiet watch must outlive timeoutSeconds.
     auto timeout = std::chrono::seconds(std::max(options.timeoutSeconds, 1)) + impl_->options.watchIdleSlack;
-    http_client watchClient(web::uri(impl_->config.server),
+    http_client watchClient(impl_->serverUri,
                             impl_->MakeHttpConfig(std::chrono::duration_cast<std::chrono::milliseconds>(timeout)));
     std::string token = CurrentToken();
     requests_.fetch_add(1);
