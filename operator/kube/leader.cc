@@ -143,18 +143,24 @@ void LeaderElector::Release() {
 
 void LeaderElector::Run() {
   spdlog::info("campaigning for leadership lease={}/{} identity={}", config_.ns, config_.name, config_.identity);
+  // A renewal counts from when it was sent, not from when its answer came:
+  // the server may have recorded it any time in between, and others time
+  // the lease from their view of that record.
+  auto attempt = clock_->Now();
   while (!TryAcquireOrRenew()) {
     if (!Wait(config_.retryPeriod)) return;
+    attempt = clock_->Now();
   }
   leading_ = true;
   transitions_.fetch_add(1);
   spdlog::info("acquired lease lease={}/{} identity={}", config_.ns, config_.name, config_.identity);
   if (callbacks_.onStartedLeading) callbacks_.onStartedLeading();
-  auto lastRenew = clock_->Now();
+  auto lastRenew = attempt;
   bool lost = false;
   while (Wait(config_.retryPeriod)) {
+    attempt = clock_->Now();
     if (TryAcquireOrRenew()) {
-      lastRenew = clock_->Now();
+      lastRenew = attempt;
       continue;
     }
     if (clock_->Now() - lastRenew >= config_.renewDeadline) {

@@ -42,8 +42,10 @@ struct LeaderCallbacks {
 
 class LeaderElector {
  public:
-  // `client` should fail fast (short timeout, one attempt): a renewal that
-  // hangs past renewDeadline is a lost lease.
+  // `client` should fail fast: one attempt, and a request timeout of at
+  // most (leaseDuration - renewDeadline) / 2, so that a leader whose
+  // renewals hang steps down before anyone else may take the Lease (a
+  // renewal is a read and a write).
   LeaderElector(Client* client, LeaderElectionConfig config, LeaderCallbacks callbacks,
                 const Clock* clock = RealClock::Get());
   ~LeaderElector();

@@ -206,10 +206,12 @@ int RunOperatorCommand(const std::vector<std::string>& args) {
     spdlog::error("cannot create the Kubernetes client error=\"{}\"", client.status().message());
     return 1;
   }
-  // The Lease client fails fast: a renewal must not outlive the deadline.
+  // The Lease client fails fast: a renewal (a read and a write) that hangs
+  // must still end before the lease can pass to another replica.
   ClientOptions leaseOptions;
   leaseOptions.maxAttempts = 1;
-  leaseOptions.requestTimeout = std::max(flags.retryPeriod, std::chrono::milliseconds(1000));
+  leaseOptions.requestTimeout = std::min((flags.leaseDuration - flags.renewDeadline) / 2,
+                                         std::max(flags.retryPeriod, std::chrono::milliseconds(1000)));
   auto leaseClient = Client::Create(*config, leaseOptions);
   if (!leaseClient.ok()) {
     spdlog::error("cannot create the Kubernetes client error=\"{}\"", leaseClient.status().message());
