@@ -10,8 +10,6 @@
 namespace pgrs::kube {
 namespace {
 
-const char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
-
 Result<std::string> DecodeBase64(const std::string& field, const std::string& text) {
   try {
     std::string compact;
@@ -152,7 +150,7 @@ Result<ClientConfig> InClusterConfig(const std::map<std::string, std::string>& e
   return config;
 }
 
-Result<ClientConfig> ResolveConfig(const std::string& kubeconfigFlag) {
+Result<ClientConfig> ResolveConfig(const std::string& kubeconfigFlag, const std::string& serviceAccountDir) {
   if (!kubeconfigFlag.empty()) return LoadKubeconfig(kubeconfigFlag);
   const char* env = std::getenv("KUBECONFIG");
   if (env != nullptr && *env != '\0') {
@@ -166,7 +164,7 @@ Result<ClientConfig> ResolveConfig(const std::string& kubeconfigFlag) {
     vars["KUBERNETES_SERVICE_HOST"] = host;
     const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
     vars["KUBERNETES_SERVICE_PORT"] = port != nullptr ? port : "";
-    return InClusterConfig(vars, kServiceAccountDir);
+    return InClusterConfig(vars, serviceAccountDir);
   }
   const char* home = std::getenv("HOME");
   std::string path = std::string(home != nullptr ? home : "") + "/.kube/config";

@@ -11,6 +11,8 @@
 
 namespace pgrs::kube {
 
+inline constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 struct ClientConfig {
   std::string server;  // "https://10.0.0.1:443", "https://[fd00::1]:6443"
   std::string namespace_;  // the context's (or the service account's) namespace; "default" if none
@@ -48,7 +50,8 @@ Result<ClientConfig> InClusterConfig(const std::map<std::string, std::string>& e
 // The operator's rule: the explicit --kubeconfig, else $KUBECONFIG (first
 // path of a colon-separated list), else in-cluster when
 // KUBERNETES_SERVICE_HOST is set, else ~/.kube/config.
-Result<ClientConfig> ResolveConfig(const std::string& kubeconfigFlag);
+Result<ClientConfig> ResolveConfig(const std::string& kubeconfigFlag,
+                                   const std::string& serviceAccountDir = kServiceAccountDir);
 
 // "https://" + host + ":" + port, with brackets around IPv6 addresses.
 std::string HostPortUrl(const std::string& scheme, const std::string& host, const std::string& port);

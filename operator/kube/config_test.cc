@@ -129,6 +129,58 @@ TEST(InClusterConfigTest, ReadsServiceAccountFilesAndBracketsIpv6Hosts) {
   EXPECT_EQ(v4->server, "https://10.96.0.1:443");
 }
 
+// Restores an environment variable when it goes out of scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    if (old != nullptr) old_ = old;
+    had_ = old != nullptr;
+    if (value != nullptr) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) setenv(name_, old_.c_str(), 1);
+    else unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
+TEST(ResolveConfigTest, FlagThenKUBECONFIGThenInClusterThenHome) {
+  TempDir dir;
+  std::string one = "current-context: c\ncontexts: [{name: c, context: {cluster: x, namespace: from-flag}}]\n"
+                    "clusters: [{name: x, cluster: {server: 'https://flag:1'}}]\n";
+  std::string two = "current-context: c\ncontexts: [{name: c, context: {cluster: x, namespace: from-env}}]\n"
+                    "clusters: [{name: x, cluster: {server: 'https://env:1'}}]\n";
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/one", one).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/two", two).ok());
+  ASSERT_TRUE(MakeDirs(dir.path() + "/sa").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/sa/token", "t").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/sa/ca.crt", "CA").ok());
+  ASSERT_TRUE(MakeDirs(dir.path() + "/home/.kube").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/home/.kube/config", one).ok());
+
+  ScopedEnv kubeconfig("KUBECONFIG", (dir.path() + "/two:" + dir.path() + "/one").c_str());
+  ScopedEnv host("KUBERNETES_SERVICE_HOST", "10.96.0.1");
+  ScopedEnv port("KUBERNETES_SERVICE_PORT", "443");
+  ScopedEnv home("HOME", (dir.path() + "/home").c_str());
+  EXPECT_EQ(ResolveConfig(dir.path() + "/one", dir.path() + "/sa")->namespace_, "from-flag");
+  EXPECT_EQ(ResolveConfig("", dir.path() + "/sa")->namespace_, "from-env");
+  {
+    ScopedEnv noKubeconfig("KUBECONFIG", nullptr);
+    auto inCluster = ResolveConfig("", dir.path() + "/sa");
+    ASSERT_TRUE(inCluster.ok()) << inCluster.status().ToString();
+    EXPECT_EQ(inCluster->server, "https://10.96.0.1:443");
+    EXPECT_EQ(inCluster->namespace_, "default");  // no namespace file
+    ScopedEnv noHost("KUBERNETES_SERVICE_HOST", nullptr);
+    EXPECT_EQ(ResolveConfig("", dir.path() + "/sa")->server, "https://flag:1");  // ~/.kube/config
+  }
+}
+
 TEST(InClusterConfigTest, WithoutTheEnvironmentItIsAnError) {
   auto config = InClusterConfig({}, "/nonexistent");
   EXPECT_EQ(config.status().code(), StatusCode::kInvalid);
