@@ -38,6 +38,7 @@ struct ObservedInstance {
   std::string agentState;   // agent::kState*
   std::string dataDirRole;  // primary | standby | "" (no data directory yet)
   bool postgresRunning = false;
+  bool postgresReady = false;  // the agent's own probe gets answers (false: a hang)
   std::string progress;
   std::string lastError;
   std::string configHash;

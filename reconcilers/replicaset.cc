@@ -182,20 +182,24 @@ const InstanceStatus* PreviousInstance(const ReplicaSetStatus& previous, const s
 // Why the primary counts as lost, or "" while it does not.
 std::string PrimaryLossReason(const PostgresReplicaSet& set, const ObservedSet& observed, const ObservedInstance& p,
                               int64_t nowMs, int64_t lostSinceMs) {
-  if (p.IsWritablePrimary() && p.agentReachable) return "";
   if (p.dataDirRole.empty()) return "";  // still bootstrapping
+  const int detection = set.spec.failover.detectionSeconds.value_or(5);
+  const bool detectionOver = nowMs - lostSinceMs >= int64_t{detection} * 1000;
   if (p.agentReachable) {
     // Its agent is its parent: a postmaster that exited is known at once.
     if (p.agentState == agent::kStatePrimaryDown || p.agentState == agent::kStateFenced) return "PostmasterDown";
     if (!p.postgresRunning && p.agentState == agent::kStateFailed) return "PostmasterDown";
-  } else if (p.IsWritablePrimary()) {
+    if (p.IsWritablePrimary() && p.postgresReady) return "";
+    // Running but not answering new connections (a hung postmaster), or
+    // not answering us at all: lost once that has lasted detectionSeconds.
+    return detectionOver ? "Unresponsive" : "";
+  }
+  if (p.IsWritablePrimary()) {
     // PostgreSQL serves but its agent is frozen or cut off: it cannot renew
     // the lease, so once the lease has run out it must not serve.
     return observed.lease.holder == p.name && observed.lease.ExpiredAt(nowMs) ? "LeaseExpired" : "";
   }
-  int detection = set.spec.failover.detectionSeconds.value_or(5);
-  if (!p.IsWritablePrimary() && nowMs - lostSinceMs >= int64_t{detection} * 1000) return "Unresponsive";
-  return "";
+  return detectionOver ? "Unresponsive" : "";
 }
 
 // Standbys that may be promoted, most advanced first. In synchronous mode
@@ -317,7 +321,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     // take over anyway; then its agent restarts it in place at once.
     restartPrimaryOnCrash = !failoverEnabled || !standbyQualifies;
 
-    const bool healthy = old.IsWritablePrimary() && old.agentReachable;
+    const bool healthy = old.IsWritablePrimary() && old.agentReachable && old.postgresReady;
     if (status.promotionReason.empty()) {
       if (healthy || old.dataDirRole.empty()) {
         status.primaryLostSince.clear();
@@ -378,7 +382,19 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
         // positions are final.
         std::string why;
         auto candidates = PromotionCandidates(set, observed, previous, old.name, &why);
-        if (candidates.empty()) {
+        bool standbysStarting = false;
+        for (const auto& inst : observed.instances) {
+          if (inst.name != old.name && inst.agentReachable && inst.dataDirRole == "standby" && !inst.pgReachable &&
+              inst.agentState != agent::kStateFailed) {
+            standbysStarting = true;
+          }
+        }
+        const bool mayWait = nowMs - ParseMs(status.promotionStarted, nowMs) < 30000;
+        if (candidates.empty() && standbysStarting && mayWait) {
+          // A control plane that restarted mid-failover starts its standbys
+          // again: wait for them rather than give up on the failover.
+          progressing.push_back("waiting for standbys to start before choosing the new primary");
+        } else if (candidates.empty()) {
           // Nobody can take over: bring the old primary back where it was.
           degraded.push_back("failover of " + old.name + " abandoned: " + why + "; restarting it in place");
           status.promotionReason.clear();

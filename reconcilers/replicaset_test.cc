@@ -33,6 +33,7 @@ ObservedInstance Primary(int index, const std::vector<std::string>& streaming = 
   i.agentState = agent::kStateRunning;
   i.dataDirRole = "primary";
   i.postgresRunning = true;
+  i.postgresReady = true;
   i.pgReachable = true;
   i.inRecovery = false;
   i.timeline = 1;
@@ -61,6 +62,7 @@ ObservedInstance Standby(int index) {
   i.agentState = agent::kStateRunning;
   i.dataDirRole = "standby";
   i.postgresRunning = true;
+  i.postgresReady = true;
   i.pgReachable = true;
   i.inRecovery = true;
   i.timeline = 1;
@@ -365,7 +367,7 @@ TEST(Failover, SilentPrimaryIsLostOnlyAfterDetectionSeconds) {
   auto set = Set(3, "demo-1");
   Advance(set, Reconcile(set, Healthy(3), kNow));
   ObservedSet o = Healthy(3);
-  o.instances[0].pgReachable = false;  // hung: agent answers, PostgreSQL does not
+  o.instances[0].postgresReady = false;  // hung: its agent's probe gets no answer
   Plan plan = Reconcile(set, o, kNow + 1s);
   EXPECT_FALSE(plan.status.primaryLostSince.empty());
   EXPECT_TRUE(plan.status.promotionReason.empty());

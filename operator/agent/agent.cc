@@ -55,7 +55,7 @@ pq::ConnectionParams LocalParams(const AgentConfig& c) {
   p.port = c.port;
   p.user = "postgres";
   p.password = c.superuserPassword;
-  p.connectTimeoutSeconds = 2;
+  p.connectTimeoutSeconds = 1;
   p.applicationName = "pgrs-agent";
   return p;
 }
@@ -86,6 +86,8 @@ Status InstanceAgent::Start() {
   PGRS_RETURN_IF_ERROR(MakeDirs(options_.instanceDir, 0700));
   PGRS_RETURN_IF_ERROR(ChownPath(options_.instanceDir, postgresUser_->uid, postgresUser_->gid));
 
+  // Only what PostgreSQL logs from now on speaks of its current state.
+  if (auto log = ReadFile(JoinPath(options_.instanceDir, "postgres.log")); log.ok()) logOffset_ = log->size();
   server_ = std::make_unique<HttpServer>(options_.listenAddress, options_.token);
   server_->Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, R"({"ok":true})"}; }, true);
   server_->Handle("GET", "/status", [this](const HttpRequest&) {
@@ -294,7 +296,13 @@ void InstanceAgent::Tick() {
     if (*changed) ApplyChangedConfiguration(*config, recoveryConfChanged);
   } else {
     st = StartPostgres(*config);
-    if (!st.ok()) return fail(st);
+    if (!st.ok()) {
+      if (config->role == "standby" && RecoveryCannotContinue()) return Repair(*config, "it cannot start recovery");
+      return fail(st);
+    }
+  }
+  if (config->role == "standby" && postmasterPid_ > 0 && RecoveryCannotContinue()) {
+    return Repair(*config, "its timeline diverged from its upstream's");
   }
   // Pinging forks a backend: twice a second is enough to notice a hang;
   // a crash is noticed at once through waitpid.
@@ -316,6 +324,7 @@ void InstanceAgent::Tick() {
     }
   }
   if (ready) backoff_ = 500ms;
+  if (ready && repairs_ > 0 && Clock::now() - lastRepair_ > 60s) repairs_ = 0;
 }
 
 Status InstanceAgent::RenewLease(const AgentConfig& config, bool beforeStart) {
@@ -425,6 +434,9 @@ Status InstanceAgent::Promote(const AgentConfig& config) {
   }
   std::string lsn, timeline;
   if (auto conn = pq::Connection::Open(LocalParams(config)); conn.ok()) {
+    // Writes the new timeline into the control file at once (pg_rewind of
+    // the old primary reads it there).
+    (*conn)->Exec("CHECKPOINT").ok();
     auto rows = (*conn)->Query(
         "SELECT pg_current_wal_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int");
     if (rows.ok() && !rows->empty()) {
@@ -439,6 +451,42 @@ Status InstanceAgent::Promote(const AgentConfig& config) {
   return Status::Ok();
 }
 
+bool InstanceAgent::RecoveryCannotContinue() {
+  // New lines of postgres.log since the last look.
+  std::string path = JoinPath(options_.instanceDir, "postgres.log");
+  auto text = ReadFile(path);
+  if (!text.ok()) return false;
+  if (text->size() < logOffset_) logOffset_ = 0;
+  std::string fresh = text->substr(logOffset_);
+  logOffset_ = text->size();
+  for (const char* sign : {"before current recovery point", "does not contain minimum recovery point",
+                           "is not a child of this server's history", "could not locate a valid checkpoint record",
+                           "has already been removed"}) {
+    if (fresh.find(sign) != std::string::npos) {
+      spdlog::warn("standby cannot continue recovery instance={} sign=\"{}\"", options_.name, sign);
+      return true;
+    }
+  }
+  return false;
+}
+
+void InstanceAgent::Repair(const AgentConfig& config, const std::string& why) {
+  // A standby whose history diverged or whose WAL is gone: rewind it onto
+  // its upstream, and re-clone it when that is not enough.
+  spdlog::warn("repairing standby instance={} reason=\"{}\" attempt={}", options_.name, why, repairs_ + 1);
+  if (postmasterPid_ > 0) StopPostgres();
+  lastRepair_ = Clock::now();
+  Status st;
+  if (repairs_++ == 0) {
+    st = Rejoin(config);
+  } else {
+    spdlog::warn("re-cloning standby instance={} after a rewind did not help", options_.name);
+    st = RemoveTree(DataDir());
+    repairs_ = 0;
+  }
+  if (!st.ok()) SetError(st.message());
+}
+
 Status InstanceAgent::Rejoin(const AgentConfig& config) {
   // This data directory was a primary; the set has another one now. It
   // comes back as a standby only after pg_rewind has made its history a
@@ -446,6 +494,19 @@ Status InstanceAgent::Rejoin(const AgentConfig& config) {
   if (postmasterPid_ > 0) StopPostgres();
   SetState(kStateRewinding, "rewind starting");
   spdlog::info("rewinding instance={} source={}:{}", options_.name, config.upstreamHost, config.upstreamPort);
+  {
+    // pg_rewind reads the source's timeline from its control file, which a
+    // just-promoted server updates only at its next checkpoint: without
+    // this, pg_rewind may see no divergence and leave the target unusable.
+    pq::ConnectionParams source;
+    source.host = config.upstreamHost;
+    source.port = config.upstreamPort;
+    source.password = config.superuserPassword;
+    source.applicationName = "pgrs-rewind";
+    auto conn = pq::Connection::Open(source);
+    if (!conn.ok()) return Status::Unavailable("rewind source: " + conn.status().message());
+    PGRS_RETURN_IF_ERROR((*conn)->Exec("CHECKPOINT"));
+  }
   std::string passfile = JoinPath(options_.instanceDir, "superuser.pgpass");
   PGRS_RETURN_IF_ERROR(WriteFileAtomic(passfile, "*:*:*:postgres:" + config.superuserPassword + "\n", 0600));
   PGRS_RETURN_IF_ERROR(ChownPath(passfile, postgresUser_->uid, postgresUser_->gid));

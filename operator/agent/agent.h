@@ -59,6 +59,10 @@ class InstanceAgent {
   void ReadControlData(int major, uint64_t* checkpoint, int* timeline, std::string* state);
   Status Promote(const AgentConfig& config);
   Status Rejoin(const AgentConfig& config);
+  // True when postgres.log shows, since the last call, that this standby
+  // cannot go on replaying (timeline diverged, WAL gone).
+  bool RecoveryCannotContinue();
+  void Repair(const AgentConfig& config, const std::string& why);
   Status RenewLease(const AgentConfig& config, bool beforeStart);
   bool LeaseRenewOverdue(const AgentConfig& config) const;
   std::string FenceMarkerPath() const;
@@ -101,6 +105,9 @@ class InstanceAgent {
   int64_t lastRenewMs_ = 0;
   std::chrono::steady_clock::time_point lastPing_{};
   bool lastPingOk_ = false;
+  size_t logOffset_ = 0;  // how far postgres.log was read
+  int repairs_ = 0;       // rewinds tried on this standby since it last ran well
+  std::chrono::steady_clock::time_point lastRepair_{};
 };
 
 // `pgrs instance` command line.

@@ -31,7 +31,8 @@ void LocalUsage() {
                "  get     --state-dir DIR [NAME] [-o table|yaml|json]\n"
                "  wait    --state-dir DIR NAME --for condition=Ready [--timeout 120s]\n"
                "  delete  --state-dir DIR NAME [--timeout 120s]    stop and remove a replica set\n"
-               "  psql    --state-dir DIR NAME [--replica] [-- PSQL-ARGS]\n");
+               "  psql    --state-dir DIR NAME [--replica] [-- PSQL-ARGS]\n"
+               "  switchover --state-dir DIR NAME --to INSTANCE [--timeout 120s]   move the primary, no lost commit\n");
 }
 
 // Parsed `--flag value` options and positional arguments.
@@ -370,6 +371,63 @@ int Delete(const Args& args) {
   return 0;
 }
 
+// A planned switchover is a change of spec.primary, as if applied: the
+// controller moves the primary with no lost commit. Waits until it has.
+int Switchover(const Args& args) {
+  if (args.positional.size() != 1 || !args.flags.count("--to")) {
+    std::fprintf(stderr, "pgrs local switchover: NAME and --to INSTANCE are required\n");
+    return 2;
+  }
+  const std::string& name = args.positional[0];
+  const std::string& target = args.flags.at("--to");
+  local::LocalStore store(args.flags.at("--state-dir"));
+  auto set = store.Get(name);
+  if (!set.ok()) {
+    std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
+    return 1;
+  }
+  api::PostgresReplicaSet wanted = *set;
+  wanted.spec.primary = target;
+  if (auto errors = api::Validate(wanted); !errors.empty()) {
+    for (const auto& e : errors) std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", name.c_str(), e.ToString().c_str());
+    return 1;
+  }
+  if (set->status.currentPrimary == target && set->spec.primary == target) {
+    std::printf("postgresreplicaset.pgrs.dev/%s primary is already %s\n", name.c_str(), target.c_str());
+    return 0;
+  }
+  std::string outcome;
+  auto stored = store.Apply(wanted, &outcome);
+  if (!stored.ok()) {
+    std::fprintf(stderr, "error: %s\n", stored.status().message().c_str());
+    return 1;
+  }
+  auto timeout = ParseDuration(args.flags.count("--timeout") ? args.flags.at("--timeout") : "120s");
+  auto deadline = std::chrono::steady_clock::now() + timeout.value_or(120s);
+  std::string lastProgress;
+  while (true) {
+    auto now = store.Get(name);
+    if (now.ok() && now->status.observedGeneration >= stored->metadata.generation &&
+        now->status.currentPrimary == target && now->status.promotionReason.empty()) {
+      std::printf("postgresreplicaset.pgrs.dev/%s switched over to %s\n", name.c_str(), target.c_str());
+      return 0;
+    }
+    if (now.ok()) {
+      const api::Condition* progressing = api::FindCondition(now->status, "Progressing");
+      std::string progress = now->status.phase + (progressing ? ": " + progressing->message : "");
+      if (progress != lastProgress) {
+        std::fprintf(stderr, "switching %s to %s: %s\n", name.c_str(), target.c_str(), progress.c_str());
+        lastProgress = progress;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "error: timed out waiting for the switchover of %s to %s\n", name.c_str(), target.c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
 int Psql(const Args& args) {
   if (args.positional.size() != 1) {
     std::fprintf(stderr, "pgrs local psql: NAME is required\n");
@@ -410,7 +468,7 @@ int RunLocalCommand(const std::vector<std::string>& argv) {
   std::string verb = argv[0];
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   Args args = ParseArgs(rest, {"--state-dir", "-f", "--filename", "-o", "--output", "--for", "--timeout",
-                               "--log-format", "--log-level"},
+                               "--log-format", "--log-level", "--to"},
                         {"--replica"});
   if (!args.error.empty()) {
     std::fprintf(stderr, "pgrs local %s: %s\n", verb.c_str(), args.error.c_str());
@@ -428,6 +486,7 @@ int RunLocalCommand(const std::vector<std::string>& argv) {
   if (verb == "wait") return Wait(args);
   if (verb == "delete") return Delete(args);
   if (verb == "psql") return Psql(args);
+  if (verb == "switchover") return Switchover(args);
   std::fprintf(stderr, "pgrs local: unknown verb %s\n", verb.c_str());
   LocalUsage();
   return 2;
