@@ -217,6 +217,16 @@ TEST_F(OperatorTest, ExactlyOneOfTwoReplicasLeadsAndAKilledLeaderIsReplacedAfter
   EXPECT_GE(took, milliseconds(2000)) << "took over before the lease ran out";
   EXPECT_LE(took, milliseconds(3000 + 1500)) << "did not take over within the lease duration";
   EXPECT_TRUE(WaitFor([&] { return standby->Metric("pgrs_leader") == 1; }));
+  auto leaderEvents = [&] {
+    std::set<std::string> messages;
+    Json events = server_->CallJson("GET", kube::EventResource().Path("pgrs-system"));
+    for (const auto& e : events.at("items").as_array()) {
+      if (kube::GetString(e, {"reason"}) == "LeaderElection") messages.insert(kube::GetString(e, {"message"}));
+    }
+    return messages;
+  };
+  EXPECT_TRUE(WaitFor([&] { return leaderEvents().count(standby->identity() + " became leader") == 1; }));
+  EXPECT_EQ(leaderEvents().count(first + " became leader"), 1u);
 
   // The new leader acts: a new replica set gets its status.
   ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path("db"), ReplicaSetObject("after", 1)).is_null());

@@ -235,7 +235,12 @@ int RunOperatorCommand(const std::vector<std::string>& args) {
   std::unique_ptr<LeaderElector> elector;
   if (flags.leaderElect) {
     LeaderCallbacks callbacks;
-    callbacks.onStartedLeading = [&] { spdlog::info("started leading identity={}", flags.identity); };
+    callbacks.onStartedLeading = [&] {
+      spdlog::info("started leading identity={}", flags.identity);
+      // As client-go does: an Event on the Lease says who leads now.
+      auto lease = (*leaseClient)->Get(LeaseResource(), election.ns, election.name);
+      if (lease.ok()) events.Record(*lease, "Normal", "LeaderElection", flags.identity + " became leader");
+    };
     callbacks.onStoppedLeading = [&](bool wasLost) {
       if (wasLost) lost = true;
     };
