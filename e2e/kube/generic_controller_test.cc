@@ -72,6 +72,24 @@ TEST_F(GenericControllerTest, AChangeToAnOwnedObjectReconcilesItsOwner) {
   EXPECT_EQ(Count("db/unowned"), 0);
 }
 
+TEST_F(GenericControllerTest, NothingIsReconciledUntilEveryCacheHasSynced) {
+  controller_->Owns(cms_);
+  std::atomic<bool> ownedCacheWasEmpty{false};
+  controller_->SetReconciler([&](const std::string& key) {
+    if (controller_->ListOwned(cms_, kube::UidOf(*controller_->Get(key))).empty()) ownedCacheWasEmpty = true;
+    Bump(key);
+    return kube::ReconcileResult::Done();
+  });
+  Json owner = server_.CallJson("POST", rs_.Path("db"), ReplicaSetObject("demo", 1));
+  ASSERT_FALSE(server_.CallJson("POST", cms_.Path("db"), Owned("demo-config", owner)).is_null());
+  // The owned kind's list is slow: the primary syncs first.
+  server_.AddFault({Fault::Kind::kDelay, "GET", "/configmaps", 0, 0, milliseconds(400), 1});
+  controller_->StartInformers();
+  controller_->StartWorkers(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return Count("db/demo") >= 1; }));
+  EXPECT_FALSE(ownedCacheWasEmpty) << "reconciled before the owned objects were known";
+}
+
 TEST_F(GenericControllerTest, RequeueAfterLooksAgainAndErrorsBackOff) {
   std::atomic<int> failures{0};
   controller_->SetReconciler([&](const std::string& key) {

@@ -110,6 +110,13 @@ void Controller::Work() {
       queue_.AddAfter(key, options_.standbyRecheck);
       continue;
     }
+    // Decisions need every cache: an owned object missing only because its
+    // informer has not listed yet would look like one to create.
+    if (!Synced()) {
+      queue_.Done(key);
+      queue_.AddAfter(key, std::chrono::milliseconds(100));
+      continue;
+    }
     ReconcileResult result;
     try {
       result = reconciler_(key);

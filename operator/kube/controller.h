@@ -64,7 +64,8 @@ class Controller {
   // starts from a warm cache.
   void StartInformers();
   bool Synced() const;
-  // Workers reconcile queued keys while `mayAct` holds (the leader).
+  // Workers reconcile queued keys while `mayAct` holds (the leader), and
+  // only once every informer has synced.
   void StartWorkers(std::function<bool()> mayAct);
   // Stops the informers first (cancelling their watches), then the workers.
   void Stop();
