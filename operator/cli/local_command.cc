@@ -271,6 +271,15 @@ int Get(const Args& args) {
       out += "\n" + c.type + "=" + c.status + " (" + c.reason + ")" + (c.message.empty() ? "" : ": " + c.message);
     }
     out += "\n";
+    if (!s.status.failovers.empty()) {
+      out += "\nLast failovers:\n";
+      std::vector<std::vector<std::string>> history = {{"  TIME", "FROM", "TO", "REASON", "UNAVAILABLE(S)", "TIMELINE"}};
+      for (const auto& f : s.status.failovers) {
+        history.push_back({"  " + f.time, f.from, f.to, f.reason, FormatSeconds(f.unavailableSeconds),
+                           std::to_string(f.timeline)});
+      }
+      out += Table(history);
+    }
     if (!s.status.connection.readWrite.empty()) {
       out += "\nread-write: " + s.status.connection.readWrite + "\nread-only:  " + s.status.connection.readOnly + "\n";
     }
