@@ -359,7 +359,11 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       const bool switchover = status.promotionReason == "Switchover";
       fenceInstance = old.name;
       fenceMode = switchover ? "fast" : "immediate";
-      const bool fencedByAgent = old.agentReachable && old.agentFenced && !old.postgresRunning;
+      // A crashed primary whose agent holds it down (restartOnCrash is off
+      // and fenced is on its way) is as good as fenced: no round trip.
+      const bool fencedByAgent =
+          old.agentReachable && !old.postgresRunning &&
+          (old.agentFenced || (!switchover && old.agentState == agent::kStatePrimaryDown));
       bool fenced = fencedByAgent;
       if (!fenced && !old.agentReachable) {
         // Its agent does not answer: once the lease it held has run out,
@@ -668,7 +672,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
   if (plan.requeueAfter.count() != 0) {
     // Fast while anything moves; a steady set is still looked at often
     // enough to notice a lost primary within a fraction of a second.
-    plan.requeueAfter = std::chrono::milliseconds(transitioning ? 50 : isProgressing ? 250 : 200);
+    plan.requeueAfter = std::chrono::milliseconds(transitioning ? 20 : isProgressing ? 250 : 100);
   }
   return plan;
 }

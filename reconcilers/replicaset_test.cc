@@ -298,7 +298,9 @@ TEST(Failover, CrashedPrimaryIsFencedThenTheMostAdvancedStandbyPromoted) {
   auto set = Set(3, "demo-1");
   Advance(set, Reconcile(set, Healthy(3), kNow));
 
-  // 1. The agent reports the postmaster down: fence at once.
+  // 1. The agent reports the postmaster down and holds it down: that is a
+  //    fence already; the standby that received most is chosen and
+  //    recorded before anything else happens.
   ObservedSet o = PrimaryCrashed();
   Plan plan = Reconcile(set, o, kNow + 100ms);
   EXPECT_EQ(plan.status.promotionReason, "PostmasterDown");
@@ -306,18 +308,12 @@ TEST(Failover, CrashedPrimaryIsFencedThenTheMostAdvancedStandbyPromoted) {
   EXPECT_TRUE(plan.configs["demo-1"].fenced);
   EXPECT_EQ(plan.configs["demo-1"].fenceMode, "immediate");
   EXPECT_TRUE(Actions(plan).empty());
-  EXPECT_EQ(plan.status.targetPrimary, "demo-1");  // not chosen before the fence holds
-  Advance(set, plan);
-
-  // 2. Fenced: the standby that received most is chosen and recorded first.
-  o.instances[0].agentFenced = true;
-  o.instances[0].agentState = agent::kStateFenced;
-  plan = Reconcile(set, o, kNow + 200ms);
   EXPECT_EQ(plan.status.targetPrimary, "demo-3");
   EXPECT_EQ(plan.requeueAfter.count(), 0);
-  EXPECT_TRUE(Actions(plan).empty());
   EXPECT_EQ(plan.configs["demo-3"].role, "standby");
   Advance(set, plan);
+  o.instances[0].agentFenced = true;
+  o.instances[0].agentState = agent::kStateFenced;
 
   // 3. Recorded: the lease goes to demo-3, which is told to be primary.
   plan = Reconcile(set, o, kNow + 300ms);
@@ -378,6 +374,11 @@ TEST(Failover, SilentPrimaryIsLostOnlyAfterDetectionSeconds) {
   plan = Reconcile(set, o, kNow + 6100ms);  // 5 s after it was first missed
   EXPECT_EQ(plan.status.promotionReason, "Unresponsive");
   EXPECT_TRUE(plan.configs["demo-1"].fenced);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-1");  // nobody is chosen before the fence holds
+  Advance(set, plan);
+  plan = Reconcile(set, o, kNow + 6200ms);  // its agent has not stopped it yet
+  EXPECT_EQ(plan.status.targetPrimary, "demo-1");
+  EXPECT_TRUE(Actions(plan).empty());
 }
 
 TEST(Failover, DisabledOrSingleInstanceRestartsInPlace) {

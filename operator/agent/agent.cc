@@ -418,10 +418,17 @@ Status InstanceAgent::Promote(const AgentConfig& config) {
   if (postgres::HasPgPromote(config.majorVersion)) {
     auto conn = pq::Connection::Open(LocalParams(config));
     if (!conn.ok()) return Status::Unavailable("promote: " + conn.status().message());
-    auto rows = (*conn)->Query("SELECT pg_promote(true, 60)");
+    // pg_promote(wait => true) looks every 100 ms; asking ourselves every
+    // 10 ms shortens the unavailability by tens of milliseconds.
+    auto rows = (*conn)->Query("SELECT pg_promote(false)");
     if (!rows.ok()) return Status::Unavailable("pg_promote: " + rows.status().message());
-    if (rows->empty() || (*rows)[0][0] != std::optional<std::string>("t")) {
-      return Status::Unavailable("pg_promote did not complete within 60s");
+    auto deadline = Clock::now() + 60s;
+    while (true) {
+      auto inRecovery = (*conn)->Query("SELECT pg_is_in_recovery()");
+      if (!inRecovery.ok()) return Status::Unavailable("promote: " + inRecovery.status().message());
+      if (!inRecovery->empty() && (*inRecovery)[0][0] == std::optional<std::string>("f")) break;
+      if (Clock::now() >= deadline) return Status::Unavailable("promotion did not complete within 60s");
+      std::this_thread::sleep_for(10ms);
     }
   } else {
     ProcessSpec spec;

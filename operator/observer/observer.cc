@@ -122,6 +122,7 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
       out.agentState = status->state;
       out.dataDirRole = status->dataDirRole;
       out.postgresRunning = status->postgresRunning;
+      out.postgresReady = status->postgresReady;
       out.progress = status->progress;
       out.lastError = status->lastError;
       out.configHash = status->configHash;
