@@ -500,6 +500,15 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       agent::AgentConfig promoted = BaseConfig(set);
       promoted.role = "primary";
       promoted.restartOnCrash = true;
+      // Synchronous from its first commit on: in sync mode no commit is
+      // acknowledged by the new primary before a standby has it.
+      std::vector<std::string> others;
+      for (const auto& inst : observed.instances) {
+        if (inst.name != promoteInstance) others.push_back(inst.name);
+      }
+      if (set.spec.replication.dataDurability != "preferred") {
+        promoted.synchronousStandbyNames = SynchronousStandbyNames(set, others);
+      }
       plan.configs[promoteInstance] = promoted;
     }
   }

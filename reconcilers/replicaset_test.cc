@@ -435,6 +435,11 @@ TEST(Failover, SyncModePromotesOnlyASynchronousStandbyAndOnlyWithEnoughOfThem) {
   o.instances[0].agentState = agent::kStateFenced;
   plan = Reconcile(set, o, kNow + 300ms);
   EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+  Advance(set, plan);
+  // The promoted standby is synchronous from its first commit.
+  plan = Reconcile(set, o, kNow + 400ms);
+  EXPECT_EQ(plan.configs["demo-3"].role, "primary");
+  EXPECT_EQ(plan.configs["demo-3"].synchronousStandbyNames, "ANY 1 (\"demo-1\", \"demo-2\")");
 }
 
 TEST(Switchover, FencesGracefullyWaitsForCatchUpThenPromotes) {

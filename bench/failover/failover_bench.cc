@@ -36,14 +36,6 @@ Stats Summarize(std::vector<double> v) {
   return {median, at(0.9), v.back()};
 }
 
-pid_t AgentPid(LocalCluster& c, const std::string& instance) {
-  for (pid_t pid : c.ProcessesUsingStateDir()) {
-    auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
-    if (cmdline.ok() && cmdline->find(std::string("--name") + '\0' + instance + '\0') != std::string::npos) return pid;
-  }
-  return 0;
-}
-
 enum class Event { kPostmasterKill, kAgentAndPostmasterKill, kSwitchover };
 
 // Runs `trials` events on one replica set; returns the unavailability of each.
@@ -67,7 +59,7 @@ std::vector<double> Measure(const std::string& name, Event event, const std::str
       auto result = c.Local("switchover", {name, "--to", target, "--timeout", "60s"});
       if (result.exitCode != 0) std::fprintf(stderr, "switchover failed: %s\n", result.output.c_str());
     } else {
-      if (event == Event::kAgentAndPostmasterKill) ::kill(AgentPid(c, primary), SIGKILL);
+      if (event == Event::kAgentAndPostmasterKill) ::kill(c.AgentPid(primary), SIGKILL);
       ::kill(c.PostmasterPid(name, primary), SIGKILL);
       Eventually([&] { return c.Get(name).status.currentPrimary != primary; }, 60s);
     }

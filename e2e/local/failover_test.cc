@@ -142,15 +142,9 @@ TEST_F(Failover, KilledAgentAndPostmasterTogether) {
   Create("both", 3);
   std::string old = Primary();
   pid_t postmaster = c_.PostmasterPid(name_, old);
-  std::vector<pid_t> agents;
-  for (pid_t pid : c_.ProcessesUsingStateDir()) {
-    auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
-    if (cmdline.ok() && cmdline->find(std::string("instance") + '\0' + "--name" + '\0' + old + '\0') != std::string::npos) {
-      agents.push_back(pid);
-    }
-  }
-  ASSERT_EQ(agents.size(), 1u);
-  ::kill(agents[0], SIGKILL);
+  pid_t agent = c_.AgentPid(old);
+  ASSERT_GT(agent, 0);
+  ::kill(agent, SIGKILL);
   ::kill(postmaster, SIGKILL);
   ASSERT_FALSE(WaitForNewPrimary(old).empty());
   EXPECT_TRUE(writer_->WaitForMoreAcks(10, 20s));
@@ -171,6 +165,25 @@ TEST_F(Failover, HungPrimaryFailsOverAndNeverWritesAgain) {
   // (killed) and comes back only as a standby.
   auto write = c_.Sql(name_, PortOf(old), "INSERT INTO ledger (id) VALUES (-1)");
   EXPECT_FALSE(write.ok());
+  ExpectRejoined(old);
+}
+
+TEST_F(Failover, FrozenAgentLosesItsLeaseAndItsPrimaryIsStoppedFromOutside) {
+  Create("frozen", 3);
+  std::string old = Primary();
+  pid_t agent = c_.AgentPid(old);
+  ASSERT_GT(agent, 0);
+  pid_t postmaster = c_.PostmasterPid(name_, old);
+  ASSERT_EQ(::kill(agent, SIGSTOP), 0);
+  // PostgreSQL keeps serving while the lease runs; then it is stopped from
+  // outside and a standby takes over.
+  std::string next = WaitForNewPrimary(old, 60s);
+  ::kill(agent, SIGCONT);
+  ASSERT_FALSE(next.empty());
+  EXPECT_EQ(c_.Get(name_).status.failovers.back().reason, "LeaseExpired");
+  EXPECT_FALSE(ProcessExists(postmaster) && ReadFile("/proc/" + std::to_string(postmaster) + "/stat").ok() &&
+               ReadFile("/proc/" + std::to_string(postmaster) + "/stat")->find(") Z") == std::string::npos);
+  EXPECT_TRUE(writer_->WaitForMoreAcks(10, 20s));
   ExpectRejoined(old);
 }
 

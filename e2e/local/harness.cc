@@ -227,6 +227,15 @@ std::vector<pid_t> LocalCluster::ProcessesUsingStateDir() const {
   return out;
 }
 
+pid_t LocalCluster::AgentPid(const std::string& instance) const {
+  const std::string needle = std::string("--name") + '\0' + instance + '\0';
+  for (pid_t pid : ProcessesUsingStateDir()) {
+    auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+    if (cmdline.ok() && cmdline->find(needle) != std::string::npos) return pid;
+  }
+  return 0;
+}
+
 std::string LocalCluster::InstanceDir(const std::string& set, const std::string& instance) const {
   return stateDir_ + "/sets/" + set + "/instances/" + instance;
 }

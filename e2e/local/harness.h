@@ -56,6 +56,8 @@ class LocalCluster {
   // (agents and the postgres processes they start).
   std::vector<pid_t> ProcessesUsingStateDir() const;
   std::string InstanceDir(const std::string& set, const std::string& instance) const;
+  // The PID of the instance's agent (`pgrs instance --name INSTANCE`), 0 if none.
+  pid_t AgentPid(const std::string& instance) const;
   // The postmaster PID from the instance's postmaster.pid (0 if none).
   pid_t PostmasterPid(const std::string& set, const std::string& instance) const;
 
