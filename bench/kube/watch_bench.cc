@@ -3,7 +3,8 @@
 // costs, and how many watch events per second it applies.
 //
 // The API server runs in a child process so that the parent's resident
-// memory is the client's alone. Usage: kube_watch_bench [objects] [updates]
+// memory is the client's alone.
+// Usage: kube_watch_bench [objects] [updates] [--tls]
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,11 +13,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "e2e/kube/apiserver.h"
 #include "operator/kube/informer.h"
+#include "operator/util/files.h"
+#include "operator/util/random.h"
 
 namespace {
 
@@ -30,6 +34,13 @@ long RssKiB() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+// Heap bytes in use, all arenas, mmapped blocks included: the cache's own
+// size, unlike RSS, which also keeps freed but unreturned pages.
+size_t HeapInUse() {
+  struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
 }
 
 Json Object(int i) {
@@ -50,8 +61,14 @@ Json Object(int i) {
 
 // The server process: fills the store, serves, and on each byte from
 // `trigger` applies `updates` spec changes.
-[[noreturn]] void ServeChild(int objects, int updates, int portPipe, int trigger) {
+[[noreturn]] void ServeChild(int objects, int updates, int portPipe, int trigger,
+                             const pgrs::e2e::TestCertificates* certs) {
   pgrs::e2e::ApiServerOptions options;
+  if (certs != nullptr) {
+    options.tls = true;
+    options.certFile = certs->serverCertFile;
+    options.keyFile = certs->serverKeyFile;
+  }
   options.historyLimit = static_cast<size_t>(objects + 4 * updates + 10);
   options.bookmarkInterval = std::chrono::milliseconds(1000);
   pgrs::e2e::ApiServer server(options);
@@ -80,6 +97,17 @@ Json Object(int i) {
 int main(int argc, char** argv) {
   int objects = argc > 1 ? std::atoi(argv[1]) : 10000;
   int updates = argc > 2 ? std::atoi(argv[2]) : 10000;
+  bool tls = argc > 3 && std::string(argv[3]) == "--tls";
+  std::optional<pgrs::e2e::TestCertificates> certs;
+  std::string certDir = "/tmp/pgrs-kube-bench-" + pgrs::RandomHex(4);
+  if (tls) {
+    auto made = pgrs::e2e::MakeTestCertificates(certDir);
+    if (!made.ok()) {
+      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+      return 1;
+    }
+    certs = *made;
+  }
   int portPipe[2], trigger[2];
   if (pipe(portPipe) != 0 || pipe(trigger) != 0) return 1;
   auto fillStart = Clock::now();
@@ -87,7 +115,7 @@ int main(int argc, char** argv) {
   if (child == 0) {
     close(portPipe[0]);
     close(trigger[1]);
-    ServeChild(objects, updates, portPipe[1], trigger[0]);
+    ServeChild(objects, updates, portPipe[1], trigger[0], certs ? &*certs : nullptr);
   }
   close(portPipe[1]);
   close(trigger[0]);
@@ -99,7 +127,8 @@ int main(int argc, char** argv) {
   double fillSeconds = std::chrono::duration<double>(Clock::now() - fillStart).count();
 
   pgrs::kube::ClientConfig config;
-  config.server = "http://127.0.0.1:" + std::to_string(port);
+  config.server = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port);
+  if (tls) config.caData = pgrs::ReadFile(certs->caFile).value();
   auto client = pgrs::kube::Client::Create(config, {}).value();
   // A plain list first: the cost of the request and JSON parsing alone.
   double rawListSeconds = 0;
@@ -116,6 +145,7 @@ int main(int argc, char** argv) {
 
   malloc_trim(0);
   long rssBefore = RssKiB();
+  size_t heapBefore = HeapInUse();
   pgrs::kube::Informer informer(client.get(), pgrs::kube::ReplicaSetResource(), "bench", {}, {});
   auto syncStart = Clock::now();
   informer.Start();
@@ -125,9 +155,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   double syncSeconds = std::chrono::duration<double>(Clock::now() - syncStart).count();
+  // The list's temporaries are gone once the informer has moved on to its watch.
+  while (informer.stats().watches == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // Freed list buffers stay mapped until trimmed; the cache is what remains.
   malloc_trim(0);
   long rssAfter = RssKiB();
+  size_t heapAfter = HeapInUse();
 
   // Watch throughput: the server applies `updates` changes at once; time
   // until the informer has applied them all.
@@ -152,6 +185,8 @@ int main(int argc, char** argv) {
   int status = 0;
   waitpid(child, &status, 0);
 
+  if (tls) (void)pgrs::RemoveTree(certDir);
+  std::printf("transport                       %s\n", tls ? "HTTPS" : "HTTP");
   std::printf("objects                         %d (listed %zu, %.0f bytes of JSON each)\n", objects, listed,
               listed ? static_cast<double>(jsonBytes) / listed : 0.0);
   std::printf("server fill (child process)     %.2f s\n", fillSeconds);
@@ -159,6 +194,9 @@ int main(int argc, char** argv) {
   std::printf("informer list until synced      %.3f s\n", syncSeconds);
   std::printf("cache resident memory           %.1f MiB (%.0f bytes/object; RSS %ld -> %ld KiB)\n",
               (rssAfter - rssBefore) / 1024.0, (rssAfter - rssBefore) * 1024.0 / objects, rssBefore, rssAfter);
+  std::printf("cache heap in use                %.1f MiB (%.0f bytes/object)\n",
+              (static_cast<double>(heapAfter) - static_cast<double>(heapBefore)) / (1024.0 * 1024.0),
+              (static_cast<double>(heapAfter) - static_cast<double>(heapBefore)) / objects);
   std::printf("watch events applied            %.0f / %.0f / %.0f events/s (3 rounds of %d MODIFIED)\n",
               eventsPerSecond[0], eventsPerSecond[1], eventsPerSecond[2], updates);
   std::printf("RSS after the watch rounds      %ld KiB\n", rssEnd);

@@ -88,16 +88,19 @@ bool Informer::ListAndReplace() {
   std::vector<std::pair<Json, Json>> updated;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Copies only for handlers that exist: a list can be large.
     for (const auto& [key, object] : fresh) {
       auto old = cache_.find(key);
       if (old == cache_.end()) {
-        added.push_back(object);
+        if (handlers_.onAdd) added.push_back(object);
       } else if (ResourceVersionOf(old->second) != ResourceVersionOf(object)) {
-        updated.emplace_back(old->second, object);
+        if (handlers_.onUpdate) updated.emplace_back(old->second, object);
       }
     }
-    for (const auto& [key, object] : cache_) {
-      if (!fresh.count(key)) deleted.push_back(object);
+    if (handlers_.onDelete) {
+      for (const auto& [key, object] : cache_) {
+        if (!fresh.count(key)) deleted.push_back(object);
+      }
     }
     cache_.swap(fresh);
     ++stats_.lists;
