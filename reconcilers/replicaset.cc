@@ -182,7 +182,7 @@ const InstanceStatus* PreviousInstance(const ReplicaSetStatus& previous, const s
 // Why the primary counts as lost, or "" while it does not.
 std::string PrimaryLossReason(const PostgresReplicaSet& set, const ObservedSet& observed, const ObservedInstance& p,
                               int64_t nowMs, int64_t lostSinceMs) {
-  if (p.dataDirRole.empty()) return "";  // still bootstrapping
+  if (p.agentReachable && p.dataDirRole.empty()) return "";  // still bootstrapping
   const int detection = set.spec.failover.detectionSeconds.value_or(5);
   const bool detectionOver = nowMs - lostSinceMs >= int64_t{detection} * 1000;
   if (p.agentReachable) {
@@ -323,7 +323,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
 
     const bool healthy = old.IsWritablePrimary() && old.agentReachable && old.postgresReady;
     if (status.promotionReason.empty()) {
-      if (healthy || old.dataDirRole.empty()) {
+      if (healthy || (old.agentReachable && old.dataDirRole.empty())) {
         status.primaryLostSince.clear();
       } else if (status.primaryLostSince.empty()) {
         status.primaryLostSince = api::FormatTimeMillis(now);

@@ -349,6 +349,8 @@ TEST(Failover, FrozenAgentWithServingPostgresWaitsForTheLeaseThenFencesFromOutsi
   Advance(set, Reconcile(set, Healthy(3), kNow));
   ObservedSet o = Healthy(3);
   o.instances[0].agentReachable = false;  // SIGSTOPped agent; PostgreSQL still serves
+  o.instances[0].dataDirRole.clear();     // what a silent agent leaves unknown
+  o.instances[0].agentState.clear();
   Plan plan = Reconcile(set, o, kNow + 2s);
   EXPECT_TRUE(plan.status.promotionReason.empty());
   EXPECT_TRUE(Actions(plan).empty());

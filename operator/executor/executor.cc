@@ -28,6 +28,9 @@ Status Executor::Execute(const api::PostgresReplicaSet& set, const reconcilers::
     auto it = plan.configs.find(record.name);
     if (it == plan.configs.end()) continue;
     const auto* seen = observed.Find(record.name);
+    // An agent that did not answer the observer gets its config once it
+    // answers again; waiting on it here would stall every other instance.
+    if (seen != nullptr && !seen->agentReachable) continue;
     Status st = PushConfig(set, record, it->second, *secrets, seen ? seen->configHash : "");
     if (!st.ok() && result.ok()) result = st;
   }
