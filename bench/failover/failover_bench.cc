@@ -2,6 +2,7 @@
 // the event -> first acknowledged write after) for
 //   - SIGKILL of the primary's postmaster (async and sync/required),
 //   - SIGKILL of the primary's agent and postmaster together,
+//   - SIGSTOP of the primary's postmaster (a hang: detection, then fencing),
 //   - a planned switchover,
 // with a writer committing a row every ~20 ms through status.connection.
 // readWrite. Prints a Markdown section for bench/RESULTS.md.
@@ -36,7 +37,7 @@ Stats Summarize(std::vector<double> v) {
   return {median, at(0.9), v.back()};
 }
 
-enum class Event { kPostmasterKill, kAgentAndPostmasterKill, kSwitchover };
+enum class Event { kPostmasterKill, kAgentAndPostmasterKill, kPostmasterHang, kSwitchover };
 
 // Runs `trials` events on one replica set; returns the unavailability of each.
 std::vector<double> Measure(const std::string& name, Event event, const std::string& extraSpec, int trials) {
@@ -58,6 +59,11 @@ std::vector<double> Measure(const std::string& name, Event event, const std::str
       std::string target = api::InstanceName(name, api::InstanceIndex(name, primary) % 3 + 1);
       auto result = c.Local("switchover", {name, "--to", target, "--timeout", "60s"});
       if (result.exitCode != 0) std::fprintf(stderr, "switchover failed: %s\n", result.output.c_str());
+    } else if (event == Event::kPostmasterHang) {
+      pid_t postmaster = c.PostmasterPid(name, primary);
+      ::kill(postmaster, SIGSTOP);
+      Eventually([&] { return c.Get(name).status.currentPrimary != primary; }, 60s);
+      ::kill(postmaster, SIGCONT);
     } else {
       if (event == Event::kAgentAndPostmasterKill) ::kill(c.AgentPid(primary), SIGKILL);
       ::kill(c.PostmasterPid(name, primary), SIGKILL);
@@ -87,6 +93,7 @@ int main(int argc, char** argv) {
       {"postmaster SIGKILL, sync (ANY 1, required)", Event::kPostmasterKill,
        "  replication:\n    mode: sync\n    syncReplicas: 1\n"},
       {"agent + postmaster SIGKILL, async", Event::kAgentAndPostmasterKill, ""},
+      {"postmaster SIGSTOP (hang; detectionSeconds 5), async", Event::kPostmasterHang, ""},
       {"switchover, async", Event::kSwitchover, ""},
   };
   std::string out = "| event | trials | median (s) | p90 (s) | max (s) |\n| --- | --- | --- | --- | --- |\n";
