@@ -349,6 +349,9 @@ void InstanceAgent::Fence(const AgentConfig& config, const std::string& why) {
   if (wasRunning) {
     pid_t pid = postmasterPid_;
     if (config.fenceMode == "fast") {
+      // A checkpoint while writes still go on leaves little for the
+      // shutdown checkpoint to do, so the pause in writes is short.
+      if (auto conn = pq::Connection::Open(LocalParams(config)); conn.ok()) (*conn)->Exec("CHECKPOINT").ok();
       // Fast shutdown: walsenders send the last WAL (with the shutdown
       // checkpoint) to the standbys before the postmaster exits.
       if (!StopChild(pid, SIGINT, 30s)) ::kill(-pid, SIGKILL);
