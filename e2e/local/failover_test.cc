@@ -60,7 +60,18 @@ class Failover : public ::testing::Test {
       now = set.status.currentPrimary;
       return now != old && !now.empty() && set.status.promotionReason.empty();
     }, timeout);
-    return now != old ? now : "";
+    if (now == old || now.empty()) {
+      // Say why, for whoever reads the CI log.
+      auto get = c_.Local("get", {name_}, 30s);
+      auto log = ReadFile(c_.stateDir() + "/run.log");
+      std::string tail = log.ok() ? log->substr(log->size() > 6000 ? log->size() - 6000 : 0) : "";
+      auto agent = ReadFile(c_.InstanceDir(name_, old) + "/agent.log");
+      std::string agentTail = agent.ok() ? agent->substr(agent->size() > 3000 ? agent->size() - 3000 : 0) : "";
+      ADD_FAILURE() << "no new primary replaced " << old << "\n" << get.output << "\n--- run.log\n" << tail
+                    << "\n--- " << old << " agent.log\n" << agentTail;
+      return "";
+    }
+    return now;
   }
 
   // Every acknowledged id is on the current primary.
