@@ -315,8 +315,19 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
   if (oldPrimary != nullptr) {
     const ObservedInstance& old = *oldPrimary;
     const bool failoverEnabled = set.spec.failover.enabled.value_or(true);
+    // While the primary writes, its pg_stat_replication says who is
+    // synchronous and how far behind now; once it is gone, the last status.
+    ReplicaSetStatus seen = previous;
+    if (old.IsWritablePrimary()) {
+      for (auto& i : seen.instances) {
+        if (const ReplicationRow* row = FindReplicationRow(old, i.name)) {
+          i.syncState = row->syncState;
+          i.lagBytes = row->lagBytes;
+        }
+      }
+    }
     std::string noCandidate;
-    const bool standbyQualifies = !PromotionCandidates(set, observed, previous, old.name, &noCandidate).empty();
+    const bool standbyQualifies = !PromotionCandidates(set, observed, seen, old.name, &noCandidate).empty();
     // A crashed primary waits for this decision unless no standby could
     // take over anyway; then its agent restarts it in place at once.
     restartPrimaryOnCrash = !failoverEnabled || !standbyQualifies;

@@ -399,6 +399,18 @@ TEST(Failover, DisabledOrSingleInstanceRestartsInPlace) {
   EXPECT_FALSE(Reconcile(Set(3, "demo-1"), Healthy(3), kNow).configs["demo-1"].restartOnCrash);
 }
 
+TEST(Failover, SyncPrimaryStopsRestartingInPlaceAsSoonAsItsStandbysAreSynchronous) {
+  auto set = Set(3, "demo-1");
+  set.spec.replication.mode = "sync";
+  ObservedSet starting = Healthy(3);
+  for (auto& row : starting.instances[0].replication) row.syncState = "";  // not yet listed
+  Advance(set, Reconcile(set, starting, kNow));
+  // The pass that sees them synchronous already holds a crash for failover.
+  ObservedSet synced = Healthy(3);
+  for (auto& row : synced.instances[0].replication) row.syncState = "quorum";
+  EXPECT_FALSE(Reconcile(set, synced, kNow + 100ms).configs["demo-1"].restartOnCrash);
+}
+
 TEST(Failover, LaggingStandbyIsNeverPromoted) {
   auto set = Set(3, "demo-1");
   set.spec.failover.maxLagBytes = 1000;
