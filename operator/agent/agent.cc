@@ -102,6 +102,7 @@ Status InstanceAgent::Start() {
   });
   PGRS_RETURN_IF_ERROR(server_->Start());
   supervisor_ = std::thread([this] { SuperviseLoop(); });
+  prober_ = std::thread([this] { ProbeLoop(); });
   spdlog::info("agent started instance={} api={} dataDir={}", options_.name, options_.listenAddress, DataDir());
   return Status::Ok();
 }
@@ -112,7 +113,33 @@ void InstanceAgent::RequestStop() {
   wake_.notify_all();
 }
 
+void InstanceAgent::ProbeLoop() {
+  // Pinging forks a backend: four times a second is enough to notice a
+  // hang; a crash is noticed at once through waitpid.
+  while (true) {
+    std::optional<pq::ConnectionParams> params;
+    {
+      std::unique_lock<std::mutex> lock(probeMu_);
+      probeWake_.wait_for(lock, 250ms, [this] { return probeStop_; });
+      if (probeStop_) return;
+      if (probeActive_) params = probeParams_;
+    }
+    bool ok = params && pq::Ping(*params);
+    if (ok != lastPingOk_.load()) {
+      lastPingOk_ = ok;
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_.notify_all();
+    }
+  }
+}
+
 void InstanceAgent::Wait() {
+  {
+    std::lock_guard<std::mutex> lock(probeMu_);
+    probeStop_ = true;
+  }
+  probeWake_.notify_all();
+  if (prober_.joinable()) prober_.join();
   if (supervisor_.joinable()) supervisor_.join();
   if (server_) server_->Stop();
 }
@@ -304,14 +331,15 @@ void InstanceAgent::Tick() {
   if (config->role == "standby" && postmasterPid_ > 0 && RecoveryCannotContinue()) {
     return Repair(*config, "its timeline diverged from its upstream's");
   }
-  // Pinging forks a backend: twice a second is enough to notice a hang;
-  // a crash is noticed at once through waitpid.
-  bool ready;
-  if (Clock::now() - lastPing_ >= 500ms || !lastPingOk_) {
-    lastPingOk_ = pq::Ping(LocalParams(*config));
-    lastPing_ = Clock::now();
+  // The prober thread asks PostgreSQL for new connections; a hang blocks
+  // it, never this thread (which must stay free to fence).
+  {
+    std::lock_guard<std::mutex> lock(probeMu_);
+    probeParams_ = LocalParams(*config);
+    probeActive_ = postmasterPid_ > 0;
   }
-  ready = lastPingOk_ && postmasterPid_ > 0;
+  probeWake_.notify_all();
+  bool ready = lastPingOk_.load() && postmasterPid_ > 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.postgresRunning = postmasterPid_ > 0;

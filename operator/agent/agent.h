@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "operator/agent/protocol.h"
+#include "operator/pq/pq.h"
 #include "operator/util/http.h"
 #include "operator/util/process.h"
 
@@ -103,8 +105,15 @@ class InstanceAgent {
   bool primaryCrashed_ = false;  // waiting for the controller's decision
   bool fenceFactsKnown_ = false;
   int64_t lastRenewMs_ = 0;
-  std::chrono::steady_clock::time_point lastPing_{};
-  bool lastPingOk_ = false;
+  // The readiness probe, on a thread of its own (a hung server blocks it).
+  void ProbeLoop();
+  std::thread prober_;
+  std::mutex probeMu_;
+  std::condition_variable probeWake_;
+  bool probeStop_ = false;                // guarded by probeMu_
+  bool probeActive_ = false;              // guarded by probeMu_
+  pq::ConnectionParams probeParams_;      // guarded by probeMu_
+  std::atomic<bool> lastPingOk_{false};
   size_t logOffset_ = 0;  // how far postgres.log was read
   int repairs_ = 0;       // rewinds tried on this standby since it last ran well
   std::chrono::steady_clock::time_point lastRepair_{};
