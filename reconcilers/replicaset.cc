@@ -152,14 +152,6 @@ std::string SlotName(const std::string& instance) {
   return s;
 }
 
-std::string FormatTime(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 namespace {
 
@@ -248,7 +240,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
   Plan plan;
   const ReplicaSetStatus& previous = set.status;
   ReplicaSetStatus& status = plan.status;
-  const std::string nowText = FormatTime(now);
+  const std::string nowText = api::FormatTime(now);
   const int64_t nowMs = ToMs(now);
   const std::string& name = set.metadata.name;
   const int wanted = set.spec.instances.value_or(1);

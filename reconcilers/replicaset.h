@@ -73,7 +73,5 @@ std::string SlotName(const std::string& instance);  // demo-2 -> pgrs_demo_2
 inline constexpr char kReplicationUser[] = "pgrs_replication";
 inline constexpr char kSlotPrefix[] = "pgrs_";
 
-// Formats a time as RFC 3339 UTC ("2026-11-28T04:05:06Z").
-std::string FormatTime(std::chrono::system_clock::time_point t);
 
 }  // namespace pgrs::reconcilers

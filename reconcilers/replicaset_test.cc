@@ -271,7 +271,7 @@ TEST(Reconcile, ConditionKeepsTransitionTimeWhileStatusHolds) {
   set.status = later.status;
   Plan after = Reconcile(set, broken, kNow + 120s);
   EXPECT_EQ(api::FindCondition(after.status, "Ready")->status, "False");
-  EXPECT_EQ(api::FindCondition(after.status, "Ready")->lastTransitionTime, FormatTime(kNow + 120s));
+  EXPECT_EQ(api::FindCondition(after.status, "Ready")->lastTransitionTime, api::FormatTime(kNow + 120s));
   EXPECT_EQ(api::FindCondition(after.status, "Degraded")->status, "True");
 }
 

@@ -304,6 +304,12 @@ std::string FormatTimeMillis(std::chrono::system_clock::time_point t) {
   return text;
 }
 
+std::string FormatTime(std::chrono::system_clock::time_point t) {
+  // The millisecond form without its fraction: one formatter for both.
+  std::string text = FormatTimeMillis(std::chrono::floor<std::chrono::seconds>(t));
+  return text.substr(0, text.size() - 5) + "Z";
+}
+
 std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& text) {
   using namespace std::chrono;
   // YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z

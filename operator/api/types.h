@@ -252,6 +252,9 @@ const Condition* FindCondition(const ReplicaSetStatus& status, const std::string
 // Sub-millisecond parts are dropped (rounded toward the past), so the text
 // never names a moment later than `t`.
 std::string FormatTimeMillis(std::chrono::system_clock::time_point t);
+// RFC 3339 UTC to the second ("2026-11-28T04:05:06Z"): Kubernetes' Time, as
+// in conditions' lastTransitionTime and metadata timestamps.
+std::string FormatTime(std::chrono::system_clock::time_point t);
 // Reads "2026-11-28T04:05:06Z" or the same with 1..9 fractional digits
 // (".123Z", Kubernetes' MicroTime ".123456Z"). UTC ("Z") only, as Kubernetes
 // and FormatTimeMillis write it. nullopt for anything else, including dates

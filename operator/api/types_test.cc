@@ -1087,5 +1087,13 @@ TEST(Examples, FullSetsEverySpecField) {
   EXPECT_EQ(defaulted, s);
 }
 
+TEST(FormatTime, WholeSecondsInUtc) {
+  using namespace std::chrono;
+  const auto t = system_clock::time_point(milliseconds(1795840002831));
+  EXPECT_EQ(FormatTime(t), "2026-11-28T04:26:42Z");
+  EXPECT_EQ(FormatTimeMillis(t), "2026-11-28T04:26:42.831Z");
+  EXPECT_EQ(ParseTime(FormatTime(t)), floor<seconds>(t));
+}
+
 }  // namespace
 }  // namespace pgrs::api

@@ -1,5 +1,7 @@
 #include "operator/kube/meta.h"
 
+#include "operator/api/types.h"
+
 #include <cstdio>
 #include <ctime>
 
@@ -54,14 +56,7 @@ void SplitKey(const std::string& key, std::string* ns, std::string* name) {
   }
 }
 
-std::string FormatRfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string FormatRfc3339(std::chrono::system_clock::time_point t) { return api::FormatTime(t); }
 
 std::string FormatMicroTime(std::chrono::system_clock::time_point t) {
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();

@@ -16,7 +16,7 @@ std::chrono::milliseconds LocalController::ReconcileAll() {
 }
 
 void LocalController::MarkAllStopped() {
-  std::string now = reconcilers::FormatTime(std::chrono::system_clock::now());
+  std::string now = api::FormatTime(std::chrono::system_clock::now());
   for (const auto& name : store_.ListNames()) {
     auto set = store_.Get(name);
     if (!set.ok()) continue;

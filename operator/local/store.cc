@@ -65,7 +65,7 @@ Result<api::PostgresReplicaSet> LocalStore::Apply(const api::PostgresReplicaSet&
     if (!specChanged && !metaChanged) return *existing;
   } else if (existing.status().code() == StatusCode::kNotFound) {
     stored.metadata.uid = RandomHex(16);
-    stored.metadata.creationTimestamp = reconcilers::FormatTime(std::chrono::system_clock::now());
+    stored.metadata.creationTimestamp = api::FormatTime(std::chrono::system_clock::now());
     stored.metadata.generation = 1;
     *outcome = "created";
   } else {
@@ -120,7 +120,7 @@ Status LocalStore::RequestDelete(const std::string& name) {
   auto object = Get(name);
   if (!object.ok()) return object.status();
   if (!object->metadata.deletionTimestamp.empty()) return Status::Ok();
-  object->metadata.deletionTimestamp = reconcilers::FormatTime(std::chrono::system_clock::now());
+  object->metadata.deletionTimestamp = api::FormatTime(std::chrono::system_clock::now());
   object->status = {};
   return WriteFileAtomic(SetDir(name) + "/object.json", api::EncodeJson(*object, true) + "\n", 0644);
 }
