@@ -179,31 +179,9 @@ Result<std::vector<pq::Row>> LocalCluster::Sql(const std::string& set, int port,
 }
 
 Result<std::vector<pq::Row>> LocalCluster::SqlConnInfo(const std::string& conninfo, const std::string& sql) {
-  PGconn* conn = PQconnectdb(conninfo.c_str());
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = PQerrorMessage(conn);
-    PQfinish(conn);
-    return Status::Unavailable(message);
-  }
-  PGresult* res = PQexec(conn, sql.c_str());
-  if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-    std::string message = PQresultErrorMessage(res);
-    PQclear(res);
-    PQfinish(conn);
-    return Status::Internal(message);
-  }
-  std::vector<pq::Row> rows;
-  for (int i = 0; i < PQntuples(res); ++i) {
-    pq::Row row;
-    for (int j = 0; j < PQnfields(res); ++j) {
-      if (PQgetisnull(res, i, j)) row.push_back(std::nullopt);
-      else row.push_back(std::string(PQgetvalue(res, i, j)));
-    }
-    rows.push_back(row);
-  }
-  PQclear(res);
-  PQfinish(conn);
-  return rows;
+  auto conn = pq::Connection::OpenConnInfo(conninfo, "connection string");
+  if (!conn.ok()) return conn.status();
+  return (*conn)->Query(sql);
 }
 
 std::vector<pid_t> LocalCluster::ProcessesUsingStateDir() const {

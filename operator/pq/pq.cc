@@ -15,13 +15,17 @@ std::string ConnInfo(const ConnectionParams& p) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionParams& params) {
-  PGconn* conn = PQconnectdb(ConnInfo(params).c_str());
+  return OpenConnInfo(ConnInfo(params), params.host + ":" + std::to_string(params.port));
+}
+
+Result<std::unique_ptr<Connection>> Connection::OpenConnInfo(const std::string& conninfo, const std::string& what) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) return Status::Unavailable("libpq: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn);
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
     PQfinish(conn);
-    return Status::Unavailable(params.host + ":" + std::to_string(params.port) + ": " + message);
+    return Status::Unavailable(what + ": " + message);
   }
   return std::unique_ptr<Connection>(new Connection(conn));
 }
@@ -31,8 +35,11 @@ Connection::~Connection() { PQfinish(conn_); }
 Result<std::vector<Row>> Connection::Query(const std::string& sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                               nullptr, 0);
+  // Without parameters the simple protocol, which also takes several
+  // statements (the rows are those of the last one).
+  PGresult* res = values.empty() ? PQexec(conn_, sql.c_str())
+                                 : PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                                values.data(), nullptr, nullptr, 0);
   ExecStatusType st = PQresultStatus(res);
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     std::string message = PQresultErrorMessage(res);

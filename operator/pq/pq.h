@@ -32,6 +32,9 @@ std::string ConnInfo(const ConnectionParams& params);
 class Connection {
  public:
   static Result<std::unique_ptr<Connection>> Open(const ConnectionParams& params);
+  // Opens a libpq connection string as it is (e.g. status.connection.*);
+  // `what` names the target in errors.
+  static Result<std::unique_ptr<Connection>> OpenConnInfo(const std::string& conninfo, const std::string& what);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
