@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "operator/kube/primary_lease.h"
+
 namespace pgrs::kube {
 
 Status ValidateLeaderElectionConfig(const LeaderElectionConfig& c) {
@@ -62,16 +64,7 @@ bool LeaderElector::TryAcquireOrRenew() {
     return false;
   }
   if (!current.ok()) {
-    Json lease = Json::object();
-    lease["apiVersion"] = Json::string("coordination.k8s.io/v1");
-    lease["kind"] = Json::string("Lease");
-    lease["metadata"]["name"] = Json::string(config_.name);
-    lease["metadata"]["namespace"] = Json::string(config_.ns);
-    lease["spec"]["holderIdentity"] = Json::string(config_.identity);
-    lease["spec"]["leaseDurationSeconds"] = Json::number(leaseSeconds);
-    lease["spec"]["acquireTime"] = Json::string(wallNow);
-    lease["spec"]["renewTime"] = Json::string(wallNow);
-    lease["spec"]["leaseTransitions"] = Json::number(0);
+    Json lease = NewLeaseObject(config_.ns, config_.name, {config_.identity, leaseSeconds, wallNow, wallNow, 0});
     auto created = client_->Create(leases, config_.ns, lease);
     if (!created.ok()) return false;
     std::lock_guard<std::mutex> lock(mu_);

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "operator/util/files.h"
 
@@ -117,11 +119,42 @@ Result<LeaseRecord> FileLease::Acquire(const std::string& holder, const std::str
   return next;
 }
 
+namespace {
+
+std::mutex openersMu;
+std::map<std::string, LeaseOpener>& Openers() {
+  static auto* openers = new std::map<std::string, LeaseOpener>();  // never destroyed: used until exit
+  return *openers;
+}
+
+}  // namespace
+
+void RegisterOpener(const std::string& scheme, LeaseOpener opener) {
+  if (scheme == "file") return;
+  std::lock_guard<std::mutex> lock(openersMu);
+  Openers()[scheme] = std::move(opener);
+}
+
 Result<std::unique_ptr<PrimaryLease>> OpenLease(const std::string& location) {
   if (location.rfind("file:", 0) == 0) {
     return std::unique_ptr<PrimaryLease>(std::make_unique<FileLease>(location.substr(5)));
   }
-  return Status::Invalid("unsupported lease location \"" + location + "\"");
+  size_t colon = location.find(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::Invalid("unsupported lease location \"" + location + "\": expected SCHEME:...");
+  }
+  std::string scheme = location.substr(0, colon);
+  LeaseOpener opener;
+  {
+    std::lock_guard<std::mutex> lock(openersMu);
+    auto it = Openers().find(scheme);
+    if (it != Openers().end()) opener = it->second;
+  }
+  if (!opener) {
+    return Status::Invalid("unsupported lease location \"" + location + "\": no opener for \"" + scheme +
+                           ":\" is registered in this process");
+  }
+  return opener(location.substr(colon + 1));
 }
 
 }  // namespace pgrs::lease

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,7 +55,22 @@ class FileLease : public PrimaryLease {
   std::string path_;
 };
 
-// "file:/abs/path" -> FileLease. (Kubernetes leases come with the kube layer.)
+// Opens the lease at a location "SCHEME:REST". "file:/abs/path" is a
+// FileLease and always known. Other schemes come from the layer that
+// implements them, registered at process start: the lease library must not
+// depend on the Kubernetes client, which itself implements PrimaryLease.
+//   "kube:NAMESPACE/NAME"  a coordination.k8s.io/v1 Lease; registered by
+//                          kube::RegisterKubeLeaseOpener() (operator/kube/
+//                          primary_lease.h), which `pgrs instance` calls in
+//                          its main and `pgrs operator` must call at startup.
+// An unknown or unregistered scheme is Invalid.
 Result<std::unique_ptr<PrimaryLease>> OpenLease(const std::string& location);
+
+// Opens the lease at `rest`, the part of the location after "SCHEME:".
+using LeaseOpener = std::function<Result<std::unique_ptr<PrimaryLease>>(const std::string& rest)>;
+// Makes OpenLease("SCHEME:...") call `opener`; a later registration of the
+// same scheme replaces the earlier one. Thread-safe. "file" cannot be
+// replaced.
+void RegisterOpener(const std::string& scheme, LeaseOpener opener);
 
 }  // namespace pgrs::lease

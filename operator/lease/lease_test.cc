@@ -62,6 +62,23 @@ TEST_F(FileLeaseTest, ExpiredLeaseMayBeTaken) {
 
 TEST(OpenLease, RejectsUnknownLocations) {
   EXPECT_FALSE(OpenLease("etcd://x").ok());
+  EXPECT_EQ(OpenLease("no-scheme").status().code(), StatusCode::kInvalid);
+  EXPECT_TRUE(OpenLease("file:/tmp/x").ok());
+}
+
+TEST(OpenLease, ARegisteredSchemeOpensThroughItsOpener) {
+  EXPECT_EQ(OpenLease("memory:a/b").status().code(), StatusCode::kInvalid);
+  std::string seen;
+  RegisterOpener("memory", [&seen](const std::string& rest) -> Result<std::unique_ptr<PrimaryLease>> {
+    seen = rest;
+    return std::unique_ptr<PrimaryLease>(std::make_unique<FileLease>("/tmp/unused"));
+  });
+  EXPECT_TRUE(OpenLease("memory:a/b").ok());
+  EXPECT_EQ(seen, "a/b");
+  // "file" stays the built-in FileLease.
+  RegisterOpener("file", [](const std::string&) -> Result<std::unique_ptr<PrimaryLease>> {
+    return Status::Internal("must not be called");
+  });
   EXPECT_TRUE(OpenLease("file:/tmp/x").ok());
 }
 
