@@ -641,6 +641,10 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
   std::sort(status.instances.begin(), status.instances.end(), [&](const auto& a, const auto& b) {
     return api::InstanceIndex(name, a.name) < api::InstanceIndex(name, b.name);
   });
+  status.maxLagBytes.reset();
+  for (const auto& s : status.instances) {
+    if (s.role == "standby" && s.lagBytes) status.maxLagBytes = std::max(status.maxLagBytes.value_or(0), *s.lagBytes);
+  }
 
   bool onlyLeaseRenewal = true;
   for (const auto& a : plan.actions) {

@@ -513,6 +513,8 @@ void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, R
                          [&](N e, P pe, FailoverRecord& f) { return DecodeFailoverRecord(d, e, pe, f); });
                 }},
                {"observedGeneration", [&](N v, P p) { d.Read(v, p, out.observedGeneration); }},
+               {"maxLagBytes", [&](N v, P p) { d.Read(v, p, out.maxLagBytes); }},
+               {"selector", [&](N v, P p) { d.Read(v, p, out.selector); }},
            });
 }
 
@@ -792,6 +794,8 @@ value StatusToJson(const ReplicaSetStatus& s) {
     out["failovers"] = value::array(std::move(failovers));
   }
   PutInt(out, "observedGeneration", s.observedGeneration);
+  PutOptional(out, "maxLagBytes", s.maxLagBytes);
+  PutString(out, "selector", s.selector);
   return out;
 }
 

@@ -179,6 +179,12 @@ struct ReplicaSetStatus {
   std::vector<Condition> conditions;
   std::vector<FailoverRecord> failovers;  // the last ones, newest last
   int64_t observedGeneration = 0;
+  // The largest lagBytes of any standby (printer column "Max Lag"); unset
+  // while no standby reports one.
+  std::optional<int64_t> maxLagBytes;
+  // Kubernetes only: the label selector of the set's Pods, for the scale
+  // subresource ("pgrs.dev/set=NAME").
+  std::string selector;
 
   bool operator==(const ReplicaSetStatus&) const = default;
 };

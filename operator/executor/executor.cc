@@ -70,6 +70,9 @@ Status Executor::Run(const api::PostgresReplicaSet& set, const Action& action,
                    action.config.role, action.reason);
       auto record = runtime_.CreateInstance(set, action.instance, action.index);
       if (!record.ok()) return record.status();
+      // In Kubernetes the Pod has no address yet: its agent gets the config
+      // once the observer reaches it.
+      if (record->host.empty()) return Status::Ok();
       return PushConfig(set, *record, action.config, secrets, "");
     }
     case ActionType::kDeleteInstance: {
@@ -106,6 +109,25 @@ Status Executor::Run(const api::PostgresReplicaSet& set, const Action& action,
   return Status::Internal("unknown action");
 }
 
+Status Executor::CreateApplicationDatabase(pq::Connection& c, const SetSecrets& secrets, const std::string& instance) {
+  auto verifier = c.EncryptPassword(secrets.appUser, secrets.appPassword);
+  if (!verifier.ok()) return verifier.status();
+  std::string role = c.QuoteIdentifier(secrets.appUser);
+  PGRS_RETURN_IF_ERROR(c.Exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " +
+                              c.QuoteLiteral(secrets.appUser) + ") THEN CREATE ROLE " + role +
+                              " WITH LOGIN; END IF; END $$"));
+  PGRS_RETURN_IF_ERROR(c.Exec("ALTER ROLE " + role + " WITH LOGIN PASSWORD " + c.QuoteLiteral(*verifier)));
+  auto exists = c.Query("SELECT 1 FROM pg_database WHERE datname = $1", {secrets.appDatabase});
+  if (!exists.ok()) return exists.status();
+  if (exists->empty()) {
+    // CREATE DATABASE cannot run inside a DO block.
+    PGRS_RETURN_IF_ERROR(c.Exec("CREATE DATABASE " + c.QuoteIdentifier(secrets.appDatabase) + " OWNER " + role));
+  }
+  spdlog::info("created application role and database instance={} role={} database={}", instance, secrets.appUser,
+               secrets.appDatabase);
+  return Status::Ok();
+}
+
 Status Executor::RunSql(const reconcilers::ObservedInstance& primary, const SetSecrets& secrets,
                         const Action& action) {
   pq::ConnectionParams params;
@@ -118,6 +140,9 @@ Status Executor::RunSql(const reconcilers::ObservedInstance& primary, const SetS
   auto& c = **conn;
   switch (action.type) {
     case ActionType::kCreateReplicationRole: {
+      // The application's role and database first: the replication role
+      // marks the whole step done, so a failure here is retried.
+      if (!secrets.appUser.empty()) PGRS_RETURN_IF_ERROR(CreateApplicationDatabase(c, secrets, primary.name));
       auto verifier = c.EncryptPassword(reconcilers::kReplicationUser, secrets.replicationPassword);
       if (!verifier.ok()) return verifier.status();
       std::string role = c.QuoteIdentifier(reconcilers::kReplicationUser);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "operator/executor/runtime.h"
+#include "operator/pq/pq.h"
 #include "reconcilers/replicaset.h"
 
 namespace pgrs::executor {
@@ -23,6 +24,7 @@ class Executor {
              const reconcilers::ObservedSet& observed, const SetSecrets& secrets);
   Status PushConfig(const api::PostgresReplicaSet& set, const InstanceRecord& instance, agent::AgentConfig config,
                     const SetSecrets& secrets, const std::string& knownHash);
+  Status CreateApplicationDatabase(pq::Connection& c, const SetSecrets& secrets, const std::string& instance);
   Status RunSql(const reconcilers::ObservedInstance& primary, const SetSecrets& secrets,
                 const reconcilers::Action& action);
 

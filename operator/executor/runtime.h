@@ -29,6 +29,11 @@ struct AgentEndpoint {
 struct SetSecrets {
   std::string superuserPassword;
   std::string replicationPassword;
+  // The application's role and database, made on the primary with the
+  // replication role. Empty: none (local mode connects as the superuser).
+  std::string appUser;
+  std::string appPassword;
+  std::string appDatabase;
 };
 
 class Runtime {

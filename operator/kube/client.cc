@@ -390,6 +390,7 @@ Status Client::Delete(const Resource& r, const std::string& ns, const std::strin
   body["kind"] = Json::string("DeleteOptions");
   body["apiVersion"] = Json::string("v1");
   if (!options.propagationPolicy.empty()) body["propagationPolicy"] = Json::string(options.propagationPolicy);
+  if (options.gracePeriodSeconds >= 0) body["gracePeriodSeconds"] = Json::number(options.gracePeriodSeconds);
   if (!options.preconditionResourceVersion.empty()) {
     body["preconditions"]["resourceVersion"] = Json::string(options.preconditionResourceVersion);
   }

@@ -60,6 +60,7 @@ struct ObjectList {
 struct DeleteOptions {
   std::string propagationPolicy;  // "", "Background", "Foreground", "Orphan"
   std::string preconditionResourceVersion;
+  int gracePeriodSeconds = -1;  // -1 = the object's default; 0 = at once
 };
 
 struct WatchOptions {

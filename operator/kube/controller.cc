@@ -34,15 +34,41 @@ void Controller::AddInformers(Watched& watched, const std::string& labelSelector
       handlers.onUpdate = [this](const Json&, const Json& o) { Enqueue(KeyOf(o)); };
       handlers.onDelete = [this](const Json& o) { Enqueue(KeyOf(o)); };
     } else {
-      handlers.onAdd = [this](const Json& o) { EnqueueOwners(o); };
-      handlers.onUpdate = [this](const Json& before, const Json& after) {
+      Watched* w = &watched;
+      handlers.onAdd = [this, w](const Json& o) {
+        w->Index(o, true);
+        EnqueueOwners(o);
+      };
+      handlers.onUpdate = [this, w](const Json& before, const Json& after) {
+        w->Index(before, false);
+        w->Index(after, true);
         EnqueueOwners(before);
         EnqueueOwners(after);
       };
-      handlers.onDelete = [this](const Json& o) { EnqueueOwners(o); };
+      handlers.onDelete = [this, w](const Json& o) {
+        w->Index(o, false);
+        EnqueueOwners(o);
+      };
     }
     watched.informers.push_back(
         std::make_unique<Informer>(client_, watched.resource, ns, informerOptions, std::move(handlers)));
+  }
+}
+
+void Controller::Watched::Index(const Json& object, bool add) {
+  const Json* refs = GetField(object, {"metadata", "ownerReferences"});
+  if (refs == nullptr || !refs->is_array()) return;
+  const std::string key = KeyOf(object);
+  std::lock_guard<std::mutex> lock(indexMu);
+  for (const auto& ref : refs->as_array()) {
+    std::string uid = GetString(ref, {"uid"});
+    if (uid.empty()) continue;
+    if (add) {
+      byOwner[uid].insert(key);
+    } else if (auto it = byOwner.find(uid); it != byOwner.end()) {
+      it->second.erase(key);
+      if (it->second.empty()) byOwner.erase(it);
+    }
   }
 }
 
@@ -160,15 +186,20 @@ std::vector<Json> Controller::ListOwned(const Resource& owned, const std::string
   std::vector<Json> out;
   for (const auto& watched : watched_) {
     if (watched->primary || watched->resource.Path("") != owned.Path("")) continue;
-    for (const auto& informer : watched->informers) {
-      for (auto& object : informer->List()) {
-        const Json* refs = GetField(object, {"metadata", "ownerReferences"});
-        if (refs == nullptr || !refs->is_array()) continue;
-        for (const auto& ref : refs->as_array()) {
-          if (GetString(ref, {"uid"}) == ownerUid) {
-            out.push_back(object);
-            break;
-          }
+    std::vector<std::string> keys;
+    {
+      std::lock_guard<std::mutex> lock(watched->indexMu);
+      auto it = watched->byOwner.find(ownerUid);
+      if (it != watched->byOwner.end()) keys.assign(it->second.begin(), it->second.end());
+    }
+    for (const auto& key : keys) {
+      std::string ns, name;
+      SplitKey(key, &ns, &name);
+      for (const auto& informer : watched->informers) {
+        if (!informer->ns().empty() && informer->ns() != ns) continue;
+        if (auto object = informer->Get(key)) {
+          out.push_back(std::move(*object));
+          break;
         }
       }
     }

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -87,6 +89,11 @@ class Controller {
     Resource resource;
     bool primary;
     std::vector<std::unique_ptr<Informer>> informers;  // one per namespace
+    // Owned kinds: owner uid -> keys of the objects it owns, kept by the
+    // informers' handlers, so that ListOwned does not scan every object.
+    mutable std::mutex indexMu;
+    std::map<std::string, std::set<std::string>> byOwner;
+    void Index(const Json& object, bool add);
   };
   void AddInformers(Watched& watched, const std::string& labelSelector);
   void EnqueueOwners(const Json& owned);

@@ -11,6 +11,7 @@
 #include "operator/kube/config.h"
 #include "operator/kube/events.h"
 #include "operator/kube/leader.h"
+#include "operator/kube/primary_lease.h"
 #include "operator/kube/replicaset_controller.h"
 #include "operator/util/http.h"
 #include "operator/util/log.h"
@@ -35,6 +36,10 @@ const char kUsage[] =
     "  --metrics-bind-address ADDR         serve /metrics here; 0 disables (default 0)\n"
     "  --health-probe-bind-address ADDR    serve /healthz and /readyz here; 0 disables (default :8081)\n"
     "  --workers N                         concurrent reconciles (default 2)\n"
+    "  --instance-image IMAGE              image of the instance Pods (default ghcr.io/pgrs/pgrs:latest)\n"
+    "  --instance-image-pull-policy P      Always, IfNotPresent or Never (default IfNotPresent)\n"
+    "  --instance-command PATH             pgrs inside that image (default /usr/local/bin/pgrs)\n"
+    "  --observe-interval D                how often a steady replica set is observed (default 1s)\n"
     "  --log-level LEVEL                   debug, info, warn, error (default info)\n"
     "  --log-format text|json              default: text on a terminal, JSON otherwise\n";
 
@@ -53,6 +58,7 @@ struct Flags {
   int workers = 2;
   std::string logLevel = "info";
   LogFormat logFormat = LogFormat::kAuto;
+  ReplicaSetControllerOptions sets;
 };
 
 // "15s", "500ms", "2m", "1.5s".
@@ -135,6 +141,15 @@ std::string ParseFlags(const std::vector<std::string>& args, Flags* flags, bool*
         return "--workers: not a number: " + value;
       }
       if (flags->workers < 1) return "--workers: must be at least 1";
+    } else if (name == "--instance-image") flags->sets.pods.image = value;
+    else if (name == "--instance-image-pull-policy") {
+      if (value != "Always" && value != "IfNotPresent" && value != "Never") {
+        return "--instance-image-pull-policy: must be Always, IfNotPresent or Never";
+      }
+      flags->sets.pods.imagePullPolicy = value;
+    } else if (name == "--instance-command") flags->sets.pods.command = value;
+    else if (name == "--observe-interval") {
+      if (!ParseDuration(value, &flags->sets.observeInterval)) return "--observe-interval: not a duration: " + value;
     } else if (name == "--log-level") flags->logLevel = value;
     else if (name == "--log-format") {
       if (!ParseLogFormat(value, &flags->logFormat)) return "--log-format: must be text or json";
@@ -178,6 +193,8 @@ int RunOperatorCommand(const std::vector<std::string>& args) {
     spdlog::error("no Kubernetes configuration error=\"{}\"", config.status().message());
     return 1;
   }
+  // The primary leases of the replica sets are Lease objects too.
+  RegisterKubeLeaseOpener(*config);
   if (flags.leaseNamespace.empty()) flags.leaseNamespace = config->namespace_;
   LeaderElectionConfig election;
   election.ns = flags.leaseNamespace;
@@ -229,7 +246,8 @@ int RunOperatorCommand(const std::vector<std::string>& args) {
   ControllerOptions controllerOptions;
   controllerOptions.namespaces = flags.namespaces;
   controllerOptions.workers = flags.workers;
-  ReplicaSetController controller(client->get(), &events, controllerOptions);
+  flags.sets.pods.logLevel = flags.logLevel;
+  ReplicaSetController controller(client->get(), &events, controllerOptions, flags.sets);
 
   std::atomic<bool> lost{false};
   std::unique_ptr<LeaderElector> elector;
@@ -270,17 +288,15 @@ int RunOperatorCommand(const std::vector<std::string>& args) {
       ControllerStats s = controller.stats();
       std::string text;
       text += "# TYPE pgrs_leader gauge\npgrs_leader " + std::to_string(isLeader() ? 1 : 0) + "\n";
-      text += "# TYPE pgrs_reconcile_total counter\npgrs_reconcile_total " + std::to_string(s.reconciles) + "\n";
-      text += "# TYPE pgrs_reconcile_errors_total counter\npgrs_reconcile_errors_total " +
-              std::to_string(s.reconcileErrors) + "\n";
       text += "# TYPE pgrs_status_writes_total counter\npgrs_status_writes_total " + std::to_string(s.statusWrites) + "\n";
-      text += "# TYPE pgrs_workqueue_depth gauge\npgrs_workqueue_depth " + std::to_string(s.queueDepth) + "\n";
       text += "# TYPE pgrs_informer_objects gauge\npgrs_informer_objects " + std::to_string(s.objects) + "\n";
       text += "# TYPE pgrs_informer_relists_total counter\npgrs_informer_relists_total " + std::to_string(s.relists) + "\n";
       text += "# TYPE pgrs_events_recorded_total counter\npgrs_events_recorded_total " +
               std::to_string(events.recorded()) + "\n";
       text += "# TYPE pgrs_api_requests_total counter\npgrs_api_requests_total " +
               std::to_string((*client)->requestCount() + (*leaseClient)->requestCount()) + "\n";
+      controller.metrics().SetQueueDepth(s.queueDepth);
+      text += controller.metrics().Render();
       return HttpResponse{200, text, "text/plain; version=0.0.4"};
     }, true);
     if (Status s = metrics->Start(); !s.ok()) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "operator/api/types.h"
+#include "operator/control/pass.h"
 
 namespace pgrs::kube {
 
@@ -54,48 +55,165 @@ bool SetCondition(Json& status, const std::string& type, const std::string& cond
   return transition;
 }
 
-ReplicaSetController::ReplicaSetController(Client* client, EventRecorder* events, ControllerOptions options)
-    : client_(client), events_(events),
-      controller_("postgresreplicaset", client, ReplicaSetResource(), std::move(options)) {
+ReplicaSetController::ReplicaSetController(Client* client, EventRecorder* events, ControllerOptions options,
+                                           ReplicaSetControllerOptions setOptions)
+    : client_(client),
+      events_(events),
+      setOptions_(std::move(setOptions)),
+      controller_("postgresreplicaset", client, ReplicaSetResource(), std::move(options)),
+      runtime_(client, &controller_, setOptions_.pods),
+      executor_(runtime_) {
+  // Children carry the managed-by label: the caches hold pgrs' objects
+  // only, not every Pod and Secret of the namespaces watched.
+  for (const Resource& r : {PodResource(), PvcResource(), ServiceResource(), SecretResource()}) {
+    controller_.Owns(r, kManagedBySelector);
+  }
   controller_.SetReconciler([this](const std::string& key) { return Reconcile(key); });
 }
 
-ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
+ReconcileResult ReplicaSetController::WriteStatus(const std::string& key, const Json& cached,
+                                                  const Acceptance& verdict,
+                                                  const std::optional<api::ReplicaSetStatus>& computed) {
   std::string ns, name;
   SplitKey(key, &ns, &name);
-  std::optional<Json> cached = controller_.Get(key);
-  if (!cached) return ReconcileResult::Done();  // deleted: owned objects go by cascade
-  if (!GetString(*cached, {"metadata", "deletionTimestamp"}).empty()) return ReconcileResult::Done();
-
-  Acceptance verdict;
-  bool transition = false;
-  auto written = UpdateStatusWithRetry(client_, ReplicaSetResource(), ns, name, [&](Json& object) {
-    // Judge the fresh object, not the cached one: it may be newer.
-    verdict = EvaluateReplicaSet(object);
+  const std::string now = FormatRfc3339(std::chrono::system_clock::now());
+  auto mutate = [&](Json& object, bool* transition) {
     int64_t generation = GetInt(object, {"metadata", "generation"}).value_or(0);
-    Json& status = object["status"];
-    if (!status.is_object()) status = Json::object();
+    Json previous = object.has_object_field("status") ? object.at("status") : Json::object();
+    Json status = previous;
+    if (computed) {
+      auto encoded = ParseJson(api::EncodeStatusJson(*computed));
+      if (encoded) status = *encoded;
+      // The reconcilers own every condition but Accepted: keep it.
+      if (previous.has_array_field("conditions")) {
+        for (const auto& c : previous.at("conditions").as_array()) {
+          if (GetString(c, {"type"}) == "Accepted") {
+            SetCondition(status, "Accepted", GetString(c, {"status"}), GetString(c, {"reason"}),
+                         GetString(c, {"message"}), GetInt(c, {"observedGeneration"}).value_or(0),
+                         GetString(c, {"lastTransitionTime"}));
+          }
+        }
+      }
+    }
     status["observedGeneration"] = Json::number(generation);
-    transition = SetCondition(status, "Accepted", verdict.accepted ? "True" : "False", verdict.reason,
-                              verdict.message, generation, FormatRfc3339(std::chrono::system_clock::now()));
-  });
+    bool t = SetCondition(status, "Accepted", verdict.accepted ? "True" : "False", verdict.reason, verdict.message,
+                          generation, now);
+    if (transition != nullptr) *transition = t;
+    object["status"] = status;
+  };
+  // Most passes change nothing: compare with the cache before paying for a
+  // fresh read and a write.
+  Json predicted = cached;
+  mutate(predicted, nullptr);
+  if (cached.has_field("status") && predicted.at("status") == cached.at("status")) return ReconcileResult::Done();
+
+  bool transition = false;
+  auto written = UpdateStatusWithRetry(client_, ReplicaSetResource(), ns, name,
+                                       [&](Json& object) { mutate(object, &transition); });
   if (!written.ok()) {
     if (written.status().code() == StatusCode::kNotFound) return ReconcileResult::Done();
     return ReconcileResult::Failed(written.status());
   }
   if (*written) {
     controller_.CountStatusWrite();
-    spdlog::info("recorded status postgresreplicaset={} accepted={} reason={}", key, verdict.accepted,
-                 verdict.reason);
-    if (transition && events_ != nullptr) {
-      if (verdict.accepted) {
-        events_->Record(*cached, "Normal", "Accepted", verdict.message);
-      } else {
-        events_->Record(*cached, "Warning", "InvalidSpec", verdict.message);
+    if (transition) {
+      spdlog::info("recorded status postgresreplicaset={} accepted={} reason={}", key, verdict.accepted,
+                   verdict.reason);
+      if (events_ != nullptr) {
+        if (verdict.accepted) events_->Record(cached, "Normal", "Accepted", verdict.message);
+        else events_->Record(cached, "Warning", "InvalidSpec", verdict.message);
       }
     }
   }
   return ReconcileResult::Done();
+}
+
+ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
+  const auto started = std::chrono::steady_clock::now();
+  std::string ns, name;
+  SplitKey(key, &ns, &name);
+  std::optional<Json> cached = controller_.Get(key);
+  if (!cached || !GetString(*cached, {"metadata", "deletionTimestamp"}).empty()) {
+    // Deleted: its children go by garbage collection (owner references).
+    metrics_.RemoveReplicaSet(ns, name);
+    runtime_.Forget(ns, name);
+    std::lock_guard<std::mutex> lock(mu_);
+    lastSummary_.erase(key);
+    failovers_.erase(key);
+    return ReconcileResult::Done();
+  }
+  auto finish = [&](ReconcileResult result) {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_.ObserveReconcile(seconds, !result.status.ok());
+    metrics_.SetQueueDepth(controller_.stats().queueDepth);
+    return result;
+  };
+
+  Acceptance verdict = EvaluateReplicaSet(*cached);
+  if (!verdict.accepted) return finish(WriteStatus(key, *cached, verdict, std::nullopt));
+
+  api::DecodeResult decoded = api::DecodeReplicaSet(cached->serialize());
+  if (!decoded.object) {
+    // A status we cannot read (written by someone else) is started afresh.
+    Json withoutStatus = *cached;
+    withoutStatus.erase("status");
+    decoded = api::DecodeReplicaSet(withoutStatus.serialize());
+  }
+  if (!decoded.object) return finish(ReconcileResult::Failed(Status::Invalid("cannot decode " + key)));
+  api::PostgresReplicaSet set = std::move(*decoded.object);
+  api::ApplyDefaults(set.spec);
+
+  if (Status st = runtime_.EnsureSetObjects(set); !st.ok()) return finish(ReconcileResult::Failed(st));
+  control::PassResult pass = control::RunPass(set, runtime_, observer_, executor_);
+  pass.status.selector = PodSelector(name);
+  Status labels = runtime_.SyncRoleLabels(set, pass.status);
+
+  if (pass.status.currentPrimary != set.status.currentPrimary && !set.status.currentPrimary.empty() &&
+      !pass.status.failovers.empty() && events_ != nullptr) {
+    const auto& f = pass.status.failovers.back();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      failovers_[key]++;
+    }
+    bool switchover = f.reason == "Switchover";
+    char unavailable[32];
+    std::snprintf(unavailable, sizeof(unavailable), "%.3f", f.unavailableSeconds);
+    events_->Record(*cached, switchover ? "Normal" : "Warning", switchover ? "Switchover" : "Failover",
+                    "primary moved from " + f.from + " to " + f.to + " (" + f.reason + ", timeline " +
+                        std::to_string(f.timeline) + ", writes unavailable " + unavailable + " s)");
+  }
+  ReconcileResult result = WriteStatus(key, *cached, verdict, pass.status);
+
+  std::vector<OperatorMetrics::InstanceSample> samples;
+  bool primaryReady = false;
+  for (const auto& i : pass.status.instances) {
+    bool ready = i.state == "Running" || i.state == "Streaming";
+    if (i.name == pass.status.currentPrimary && i.role == "primary" && ready) primaryReady = true;
+    samples.push_back({i.name, i.role, ready, i.lagBytes, i.lagSeconds, i.timeline});
+  }
+  int64_t failovers = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failovers = failovers_[key];
+  }
+  metrics_.SetReplicaSet(ns, name, set.spec.instances.value_or(1), pass.status.readyInstances, primaryReady,
+                         failovers, samples);
+
+  std::string summary = control::Summary(set, pass.status);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lastSummary_[key] != summary) {
+      lastSummary_[key] = summary;
+      spdlog::info("replica set status postgresreplicaset={} {}", key, summary);
+    }
+  }
+  if (!result.status.ok()) return finish(result);
+  if (!labels.ok()) return finish(ReconcileResult::Failed(labels));
+  auto requeue = pass.requeueAfter;
+  if (pass.actions == 0 && (pass.status.phase == "Healthy" || pass.status.phase == "Degraded")) {
+    requeue = std::max(requeue, setOptions_.observeInterval);
+  }
+  return finish(ReconcileResult::After(requeue));
 }
 
 }  // namespace pgrs::kube

@@ -1,9 +1,7 @@
 #include "operator/local/controller.h"
 
-#include "operator/lease/lease.h"
-#include "operator/observer/observer.h"
+#include "operator/control/pass.h"
 #include "operator/util/log.h"
-#include "reconcilers/replicaset.h"
 
 namespace pgrs::local {
 
@@ -70,71 +68,15 @@ std::chrono::milliseconds LocalController::ReconcileOne(const std::string& name)
     return 200ms;
   }
 
-  // Adopt what exists: every recorded instance gets a running agent.
-  auto records = runtime_.ListInstances(set);
-  for (const auto& r : records) {
-    Status st = runtime_.EnsureAgent(set, r);
-    if (!st.ok()) spdlog::warn("agent not started set={} instance={} error=\"{}\"", name, r.name, st.message());
-  }
-  auto secrets = runtime_.Secrets(set);
-  if (!secrets.ok()) {
-    spdlog::error("cannot read secrets set={} error=\"{}\"", name, secrets.status().message());
-    return 2000ms;
-  }
-  std::vector<observer::InstanceTarget> targets;
-  for (const auto& r : records) {
-    observer::InstanceTarget t{r.name, r.index, r.host, r.port, "", ""};
-    if (auto endpoint = runtime_.Endpoint(set, r.name); endpoint.ok()) {
-      t.agentUrl = endpoint->url;
-      t.agentToken = endpoint->token;
-    }
-    targets.push_back(t);
-  }
-  auto observed = observer_.ObserveSet(targets, secrets->superuserPassword);
-  if (auto store = lease::OpenLease(runtime_.LeaseLocation(set)); store.ok()) {
-    if (auto current = (*store)->Get(); current.ok()) {
-      observed.lease = {current->exists, current->holder, current->renewTimeMs, current->durationSeconds};
-    }
-  }
-  auto plan = reconcilers::Reconcile(set, observed, std::chrono::system_clock::now());
-  for (const auto& action : plan.actions) {
-    spdlog::info("planned set={} {}", name, action.ToString());
-  }
-  if (plan.status.targetPrimary != set.status.targetPrimary || plan.status.promotionReason != set.status.promotionReason) {
-    spdlog::info("promotion state changed set={} currentPrimary={} targetPrimary={} reason={}", name,
-                 plan.status.currentPrimary, plan.status.targetPrimary, plan.status.promotionReason);
-  }
-  if (plan.status.currentPrimary != set.status.currentPrimary && !set.status.currentPrimary.empty() &&
-      !plan.status.failovers.empty()) {
-    const auto& f = plan.status.failovers.back();
-    spdlog::warn("primary changed set={} from={} to={} reason={} timeline={} unavailableSeconds={:.3f}", name, f.from,
-                 f.to, f.reason, f.timeline, f.unavailableSeconds);
-  }
-  Status executed = executor_.Execute(set, plan, observed);
-
-  api::ReplicaSetStatus status = plan.status;
-  status.connection = runtime_.Connection(set, runtime_.ListInstances(set));
-  if (!executed.ok()) {
-    // The next pass sees the world as the failure left it; say what failed.
-    for (auto& c : status.conditions) {
-      if (c.type == "Progressing") c.message += (c.message.empty() ? "" : "; ") + ("last step failed: " + executed.message());
-    }
-  }
-  Status written = store_.WriteStatus(name, status);
+  control::PassResult pass = control::RunPass(set, runtime_, observer_, executor_);
+  Status written = store_.WriteStatus(name, pass.status);
   if (!written.ok()) spdlog::warn("cannot write status set={} error=\"{}\"", name, written.message());
-
-  const api::Condition* ready = api::FindCondition(status, "Ready");
-  const api::Condition* progressing = api::FindCondition(status, "Progressing");
-  std::string summary = "phase=" + status.phase + " primary=" + status.currentPrimary +
-                        " ready=" + std::to_string(status.readyInstances) + "/" +
-                        std::to_string(set.spec.instances.value_or(1)) + " timeline=" + std::to_string(status.timeline);
-  std::string detail = progressing != nullptr ? progressing->message : "";
-  if (lastSummary_[name] != summary + detail) {
-    lastSummary_[name] = summary + detail;
-    spdlog::info("replica set status set={} {} readyCondition={} progress=\"{}\"", name, summary,
-                 ready ? ready->status : "Unknown", detail);
+  std::string summary = control::Summary(set, pass.status);
+  if (lastSummary_[name] != summary) {
+    lastSummary_[name] = summary;
+    spdlog::info("replica set status set={} {}", name, summary);
   }
-  return plan.requeueAfter;
+  return pass.requeueAfter;
 }
 
 }  // namespace pgrs::local

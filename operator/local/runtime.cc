@@ -212,7 +212,10 @@ Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet
   if (auto current = ReadFile(pgpassPath); !current.ok() || *current != pgpass) {
     PGRS_RETURN_IF_ERROR(WriteFileAtomic(pgpassPath, pgpass, 0600));
   }
-  return executor::SetSecrets{*superuser, *replication};
+  executor::SetSecrets secrets;
+  secrets.superuserPassword = *superuser;
+  secrets.replicationPassword = *replication;
+  return secrets;
 }
 
 api::ConnectionStatus LocalRuntime::Connection(const api::PostgresReplicaSet& set,

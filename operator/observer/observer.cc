@@ -114,6 +114,10 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
   out.index = target.index;
   out.host = target.host;
   out.port = target.port;
+  if (target.host.empty()) {
+    out.pgError = "no address yet";
+    return out;
+  }
   auto response = HttpCall("GET", target.agentUrl + "/status", "", target.agentToken, 1500ms);
   if (response.ok() && response->status == 200) {
     auto status = agent::DecodeAgentStatus(response->body);

@@ -1,0 +1,321 @@
+#include "operator/kube/runtime.h"
+
+#include <algorithm>
+
+#include "operator/util/log.h"
+#include "operator/util/random.h"
+
+namespace pgrs::kube {
+
+using executor::InstanceRecord;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kRememberDeleted = 60s;
+
+SetRef RefOf(const api::PostgresReplicaSet& set) {
+  return {set.metadata.namespace_, set.metadata.name, set.metadata.uid};
+}
+
+std::string Key(const api::PostgresReplicaSet& set, const std::string& name) {
+  return set.metadata.namespace_ + "/" + name;
+}
+
+bool Terminating(const Json& o) { return !GetString(o, {"metadata", "deletionTimestamp"}).empty(); }
+
+}  // namespace
+
+KubeRuntime::KubeRuntime(Client* client, const Controller* cache, InstancePodOptions options)
+    : client_(client), cache_(cache), options_(std::move(options)) {}
+
+bool KubeRuntime::RecentlyDeleted(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = deleted_.find(key);
+  if (it == deleted_.end()) return false;
+  if (std::chrono::steady_clock::now() - it->second > kRememberDeleted) {
+    deleted_.erase(it);
+    return false;
+  }
+  return true;
+}
+
+void KubeRuntime::Forget(const std::string& ns, const std::string& set) {
+  std::lock_guard<std::mutex> lock(mu_);
+  secrets_.erase(ns + "/" + set);
+  tokens_.erase(ns + "/" + set);
+}
+
+std::optional<Json> KubeRuntime::Child(const Resource& r, const api::PostgresReplicaSet& set,
+                                       const std::string& name) {
+  for (const auto& o : cache_->ListOwned(r, set.metadata.uid)) {
+    if (NameOf(o) == name) return o;
+  }
+  auto fresh = client_->Get(r, set.metadata.namespace_, name);
+  if (fresh.ok()) return *fresh;
+  return std::nullopt;
+}
+
+Status KubeRuntime::CreateIfMissing(const Resource& r, const api::PostgresReplicaSet& set, const Json& object) {
+  const std::string name = NameOf(object);
+  for (const auto& o : cache_->ListOwned(r, set.metadata.uid)) {
+    if (NameOf(o) == name) return Status::Ok();
+  }
+  auto created = client_->Create(r, set.metadata.namespace_, object);
+  if (created.ok()) {
+    spdlog::info("created {} set={} name={}", r.kind, set.metadata.name, name);
+    return Status::Ok();
+  }
+  if (IsAlreadyExists(created.status())) return Status::Ok();
+  return created.status().WithContext("create " + r.kind + " " + name);
+}
+
+Status KubeRuntime::EnsureSetObjects(const api::PostgresReplicaSet& set) {
+  const SetRef owner = RefOf(set);
+  // Secrets first: Secrets() makes them with fresh random values.
+  if (auto secrets = Secrets(set); !secrets.ok()) return secrets.status();
+  if (auto token = SecretField(set, AgentSecretName(set.metadata.name), "token"); !token.ok()) return token.status();
+  for (const auto& service : BuildServices(owner)) PGRS_RETURN_IF_ERROR(CreateIfMissing(ServiceResource(), set, service));
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(PdbResource(), set, BuildPdb(owner)));
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(ServiceAccountResource(), set, BuildServiceAccount(owner)));
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(RoleResource(), set, BuildRole(owner)));
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(RoleBindingResource(), set, BuildRoleBinding(owner)));
+  // The primary Lease exists from the start, owned by the set, so that it
+  // goes with it; the first primary acquires it.
+  Json lease = Json::object();
+  lease["apiVersion"] = Json::string("coordination.k8s.io/v1");
+  lease["kind"] = Json::string("Lease");
+  lease["metadata"] = ChildMetadata(owner, PrimaryLeaseName(set.metadata.name));
+  lease["spec"] = Json::object();
+  auto existing = client_->Get(LeaseResource(), owner.ns, PrimaryLeaseName(owner.name));
+  if (existing.status().code() == StatusCode::kNotFound) {
+    auto created = client_->Create(LeaseResource(), owner.ns, lease);
+    if (!created.ok() && !IsAlreadyExists(created.status())) return created.status().WithContext("create primary lease");
+  }
+  return Status::Ok();
+}
+
+std::optional<Json> KubeRuntime::CachedPod(const api::PostgresReplicaSet& set, const std::string& name) const {
+  for (const auto& pod : cache_->ListOwned(PodResource(), set.metadata.uid)) {
+    if (NameOf(pod) == name) return pod;
+  }
+  return std::nullopt;
+}
+
+std::vector<InstanceRecord> KubeRuntime::ListInstances(const api::PostgresReplicaSet& set) {
+  // An instance exists while its volume does; its Pod may come and go.
+  std::vector<InstanceRecord> out;
+  for (const auto& pvc : cache_->ListOwned(PvcResource(), set.metadata.uid)) {
+    const std::string name = NameOf(pvc);
+    int index = api::InstanceIndex(set.metadata.name, name);
+    if (index <= 0 || Terminating(pvc) || RecentlyDeleted(Key(set, name))) continue;
+    InstanceRecord r;
+    r.name = name;
+    r.index = index;
+    r.port = kPostgresPort;
+    if (auto pod = CachedPod(set, name); pod && !Terminating(*pod)) r.host = GetString(*pod, {"status", "podIP"});
+    r.listenAddresses = r.host;
+    // Pods move between addresses; passwords (scram) guard every rule.
+    r.clientNetworks = {"0.0.0.0/0", "::/0"};
+    out.push_back(r);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+  return out;
+}
+
+Result<InstanceRecord> KubeRuntime::CreateInstance(const api::PostgresReplicaSet& set, const std::string& name,
+                                                   int index) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    deleted_.erase(Key(set, name));
+  }
+  const SetRef owner = RefOf(set);
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(PvcResource(), set, BuildPvc(owner, set.spec, name)));
+  const std::string role = set.status.currentPrimary.empty() || set.status.currentPrimary == name ? "primary" : "standby";
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(PodResource(), set, BuildPod(owner, name, role, options_)));
+  InstanceRecord r;
+  r.name = name;
+  r.index = index;
+  r.port = kPostgresPort;
+  if (auto pod = CachedPod(set, name)) r.host = GetString(*pod, {"status", "podIP"});
+  r.listenAddresses = r.host;
+  r.clientNetworks = {"0.0.0.0/0", "::/0"};
+  return r;
+}
+
+Status KubeRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const InstanceRecord& instance) {
+  if (RecentlyDeleted(Key(set, instance.name))) return Status::Ok();
+  auto pod = CachedPod(set, instance.name);
+  if (pod) {
+    std::string phase = GetString(*pod, {"status", "phase"});
+    if (Terminating(*pod)) return Status::Ok();  // recreated once it is gone
+    if (phase != "Failed" && phase != "Succeeded") return Status::Ok();
+    // A Pod that ended (evicted, node lost) does not come back by itself.
+    spdlog::warn("replacing ended pod set={} instance={} phase={}", set.metadata.name, instance.name, phase);
+    Status st = client_->Delete(PodResource(), set.metadata.namespace_, instance.name);
+    if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
+    return Status::Ok();
+  }
+  // The volume is there and the Pod is not (deleted by someone, fenced, or
+  // its node went away): bring the instance back on its volume.
+  const std::string role = set.status.currentPrimary == instance.name ? "primary" : "standby";
+  auto created = client_->Create(PodResource(), set.metadata.namespace_, BuildPod(RefOf(set), instance.name, role, options_));
+  if (created.ok()) {
+    spdlog::info("recreated pod set={} instance={}", set.metadata.name, instance.name);
+    return Status::Ok();
+  }
+  if (IsAlreadyExists(created.status())) return Status::Ok();
+  return created.status();
+}
+
+Status KubeRuntime::DeleteInstance(const api::PostgresReplicaSet& set, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    deleted_[Key(set, name)] = std::chrono::steady_clock::now();
+  }
+  Status pod = client_->Delete(PodResource(), set.metadata.namespace_, name);
+  if (!pod.ok() && pod.code() != StatusCode::kNotFound) return pod.WithContext("delete pod " + name);
+  Status pvc = client_->Delete(PvcResource(), set.metadata.namespace_, name);
+  if (!pvc.ok() && pvc.code() != StatusCode::kNotFound) return pvc.WithContext("delete volume claim " + name);
+  return Status::Ok();
+}
+
+Result<std::string> KubeRuntime::SecretField(const api::PostgresReplicaSet& set, const std::string& secret,
+                                             const std::string& key) {
+  const SetRef owner = RefOf(set);
+  auto existing = Child(SecretResource(), set, secret);
+  if (!existing) {
+    // Made once, never rotated by pgrs.
+    std::vector<std::pair<std::string, std::string>> data;
+    std::string type = "kubernetes.io/basic-auth";
+    if (secret == SuperuserSecretName(owner.name)) data = {{"username", "postgres"}, {"password", RandomHex(24)}};
+    else if (secret == AppSecretName(owner.name)) {
+      data = {{"username", "app"}, {"password", RandomHex(24)}, {"dbname", "app"}};
+    } else if (secret == ReplicationSecretName(owner.name)) {
+      data = {{"username", "pgrs_replication"}, {"password", RandomHex(24)}};
+    } else {
+      data = {{"token", RandomHex(24)}};
+      type = "Opaque";
+    }
+    auto created = client_->Create(SecretResource(), owner.ns, BuildSecret(owner, secret, type, data));
+    if (created.ok()) {
+      spdlog::info("created secret set={} name={}", owner.name, secret);
+      existing = *created;
+    } else if (IsAlreadyExists(created.status())) {
+      auto fresh = client_->Get(SecretResource(), owner.ns, secret);
+      if (!fresh.ok()) return fresh.status();
+      existing = *fresh;
+    } else {
+      return created.status().WithContext("create secret " + secret);
+    }
+  }
+  std::string value = SecretValue(*existing, key);
+  if (value.empty()) return Status::Invalid("secret " + owner.ns + "/" + secret + " has no " + key);
+  return value;
+}
+
+Result<executor::SetSecrets> KubeRuntime::Secrets(const api::PostgresReplicaSet& set) {
+  const std::string key = Key(set, set.metadata.name);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = secrets_.find(key); it != secrets_.end()) return it->second;
+  }
+  const std::string& n = set.metadata.name;
+  executor::SetSecrets s;
+  auto superuser = SecretField(set, SuperuserSecretName(n), "password");
+  if (!superuser.ok()) return superuser.status();
+  auto replication = SecretField(set, ReplicationSecretName(n), "password");
+  if (!replication.ok()) return replication.status();
+  auto appPassword = SecretField(set, AppSecretName(n), "password");
+  if (!appPassword.ok()) return appPassword.status();
+  auto appUser = SecretField(set, AppSecretName(n), "username");
+  if (!appUser.ok()) return appUser.status();
+  auto appDatabase = SecretField(set, AppSecretName(n), "dbname");
+  if (!appDatabase.ok()) return appDatabase.status();
+  s.superuserPassword = *superuser;
+  s.replicationPassword = *replication;
+  s.appUser = *appUser;
+  s.appPassword = *appPassword;
+  s.appDatabase = *appDatabase;
+  std::lock_guard<std::mutex> lock(mu_);
+  secrets_[key] = s;
+  return s;
+}
+
+Result<executor::AgentEndpoint> KubeRuntime::Endpoint(const api::PostgresReplicaSet& set, const std::string& name) {
+  auto pod = CachedPod(set, name);
+  std::string ip = pod ? GetString(*pod, {"status", "podIP"}) : "";
+  if (ip.empty()) return Status::Unavailable("pod " + name + " has no address yet");
+  std::string token;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = tokens_.find(Key(set, set.metadata.name)); it != tokens_.end()) token = it->second;
+  }
+  if (token.empty()) {
+    auto read = SecretField(set, AgentSecretName(set.metadata.name), "token");
+    if (!read.ok()) return read.status();
+    token = *read;
+    std::lock_guard<std::mutex> lock(mu_);
+    tokens_[Key(set, set.metadata.name)] = token;
+  }
+  bool v6 = ip.find(':') != std::string::npos;
+  return executor::AgentEndpoint{"http://" + (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(kAgentPort), token};
+}
+
+std::string KubeRuntime::LeaseLocation(const api::PostgresReplicaSet& set) {
+  return "kube:" + set.metadata.namespace_ + "/" + PrimaryLeaseName(set.metadata.name);
+}
+
+Status KubeRuntime::FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) {
+  // The kubelet kills the containers of a Pod deleted without grace. The
+  // Pod comes back (EnsureAgent) with an agent that waits for its config,
+  // which keeps it fenced until it rejoins as a standby.
+  DeleteOptions options;
+  options.gracePeriodSeconds = 0;
+  Status st = client_->Delete(PodResource(), set.metadata.namespace_, name, options);
+  if (!st.ok() && st.code() != StatusCode::kNotFound) return st.WithContext("delete pod " + name);
+  return Status::Ok();
+}
+
+api::ConnectionStatus KubeRuntime::Connection(const api::PostgresReplicaSet& set,
+                                              const std::vector<InstanceRecord>&) {
+  // Applications connect through the Services, as the application role
+  // (its password is in the NAME-app Secret).
+  const std::string& n = set.metadata.name;
+  const std::string& ns = set.metadata.namespace_;
+  std::string tail = " port=" + std::to_string(kPostgresPort) + " user=app dbname=app";
+  return {"host=" + n + "-rw." + ns + ".svc" + tail, "host=" + n + "-ro." + ns + ".svc" + tail};
+}
+
+Status KubeRuntime::SyncRoleLabels(const api::PostgresReplicaSet& set, const api::ReplicaSetStatus& status) {
+  // Take the label off the old primary first, so that -rw never selects two.
+  std::vector<std::pair<std::string, std::string>> demote, promote;
+  for (const auto& pod : cache_->ListOwned(PodResource(), set.metadata.uid)) {
+    if (Terminating(pod)) continue;
+    const std::string name = NameOf(pod);
+    bool fenced = false;
+    for (const auto& i : status.instances) {
+      if (i.name == name) fenced = i.fenced;
+    }
+    std::string want = name == status.currentPrimary && !fenced && status.targetPrimary == status.currentPrimary
+                           ? "primary" : "standby";
+    std::string have = GetString(pod, {"metadata", "labels", kRoleLabel});
+    if (have == want) continue;
+    (want == "primary" ? promote : demote).push_back({name, want});
+  }
+  for (const auto* list : {&demote, &promote}) {
+    for (const auto& [name, role] : *list) {
+      Json patch = Json::object();
+      patch["metadata"]["labels"][kRoleLabel] = Json::string(role);
+      auto patched = client_->MergePatch(PodResource(), set.metadata.namespace_, name, patch);
+      if (!patched.ok()) {
+        if (patched.status().code() == StatusCode::kNotFound) continue;
+        return patched.status().WithContext("label pod " + name);
+      }
+      spdlog::info("moved role label set={} pod={} role={}", set.metadata.name, name, role);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace pgrs::kube

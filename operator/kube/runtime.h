@@ -1,0 +1,69 @@
+// The Kubernetes runtime: an instance is a Pod and a PersistentVolumeClaim
+// of the same name, reached at the Pod's IP; passwords live in Secrets; the
+// primary lease is a Lease object. Reads come from the controller's caches
+// (informers), writes go to the API server. See OBJECTS.md.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "operator/executor/runtime.h"
+#include "operator/kube/controller.h"
+#include "operator/kube/objects.h"
+
+namespace pgrs::kube {
+
+class KubeRuntime : public executor::Runtime {
+ public:
+  // `cache` is the controller whose informers watch the set's children
+  // (pods, PVCs, secrets, services ... owned by the set).
+  KubeRuntime(Client* client, const Controller* cache, InstancePodOptions options);
+
+  // What a set needs besides its instances: Secrets, Services, the
+  // PodDisruptionBudget, the instances' ServiceAccount, Role and
+  // RoleBinding, and the primary Lease. Creates what is missing.
+  Status EnsureSetObjects(const api::PostgresReplicaSet& set);
+  // Moves the pgrs.dev/role labels so that `-rw` selects the current
+  // primary and nothing else.
+  Status SyncRoleLabels(const api::PostgresReplicaSet& set, const api::ReplicaSetStatus& status);
+
+  std::vector<executor::InstanceRecord> ListInstances(const api::PostgresReplicaSet& set) override;
+  Result<executor::InstanceRecord> CreateInstance(const api::PostgresReplicaSet& set, const std::string& name,
+                                                  int index) override;
+  Status EnsureAgent(const api::PostgresReplicaSet& set, const executor::InstanceRecord& instance) override;
+  Status DeleteInstance(const api::PostgresReplicaSet& set, const std::string& name) override;
+  Result<executor::AgentEndpoint> Endpoint(const api::PostgresReplicaSet& set, const std::string& name) override;
+  Result<executor::SetSecrets> Secrets(const api::PostgresReplicaSet& set) override;
+  std::string LeaseLocation(const api::PostgresReplicaSet& set) override;
+  Status FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) override;
+  api::ConnectionStatus Connection(const api::PostgresReplicaSet& set,
+                                   const std::vector<executor::InstanceRecord>& instances) override;
+
+  // Forgets what it remembers of a deleted set.
+  void Forget(const std::string& ns, const std::string& set);
+
+ private:
+  // A child from the cache, or from the API when the cache has not seen it
+  // yet (just created); nullopt when it does not exist.
+  std::optional<Json> Child(const Resource& r, const api::PostgresReplicaSet& set, const std::string& name);
+  Status CreateIfMissing(const Resource& r, const api::PostgresReplicaSet& set, const Json& object);
+  std::optional<Json> CachedPod(const api::PostgresReplicaSet& set, const std::string& name) const;
+  Result<std::string> SecretField(const api::PostgresReplicaSet& set, const std::string& secret,
+                                  const std::string& key);
+  bool RecentlyDeleted(const std::string& key);
+
+  Client* client_;
+  const Controller* cache_;
+  InstancePodOptions options_;
+  std::mutex mu_;
+  // "ns/instance" -> when the operator deleted it: a cache that has not
+  // caught up must not bring it back.
+  std::map<std::string, std::chrono::steady_clock::time_point> deleted_;
+  // "ns/set" -> its secrets, once read (they never change).
+  std::map<std::string, executor::SetSecrets> secrets_;
+  std::map<std::string, std::string> tokens_;
+};
+
+}  // namespace pgrs::kube
