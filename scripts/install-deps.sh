@@ -11,6 +11,14 @@ packages=(
   openssl procps
 )
 
+# kubectl (v1.21+, whose built-in kustomize reads manifests/) is used by the
+# e2e/install tests. Debian 12's archive has no such kubectl (its
+# kubernetes-client is v1.20), so it is not installed here: it comes with
+# the machine image (google-cloud-cli's kubectl). Say so when it is missing.
+if ! kubectl kustomize --help >/dev/null 2>&1; then
+  echo "install-deps: kubectl v1.21+ (with kustomize) is not on PATH: the e2e/install tests (install_manifests_test) will fail; install kubectl from https://kubernetes.io/docs/tasks/tools/" >&2
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

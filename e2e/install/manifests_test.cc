@@ -152,6 +152,23 @@ TEST(ManifestsTest, DeploymentPassesOnlyFlagsThatPgrsOperatorHas) {
   }
 }
 
+// The chart's Deployment template (not rendered: no helm here) passes
+// flags the same way, one "- --flag=..." per line.
+TEST(ManifestsTest, ChartDeploymentPassesOnlyFlagsThatPgrsOperatorHas) {
+  const std::set<std::string> known = OperatorFlags();
+  const std::string chart = ReadSource("charts/pgrs-operator/templates/deployment.yaml");
+  static const std::regex kFlag(R"(- (--[a-z][a-z0-9-]*))");
+  int flags = 0;
+  for (auto it = std::sregex_iterator(chart.begin(), chart.end(), kFlag); it != std::sregex_iterator(); ++it) {
+    ++flags;
+    const std::string flag = (*it)[1];
+    if (!known.count(flag) && !kPendingFlags.count(flag)) {
+      ADD_FAILURE() << "the chart passes " << flag << ", which `pgrs operator --help` does not list";
+    }
+  }
+  EXPECT_GT(flags, 8);
+}
+
 TEST(ManifestsTest, DeploymentRunsTwoHardenedReplicasWithProbes) {
   const value* deployment = Find("Deployment", "pgrs-operator");
   ASSERT_NE(deployment, nullptr);
