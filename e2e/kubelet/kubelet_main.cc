@@ -1,0 +1,107 @@
+// pgrs-test-kubelet: the process kubelet as a program (see README.md).
+//
+//   pgrs-test-kubelet --root DIR [--kubeconfig PATH] [--node-name N] [--namespace NS]
+//                     [--map-command FROM=TO]... [--ip-base 127.0.10.1] [--pod-token FILE]
+//                     [--max-grace 10s] [--log-level info] [--log-format auto|text|json]
+//
+// Runs until SIGTERM or SIGINT, then stops every Pod's processes (the Pod
+// objects stay, as when a node goes down).
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "e2e/kubelet/kubelet.h"
+#include "operator/kube/config.h"
+#include "operator/util/log.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pgrs-test-kubelet --root DIR [--kubeconfig PATH] [--node-name NAME] [--namespace NS]\n"
+    "                         [--map-command FROM=TO]... [--ip-base 127.0.10.1] [--pod-token FILE]\n"
+    "                         [--max-grace 10s] [--log-level info] [--log-format auto|text|json]\n";
+
+// "10s", "500ms", "2m" or plain seconds.
+bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || value < 0) return false;
+  std::string unit(end);
+  double ms = unit == "ms" ? value : unit == "s" || unit.empty() ? value * 1000 : unit == "m" ? value * 60000 : -1;
+  if (ms < 0) return false;
+  *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return true;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "pgrs-test-kubelet: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pgrs::e2e::KubeletOptions options;
+  std::string kubeconfig, logLevel = "info", logFormat = "auto";
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i], value;
+    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    } else if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Fail(flag + " needs a value\n" + kUsage);
+    }
+    if (flag == "--kubeconfig") kubeconfig = value;
+    else if (flag == "--node-name") options.nodeName = value;
+    else if (flag == "--namespace") options.namespace_ = value;
+    else if (flag == "--root") options.root = value;
+    else if (flag == "--ip-base") options.ipBase = value;
+    else if (flag == "--pod-token") options.podTokenFile = value;
+    else if (flag == "--log-level") logLevel = value;
+    else if (flag == "--log-format") logFormat = value;
+    else if (flag == "--map-command") {
+      auto eq = value.find('=');
+      if (eq == std::string::npos || eq == 0) return Fail("--map-command " + value + ": want FROM=TO");
+      options.commandMap[value.substr(0, eq)] = value.substr(eq + 1);
+    } else if (flag == "--max-grace") {
+      if (!ParseDuration(value, &options.maxGrace)) return Fail("--max-grace " + value + ": want a duration like 10s");
+    } else {
+      return Fail("unknown flag " + flag + "\n" + kUsage);
+    }
+  }
+  if (options.root.empty()) return Fail(std::string("--root is required\n") + kUsage);
+  pgrs::LogFormat format;
+  if (!pgrs::ParseLogFormat(logFormat, &format)) return Fail("--log-format " + logFormat + ": want auto, text or json");
+  pgrs::InitLogging("kubelet " + options.nodeName, format, logLevel);
+
+  auto config = pgrs::kube::ResolveConfig(kubeconfig);
+  if (!config.ok()) return Fail(config.status().ToString());
+  options.config = *config;
+
+  // Signals are taken by sigwait only: blocked before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  pgrs::e2e::ProcessKubelet kubelet(options);
+  if (auto s = kubelet.Start(); !s.ok()) {
+    std::fprintf(stderr, "pgrs-test-kubelet: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("kubelet stopping signal={}", sig);
+  kubelet.Stop();
+  return 0;
+}

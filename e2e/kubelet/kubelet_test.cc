@@ -1,0 +1,298 @@
+// The process kubelet against the in-memory API server: Pods become local
+// processes with their env, secrets, volumes and probes; restarts, deletion,
+// claims, addresses and a missing Secret.
+#include "e2e/kubelet/kubelet.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "e2e/kube/test_util.h"
+#include "operator/kube/config.h"
+#include "operator/util/files.h"
+#include "operator/util/process.h"
+
+namespace pgrs::e2e {
+namespace {
+
+using kube::Json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const kube::Resource kPods{"", "v1", "pods", "Pod", true};
+const kube::Resource kClaims{"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true};
+const kube::Resource kSecrets{"", "v1", "secrets", "Secret", true};
+constexpr char kNs[] = "default";
+
+Json Str(const std::string& s) { return Json::string(s); }
+
+Json EnvField(const std::string& name, const std::string& path) {
+  Json e = Json::object();
+  e["name"] = Str(name);
+  e["valueFrom"]["fieldRef"]["fieldPath"] = Str(path);
+  return e;
+}
+
+Json EnvSecret(const std::string& name, const std::string& secret, const std::string& key) {
+  Json e = Json::object();
+  e["name"] = Str(name);
+  e["valueFrom"]["secretKeyRef"]["name"] = Str(secret);
+  e["valueFrom"]["secretKeyRef"]["key"] = Str(key);
+  return e;
+}
+
+// A Pod running `/bin/sh -c script`, without a service account token.
+Json ShellPod(const std::string& name, const std::string& script) {
+  Json pod = Json::object();
+  pod["apiVersion"] = Str("v1");
+  pod["kind"] = Str("Pod");
+  pod["metadata"]["name"] = Str(name);
+  pod["spec"]["automountServiceAccountToken"] = Json::boolean(false);
+  pod["spec"]["terminationGracePeriodSeconds"] = Json::number(30);
+  Json c = Json::object();
+  c["name"] = Str("main");
+  c["image"] = Str("none");
+  c["command"][0] = Str("/bin/sh");
+  c["command"][1] = Str("-c");
+  c["args"][0] = Str(script);
+  c["env"][0] = EnvField("POD_NAME", "metadata.name");
+  c["env"][1] = EnvField("POD_IP", "status.podIP");
+  pod["spec"]["containers"][0] = c;
+  return pod;
+}
+
+class KubeletTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    std::string kubeconfig = tmp_.path() + "/kubeconfig";
+    ASSERT_TRUE(WriteFileAtomic(kubeconfig,
+                                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n"
+                                "  cluster:\n    server: " + server_.url() +
+                                    "\nusers:\n- name: test\n  user:\n    token: pod-token-123\n"
+                                    "contexts:\n- name: test\n  context: {cluster: test, user: test, namespace: "
+                                    "default}\n",
+                                0600)
+                    .ok());
+    auto config = kube::LoadKubeconfig(kubeconfig);
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    options_.config = *config;
+    options_.root = tmp_.path() + "/root";
+    options_.ipBase = "127.0.77.1";
+    options_.maxGrace = seconds(3);
+    options_.stopGrace = milliseconds(500);
+  }
+  void TearDown() override {
+    if (kubelet_) kubelet_->Stop();
+  }
+
+  void StartKubelet() {
+    kubelet_ = std::make_unique<ProcessKubelet>(options_);
+    ASSERT_TRUE(kubelet_->Start().ok());
+  }
+
+  void Create(const kube::Resource& r, const Json& object) {
+    ASSERT_FALSE(server_.CallJson("POST", r.Path(kNs), object).is_null()) << object.serialize();
+  }
+  void CreateSecret(const std::string& name, const std::string& key, const std::string& value) {
+    Json s = Json::object();
+    s["apiVersion"] = Str("v1");
+    s["kind"] = Str("Secret");
+    s["metadata"]["name"] = Str(name);
+    s["data"][key] = Str(utility::conversions::to_base64(std::vector<unsigned char>(value.begin(), value.end())));
+    Create(kSecrets, s);
+  }
+  void CreateClaim(const std::string& name) {
+    Json c = Json::object();
+    c["apiVersion"] = Str("v1");
+    c["kind"] = Str("PersistentVolumeClaim");
+    c["metadata"]["name"] = Str(name);
+    c["spec"]["accessModes"][0] = Str("ReadWriteOnce");
+    c["spec"]["resources"]["requests"]["storage"] = Str("1Gi");
+    Create(kClaims, c);
+  }
+  Json Pod(const std::string& name) { return server_.CallJson("GET", kPods.Path(kNs, name)); }
+  static bool IsReady(const Json& pod) {
+    const Json* conditions = kube::GetField(pod, {"status", "conditions"});
+    if (conditions == nullptr || !conditions->is_array()) return false;
+    for (const auto& c : conditions->as_array()) {
+      if (kube::GetString(c, {"type"}) == "Ready") return kube::GetString(c, {"status"}) == "True";
+    }
+    return false;
+  }
+  static const Json& Container(const Json& pod) {
+    static const Json kNone = Json::object();
+    const Json* statuses = kube::GetField(pod, {"status", "containerStatuses"});
+    return statuses != nullptr && statuses->is_array() && statuses->size() > 0 ? statuses->as_array().at(0) : kNone;
+  }
+  bool WaitReady(const std::string& name, milliseconds timeout = seconds(10)) {
+    return WaitFor([&] { return IsReady(Pod(name)); }, timeout);
+  }
+  std::string Read(const std::string& path) { return ReadFile(path).ok() ? *ReadFile(path) : "<missing>"; }
+
+  ApiServer server_;
+  TempDir tmp_;
+  KubeletOptions options_;
+  std::unique_ptr<ProcessKubelet> kubelet_;
+};
+
+TEST_F(KubeletTest, PodRunsWithItsEnvSecretAndClaimThenRestartsAndGoesAway) {
+  CreateSecret("creds", "password", "s3cret");
+  CreateClaim("data-1");
+  std::string dataMount = tmp_.path() + "/mnt/data";   // made on the host by the kubelet
+  std::string credsMount = tmp_.path() + "/mnt/creds";
+  Json pod = ShellPod(
+      "web-1",
+      "echo $(POD_NAME) > data/name; echo \"$PASSWORD\" > data/password; cat " + credsMount +
+          "/password > data/mounted; echo '$$(POD_NAME)' > data/escaped;"
+          "touch " + credsMount + "/x 2>/dev/null || echo ro > data/readonly;"
+          "cat /var/run/secrets/kubernetes.io/serviceaccount/token > data/token;"
+          "cat /var/run/secrets/kubernetes.io/serviceaccount/namespace > data/namespace;"
+          "exec /usr/bin/python3 -m http.server --bind $(POD_IP) 8000");
+  pod["spec"]["automountServiceAccountToken"] = Json::boolean(true);
+  Json& c = pod["spec"]["containers"][0];
+  c["workingDir"] = Str(tmp_.path() + "/mnt");
+  c["env"][2] = EnvSecret("PASSWORD", "creds", "password");
+  c["ports"][0]["name"] = Str("http");
+  c["ports"][0]["containerPort"] = Json::number(8000);
+  c["readinessProbe"]["httpGet"]["path"] = Str("/");
+  c["readinessProbe"]["httpGet"]["port"] = Str("http");
+  c["readinessProbe"]["periodSeconds"] = Json::number(1);
+  c["livenessProbe"]["tcpSocket"]["port"] = Json::number(8000);
+  c["livenessProbe"]["periodSeconds"] = Json::number(1);
+  c["livenessProbe"]["failureThreshold"] = Json::number(5);
+  c["volumeMounts"][0]["name"] = Str("data");
+  c["volumeMounts"][0]["mountPath"] = Str(dataMount);
+  c["volumeMounts"][1]["name"] = Str("creds");
+  c["volumeMounts"][1]["mountPath"] = Str(credsMount);
+  c["volumeMounts"][1]["readOnly"] = Json::boolean(true);
+  pod["spec"]["volumes"][0]["name"] = Str("data");
+  pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = Str("data-1");
+  pod["spec"]["volumes"][1]["name"] = Str("creds");
+  pod["spec"]["volumes"][1]["secret"]["secretName"] = Str("creds");
+  pod["spec"]["volumes"][1]["secret"]["defaultMode"] = Json::number(0400);
+  StartKubelet();
+  Create(kPods, pod);
+
+  ASSERT_TRUE(WaitReady("web-1")) << Pod("web-1").serialize() << Read(kubelet_->PodDir(kNs, "web-1") + "/container.log");
+  Json running = Pod("web-1");
+  EXPECT_EQ(kube::GetString(running, {"status", "phase"}), "Running");
+  std::string ip = kube::GetString(running, {"status", "podIP"});
+  EXPECT_EQ(ip.rfind("127.", 0), 0u) << ip;
+  EXPECT_EQ(ip, kubelet_->PodIp(kNs, "web-1"));
+  EXPECT_EQ(kube::GetString(running, {"status", "hostIP"}), "127.0.0.1");
+  EXPECT_TRUE(kube::GetField(Container(running), {"state", "running", "startedAt"}) != nullptr);
+  EXPECT_TRUE(kube::GetField(Container(running), {"ready"})->as_bool());
+  EXPECT_EQ(kube::GetString(kube::GetField(running, {"status", "podIPs"})->as_array().at(0), {"ip"}), ip);
+  auto claim = server_.CallJson("GET", kClaims.Path(kNs, "data-1"));
+  EXPECT_EQ(kube::GetString(claim, {"status", "phase"}), "Bound");
+
+  // What the container wrote into its claim, seen from the host.
+  std::string volume = kubelet_->VolumeDir(kNs, "data-1");
+  EXPECT_EQ(Read(volume + "/name"), "web-1\n");
+  EXPECT_EQ(Read(volume + "/password"), "s3cret\n");
+  EXPECT_EQ(Read(volume + "/mounted"), "s3cret");
+  EXPECT_EQ(Read(volume + "/escaped"), "$(POD_NAME)\n");
+  EXPECT_EQ(Read(volume + "/readonly"), "ro\n");
+  EXPECT_EQ(Read(volume + "/token"), "pod-token-123");
+  EXPECT_EQ(Read(volume + "/namespace"), "default");
+  struct stat st;
+  ASSERT_EQ(stat((kubelet_->PodDir(kNs, "web-1") + "/volumes/creds/password").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0400u);
+  // The mounts live in the Pod's mount namespace only: the host's mount
+  // points stay empty.
+  ASSERT_TRUE(IsDirectory(dataMount));
+  EXPECT_TRUE(ListDirectory(dataMount).empty());
+  EXPECT_TRUE(ListDirectory(credsMount).empty());
+  pid_t pid = kubelet_->PodPid(kNs, "web-1");
+  ASSERT_GT(pid, 0);
+  char own[128] = {}, theirs[128] = {};
+  ASSERT_GT(readlink("/proc/self/ns/mnt", own, sizeof(own) - 1), 0);
+  ASSERT_GT(readlink(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), theirs, sizeof(theirs) - 1), 0);
+  EXPECT_STRNE(own, theirs);
+
+  // A killed container is restarted (backoff 1 s) and becomes ready again.
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(WaitFor([&] {
+    Json p = Pod("web-1");
+    return kube::GetInt(Container(p), {"restartCount"}).value_or(0) == 1 && IsReady(p);
+  }, seconds(15))) << Pod("web-1").serialize();
+  Json restarted = Pod("web-1");
+  EXPECT_EQ(kube::GetInt(Container(restarted), {"lastState", "terminated", "exitCode"}).value_or(0), 137);
+  EXPECT_EQ(kube::GetString(restarted, {"status", "podIP"}), ip);  // the address stays the Pod's
+  pid_t second = kubelet_->PodPid(kNs, "web-1");
+  EXPECT_NE(second, pid);
+  EXPECT_GT(second, 0);
+  std::string podDir = kubelet_->PodDir(kNs, "web-1");
+
+  // Deleting the Pod ends its process and removes its directory; the claim's
+  // directory stays until the claim goes.
+  ASSERT_EQ(server_.Call("DELETE", kPods.Path(kNs, "web-1")).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return !ProcessExists(second) && !PathExists(podDir); })) << podDir;
+  EXPECT_EQ(Read(volume + "/name"), "web-1\n");
+  ASSERT_EQ(server_.Call("DELETE", kClaims.Path(kNs, "data-1")).status, 200);
+  EXPECT_TRUE(WaitFor([&] { return !PathExists(volume); })) << volume;
+}
+
+TEST_F(KubeletTest, TwoPodsGetDifferentAddressesAndStopLeavesThePods) {
+  options_.stopGrace = seconds(2);
+  StartKubelet();
+  Create(kPods, ShellPod("a", "echo $(POD_IP) > /dev/null; exec sleep 60"));
+  Create(kPods, ShellPod("b", "exec sleep 60"));
+  ASSERT_TRUE(WaitReady("a"));
+  ASSERT_TRUE(WaitReady("b"));
+  std::string ipA = kube::GetString(Pod("a"), {"status", "podIP"});
+  std::string ipB = kube::GetString(Pod("b"), {"status", "podIP"});
+  EXPECT_EQ(ipA.rfind("127.0.77.", 0), 0u) << ipA;
+  EXPECT_EQ(ipB.rfind("127.0.77.", 0), 0u) << ipB;
+  EXPECT_NE(ipA, ipB);
+  pid_t a = kubelet_->PodPid(kNs, "a"), b = kubelet_->PodPid(kNs, "b");
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  kubelet_->Stop();
+  EXPECT_FALSE(ProcessExists(a));
+  EXPECT_FALSE(ProcessExists(b));
+  // A node that goes down deletes nothing.
+  EXPECT_FALSE(Pod("a").is_null());
+  EXPECT_FALSE(Pod("b").is_null());
+}
+
+TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRuns) {
+  StartKubelet();
+  Json pod = ShellPod("late", "exec sleep 60");
+  pod["spec"]["containers"][0]["env"][2] = EnvSecret("PASSWORD", "late-secret", "password");
+  Create(kPods, pod);
+  ASSERT_TRUE(WaitFor([&] {
+    return kube::GetString(Container(Pod("late")), {"state", "waiting", "reason"}) == "CreateContainerConfigError";
+  })) << Pod("late").serialize();
+  EXPECT_EQ(kube::GetString(Pod("late"), {"status", "phase"}), "Pending");
+  EXPECT_EQ(kubelet_->PodPid(kNs, "late"), -1);
+  CreateSecret("late-secret", "password", "x");
+  ASSERT_TRUE(WaitReady("late")) << Pod("late").serialize();
+  EXPECT_GT(kubelet_->PodPid(kNs, "late"), 0);
+}
+
+TEST_F(KubeletTest, FailedLivenessProbeRestartsAndNeverPolicyEndsThePod) {
+  StartKubelet();
+  Json pod = ShellPod("deaf", "exec sleep 60");  // listens nowhere
+  Json& c = pod["spec"]["containers"][0];
+  c["livenessProbe"]["tcpSocket"]["port"] = Json::number(8000);
+  c["livenessProbe"]["periodSeconds"] = Json::number(1);
+  c["livenessProbe"]["failureThreshold"] = Json::number(1);
+  pod["spec"]["terminationGracePeriodSeconds"] = Json::number(1);
+  Create(kPods, pod);
+  Json once = ShellPod("once", "exit 3");
+  once["spec"]["restartPolicy"] = Str("Never");
+  Create(kPods, once);
+  EXPECT_TRUE(WaitFor([&] { return kube::GetInt(Container(Pod("deaf")), {"restartCount"}).value_or(0) >= 1; },
+                      seconds(10)))
+      << Pod("deaf").serialize();
+  ASSERT_TRUE(WaitFor([&] { return kube::GetString(Pod("once"), {"status", "phase"}) == "Failed"; }))
+      << Pod("once").serialize();
+  EXPECT_EQ(kube::GetInt(Container(Pod("once")), {"state", "terminated", "exitCode"}).value_or(0), 3);
+  EXPECT_EQ(kube::GetInt(Container(Pod("once")), {"restartCount"}).value_or(-1), 0);
+}
+
+}  // namespace
+}  // namespace pgrs::e2e
