@@ -89,8 +89,17 @@ bool Writer::WaitForMoreAcks(size_t n, std::chrono::milliseconds timeout) const 
   return false;
 }
 
-PrimaryWatcher::PrimaryWatcher(std::vector<int> ports, std::string password)
-    : ports_(std::move(ports)), password_(std::move(password)) {}
+PrimaryWatcher::PrimaryWatcher(std::vector<int> ports, std::string password) : password_(std::move(password)) {
+  for (int port : ports) endpoints_.emplace_back("127.0.0.1", port);
+}
+
+PrimaryWatcher::PrimaryWatcher(std::vector<std::string> endpoints, std::string password)
+    : password_(std::move(password)) {
+  for (const auto& e : endpoints) {
+    auto colon = e.rfind(':');
+    endpoints_.emplace_back(e.substr(0, colon), std::stoi(e.substr(colon + 1)));
+  }
+}
 
 PrimaryWatcher::~PrimaryWatcher() { Stop(); }
 
@@ -102,14 +111,14 @@ void PrimaryWatcher::Stop() {
 }
 
 void PrimaryWatcher::Loop() {
-  std::map<int, PGconn*> conns;
+  std::map<std::pair<std::string, int>, PGconn*> conns;
   while (!stop_) {
     int writable = 0;
-    for (int port : ports_) {
-      PGconn*& conn = conns[port];
+    for (const auto& endpoint : endpoints_) {
+      PGconn*& conn = conns[endpoint];
       if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
         if (conn != nullptr) PQfinish(conn);
-        std::string info = "host=127.0.0.1 port=" + std::to_string(port) +
+        std::string info = "host=" + endpoint.first + " port=" + std::to_string(endpoint.second) +
                            " user=postgres dbname=postgres connect_timeout=1 application_name=pgrs-watcher password=" +
                            password_;
         conn = PQconnectdb(info.c_str());
@@ -129,7 +138,7 @@ void PrimaryWatcher::Loop() {
     sweeps_++;
     std::this_thread::sleep_for(20ms);
   }
-  for (auto& [port, conn] : conns) {
+  for (auto& [endpoint, conn] : conns) {
     if (conn != nullptr) PQfinish(conn);
   }
 }

@@ -47,6 +47,8 @@ class PrimaryWatcher {
  public:
   // `ports`: every instance's port on 127.0.0.1; `password`: superuser's.
   PrimaryWatcher(std::vector<int> ports, std::string password);
+  // Instances at "HOST:PORT" each.
+  PrimaryWatcher(std::vector<std::string> endpoints, std::string password);
   ~PrimaryWatcher();
   void Start();
   void Stop();
@@ -56,7 +58,7 @@ class PrimaryWatcher {
 
  private:
   void Loop();
-  std::vector<int> ports_;
+  std::vector<std::pair<std::string, int>> endpoints_;
   std::string password_;
   std::atomic<bool> stop_{false};
   std::atomic<int> twoPrimaries_{0};
