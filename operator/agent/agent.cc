@@ -90,10 +90,26 @@ Status InstanceAgent::Start() {
   if (auto log = ReadFile(JoinPath(options_.instanceDir, "postgres.log")); log.ok()) logOffset_ = log->size();
   server_ = std::make_unique<HttpServer>(options_.listenAddress, options_.token);
   server_->Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, R"({"ok":true})"}; }, true);
+  // The Pod's readinessProbe: PostgreSQL accepts connections, as the
+  // prober last found.
+  server_->Handle(
+      "GET", "/readyz",
+      [this](const HttpRequest&) {
+        bool running = false;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          running = status_.postgresRunning;
+        }
+        return running && lastPingOk_.load() ? HttpResponse{200, R"({"ready":true})"}
+                                              : HttpResponse{503, R"({"ready":false})"};
+      },
+      true);
   server_->Handle("GET", "/status", [this](const HttpRequest&) {
+    NoteControllerContact();
     return HttpResponse{200, EncodeAgentStatus(CurrentStatus())};
   });
   server_->Handle("PUT", "/config", [this](const HttpRequest& req) {
+    NoteControllerContact();
     auto config = DecodeAgentConfig(req.body);
     if (!config.ok()) return HttpResponse{400, "{\"error\":\"" + JsonEscape(config.status().message()) + "\"}"};
     Status st = SetConfig(*config);
@@ -101,6 +117,7 @@ Status InstanceAgent::Start() {
     return HttpResponse{202, "{\"configHash\":\"" + ConfigHash(*config) + "\"}"};
   });
   PGRS_RETURN_IF_ERROR(server_->Start());
+  NoteControllerContact();  // silence is counted from the agent's start
   supervisor_ = std::thread([this] { SuperviseLoop(); });
   prober_ = std::thread([this] { ProbeLoop(); });
   spdlog::info("agent started instance={} api={} dataDir={}", options_.name, options_.listenAddress, DataDir());
@@ -161,6 +178,8 @@ Status InstanceAgent::SetConfig(const AgentConfig& config) {
                  config.port, config.upstreamHost, config.upstreamPort, hash);
   }
   desired_ = config;
+  // The hash stays the one of what the controller sent: it compares them.
+  if (!options_.postgresListen.empty()) desired_->listenAddresses = options_.postgresListen;
   status_.role = config.role;
   status_.configHash = hash;
   retryAfter_ = {};  // a new config deserves a prompt attempt
@@ -301,8 +320,9 @@ void InstanceAgent::Tick() {
     return;
   }
   if (config->role == "primary" && !config->lease.empty()) {
-    // A primary runs only while it holds the lease.
-    st = RenewLease(*config, postmasterPid_ == 0);
+    // A primary runs only while it holds the lease. A crashed one waiting
+    // for the controller renews at the usual pace, not every tick.
+    st = RenewLease(*config, postmasterPid_ == 0 && !primaryCrashed_);
     if (!st.ok()) {
       if (postmasterPid_ > 0 && (st.code() == StatusCode::kConflict || LeaseRenewOverdue(*config))) {
         Fence(*config, st.message());
@@ -311,8 +331,11 @@ void InstanceAgent::Tick() {
     }
   }
   if (postmasterPid_ == 0 && primaryCrashed_) {
-    SetState(kStatePrimaryDown);
-    return;
+    if (!MayRestartWithoutController(*config)) {
+      SetState(kStatePrimaryDown);
+      return;
+    }
+    primaryCrashed_ = false;
   }
 
   bool recoveryConfChanged = false;
@@ -355,10 +378,45 @@ void InstanceAgent::Tick() {
   if (ready && repairs_ > 0 && Clock::now() - lastRepair_ > 60s) repairs_ = 0;
 }
 
+void InstanceAgent::NoteControllerContact() {
+  lastControllerContactMs_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+bool InstanceAgent::MayRestartWithoutController(const AgentConfig& config) {
+  // Without a lease nothing proves that no other instance was promoted.
+  if (config.lease.empty()) return false;
+  auto silence = options_.controllerSilence;
+  if (silence <= 0ms) silence = std::max<std::chrono::milliseconds>(30s, 3 * std::chrono::seconds(config.leaseDurationSeconds));
+  int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+  int64_t silentMs = nowMs - lastControllerContactMs_.load();
+  if (silentMs < silence.count()) return false;
+  // Still the holder means nobody took over: a renewal now (not the one of
+  // a second ago) is the proof, and keeps it ours while PostgreSQL starts.
+  Status renewed = RenewLease(config, /*beforeStart=*/true);
+  if (!renewed.ok()) {
+    SetError("not restarting the crashed primary without the controller: " + renewed.message());
+    return false;
+  }
+  spdlog::warn("restarting crashed primary in place: no word from the controller instance={} silentMs={} lease={}",
+               options_.name, silentMs, config.lease);
+  return true;
+}
+
+Result<lease::PrimaryLease*> InstanceAgent::OpenedLease(const AgentConfig& config) {
+  if (!lease_ || leaseLocation_ != config.lease) {
+    auto opened = lease::OpenLease(config.lease);
+    if (!opened.ok()) return opened.status();
+    lease_ = std::move(opened.value());
+    leaseLocation_ = config.lease;
+  }
+  return lease_.get();
+}
+
 Status InstanceAgent::RenewLease(const AgentConfig& config, bool beforeStart) {
   int64_t now = lease::NowMs();
   if (!beforeStart && now - lastRenewMs_ < int64_t{config.retryPeriodSeconds} * 1000) return Status::Ok();
-  auto store = lease::OpenLease(config.lease);
+  auto store = OpenedLease(config);
   if (!store.ok()) return store.status();
   auto renewed = (*store)->Renew(options_.name, config.leaseDurationSeconds);
   if (!renewed.ok()) return renewed.status().WithContext("primary lease");
@@ -436,7 +494,7 @@ Status InstanceAgent::Promote(const AgentConfig& config) {
     return StartPostgres(config);
   }
   if (!config.lease.empty()) {
-    auto store = lease::OpenLease(config.lease);
+    auto store = OpenedLease(config);
     if (!store.ok()) return store.status();
     auto held = (*store)->Get();
     if (!held.ok()) return held.status();

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "operator/agent/protocol.h"
+#include "operator/lease/lease.h"
 #include "operator/pq/pq.h"
 #include "operator/util/http.h"
 #include "operator/util/process.h"
@@ -34,6 +36,15 @@ struct AgentOptions {
   std::string listenAddress;  // the API, e.g. 127.0.0.1:18001
   std::string token;          // bearer token for the API
   std::string pgBinRoot = "/usr/lib/postgresql";  // <root>/<major>/bin
+  // When set, PostgreSQL's listen_addresses, whatever the config says (in a
+  // Pod: its IP, which the operator does not know in advance); the agent's
+  // own connections go there too.
+  std::string postgresListen;
+  // A crashed primary waiting for the controller (PrimaryDown) restarts in
+  // place after hearing nothing from it (no PUT /config, no GET /status)
+  // for this long, if it can still renew the lease. 0 = max(30 s, 3 x
+  // leaseDurationSeconds).
+  std::chrono::milliseconds controllerSilence{0};
 };
 
 class InstanceAgent {
@@ -66,6 +77,12 @@ class InstanceAgent {
   bool RecoveryCannotContinue();
   void Repair(const AgentConfig& config, const std::string& why);
   Status RenewLease(const AgentConfig& config, bool beforeStart);
+  // The lease at config.lease, opened once and kept while it stays there.
+  Result<lease::PrimaryLease*> OpenedLease(const AgentConfig& config);
+  // PrimaryDown and the controller silent for long: restart in place if the
+  // lease is still ours (nobody was promoted). True when it may start.
+  bool MayRestartWithoutController(const AgentConfig& config);
+  void NoteControllerContact();
   bool LeaseRenewOverdue(const AgentConfig& config) const;
   std::string FenceMarkerPath() const;
   Status EnsureDataDirectory(const AgentConfig& config);
@@ -105,6 +122,10 @@ class InstanceAgent {
   bool primaryCrashed_ = false;  // waiting for the controller's decision
   bool fenceFactsKnown_ = false;
   int64_t lastRenewMs_ = 0;
+  std::unique_ptr<lease::PrimaryLease> lease_;
+  std::string leaseLocation_;
+  // When the controller last spoke to us (steady clock, ms since epoch).
+  std::atomic<int64_t> lastControllerContactMs_{0};
   // The readiness probe, on a thread of its own (a hung server blocks it).
   void ProbeLoop();
   std::thread prober_;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "operator/agent/agent.h"
+#include "operator/kube/primary_lease.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 
@@ -15,7 +16,12 @@ void Usage() {
                "usage: pgrs instance --name NAME --instance-dir DIR --listen HOST:PORT\n"
                "                     [--token-file FILE] [--pg-bin-root DIR] [--log-file FILE]\n"
                "                     [--log-format text|json] [--log-level info]\n"
-               "The bearer token comes from --token-file or $PGRS_AGENT_TOKEN.\n");
+               "                     [--postgres-listen ADDR]\n"
+               "The bearer token comes from --token-file or $PGRS_AGENT_TOKEN.\n"
+               "--postgres-listen overrides the listen_addresses the controller sends\n"
+               "(in a Pod: --postgres-listen $(POD_IP)).\n"
+               "A primary lease \"kube:NAMESPACE/NAME\" is reached with $KUBECONFIG, else\n"
+               "the Pod's service account.\n");
 }
 
 }  // namespace
@@ -38,6 +44,7 @@ int RunAgentMain(const std::vector<std::string>& args) {
     else if (a == "--listen") options.listenAddress = value();
     else if (a == "--token-file") tokenFile = value();
     else if (a == "--pg-bin-root") options.pgBinRoot = value();
+    else if (a == "--postgres-listen") options.postgresListen = value();
     else if (a == "--log-file") logFile = value();
     else if (a == "--log-level") logLevel = value();
     else if (a == "--log-format") {
@@ -76,6 +83,9 @@ int RunAgentMain(const std::vector<std::string>& args) {
     return 2;
   }
   InitLogging("agent " + options.name, format, logLevel, logFile);
+  // config.lease may say "kube:NAMESPACE/NAME": the Kubernetes client is
+  // set up at the first renewal, not here (local mode never needs it).
+  kube::RegisterKubeLeaseOpener();
 
   // Signals are taken synchronously by this thread; every other thread
   // (and so every child, which resets its mask) starts with them blocked.

@@ -1,0 +1,131 @@
+// The instance agent in-process with a real PostgreSQL (run as root: the
+// agent runs PostgreSQL as the OS user postgres): readiness, the
+// --postgres-listen override, and a crashed primary whose controller is
+// silent.
+#include "operator/agent/agent.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "operator/lease/lease.h"
+#include "operator/util/files.h"
+#include "operator/util/random.h"
+
+namespace pgrs::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return condition();
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PathExists("/usr/lib/postgresql/15/bin/postgres")) GTEST_SKIP() << "PostgreSQL 15 is not installed";
+    dir_ = "/tmp/pgrs-agent-test-" + RandomHex(6);
+    ASSERT_TRUE(MakeDirs(dir_, 0755).ok());
+    int base = 21000 + static_cast<int>(std::stoul(RandomHex(1), nullptr, 16)) * 8;  // 21000..23040
+    apiPort_ = base;
+    pgPort_ = base + 1;
+    lease_ = "file:" + dir_ + "/lease.json";
+  }
+  void TearDown() override {
+    agent_.reset();
+    if (!dir_.empty()) RemoveTree(dir_).ok();
+  }
+  void StartAgent(std::chrono::milliseconds controllerSilence) {
+    AgentOptions options;
+    options.name = "t-1";
+    options.instanceDir = dir_ + "/t-1";
+    options.listenAddress = "127.0.0.1:" + std::to_string(apiPort_);
+    options.token = "token";
+    options.postgresListen = "127.0.0.1";
+    options.controllerSilence = controllerSilence;
+    agent_ = std::make_unique<InstanceAgent>(options);
+    ASSERT_TRUE(agent_->Start().ok());
+  }
+  AgentConfig PrimaryConfig() {
+    AgentConfig c;
+    c.role = "primary";
+    c.port = pgPort_;
+    // Not an address of this machine: PostgreSQL starts only because
+    // --postgres-listen overrides it.
+    c.listenAddresses = "192.0.2.1";
+    c.superuserPassword = "secret";
+    c.replicationPassword = "secret2";
+    c.restartOnCrash = false;
+    c.lease = lease_;
+    return c;
+  }
+  int Readyz() {
+    auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(apiPort_) + "/readyz", "", "", 2s);
+    return r.ok() ? r->status : -1;
+  }
+
+  std::string dir_;
+  int apiPort_ = 0;
+  int pgPort_ = 0;
+  std::string lease_;
+  std::unique_ptr<InstanceAgent> agent_;
+};
+
+TEST_F(AgentTest, ACrashedPrimaryRestartsInPlaceWhenTheControllerIsSilentAndTheLeaseIsStillItsOwn) {
+  ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-1", "", 5, false).ok());
+  StartAgent(3s);
+  EXPECT_EQ(Readyz(), 503) << "no PostgreSQL yet";
+  ASSERT_TRUE(agent_->SetConfig(PrimaryConfig()).ok());
+  ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStateRunning; }, 60s))
+      << agent_->CurrentStatus().lastError;
+  ASSERT_TRUE(WaitFor([&] { return Readyz() == 200; }, 5s));
+
+  pid_t pid = static_cast<pid_t>(agent_->CurrentStatus().postmasterPid);
+  ASSERT_GT(pid, 0);
+  auto crashed = Clock::now();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStatePrimaryDown; }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return Readyz() == 503; }, 2s));
+  // The controller looks once, then goes away.
+  auto polled = HttpCall("GET", "http://127.0.0.1:" + std::to_string(apiPort_) + "/status", "", "token", 2s);
+  ASSERT_TRUE(polled.ok() && polled->status == 200);
+  auto lastContact = Clock::now();
+  EXPECT_EQ(agent_->CurrentStatus().state, kStatePrimaryDown);
+  // Nobody calls PUT /config or GET /status (the in-process calls here do
+  // not count): after the silence, it restarts while holding the lease.
+  ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStateRunning; }, 30s))
+      << agent_->CurrentStatus().state << " " << agent_->CurrentStatus().lastError;
+  EXPECT_GE(Clock::now() - lastContact, 3s) << "it waited for the controller first";
+  EXPECT_LT(Clock::now() - crashed, 20s);
+  EXPECT_GE(agent_->CurrentStatus().restarts, 1);
+  EXPECT_TRUE(WaitFor([&] { return Readyz() == 200; }, 5s));
+  EXPECT_EQ(lease::OpenLease(lease_).value()->Get()->holder, "t-1");
+}
+
+TEST_F(AgentTest, ACrashedPrimaryWhoseLeaseWasHandedOverStaysDown) {
+  ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-1", "", 5, false).ok());
+  StartAgent(2s);
+  ASSERT_TRUE(agent_->SetConfig(PrimaryConfig()).ok());
+  ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStateRunning; }, 60s))
+      << agent_->CurrentStatus().lastError;
+  ASSERT_EQ(::kill(static_cast<pid_t>(agent_->CurrentStatus().postmasterPid), SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStatePrimaryDown; }, 5s));
+  // The controller promoted another instance, then went away.
+  ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-2", "t-1", 5, /*holderFenced=*/true).ok());
+  std::this_thread::sleep_for(4s);  // twice the silence: a window in which it must not start
+  auto status = agent_->CurrentStatus();
+  EXPECT_FALSE(status.postgresRunning) << status.state;
+  EXPECT_NE(status.state, kStateRunning);
+  EXPECT_EQ(Readyz(), 503);
+}
+
+}  // namespace
+}  // namespace pgrs::agent
