@@ -49,6 +49,7 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
   if (agent::ConfigHash(config) == knownHash) return Status::Ok();
   auto endpoint = runtime_.Endpoint(set, instance.name);
   if (!endpoint.ok()) return endpoint.status();
+  if (pusher_) return pusher_(*endpoint, config);
   auto response = HttpCall("PUT", endpoint->url + "/config", agent::EncodeAgentConfig(config), endpoint->token, 3s);
   if (!response.ok()) return response.status().WithContext("configure " + instance.name);
   if (response->status / 100 != 2) {

@@ -4,6 +4,7 @@
 // differs. Idempotent: running a plan twice does no harm.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "operator/executor/runtime.h"
@@ -15,6 +16,11 @@ namespace pgrs::executor {
 class Executor {
  public:
   explicit Executor(Runtime& runtime) : runtime_(runtime) {}
+
+  // How a config reaches an agent: PUT /config over HTTP unless replaced
+  // (benchmarks simulate the agents).
+  using ConfigPusher = std::function<Status(const AgentEndpoint& endpoint, const agent::AgentConfig& config)>;
+  void SetConfigPusher(ConfigPusher pusher) { pusher_ = std::move(pusher); }
 
   Status Execute(const api::PostgresReplicaSet& set, const reconcilers::Plan& plan,
                  const reconcilers::ObservedSet& observed);
@@ -29,6 +35,7 @@ class Executor {
                 const reconcilers::Action& action);
 
   Runtime& runtime_;
+  ConfigPusher pusher_;
 };
 
 }  // namespace pgrs::executor

@@ -173,7 +173,8 @@ std::string HostName() {
 
 }  // namespace
 
-int RunOperatorCommand(const std::vector<std::string>& args) {
+int RunOperatorCommand(const std::vector<std::string>& args,
+                       const std::function<void(ReplicaSetControllerOptions&)>& customize) {
   Flags flags;
   bool help = false;
   std::string error = ParseFlags(args, &flags, &help);
@@ -247,6 +248,7 @@ int RunOperatorCommand(const std::vector<std::string>& args) {
   controllerOptions.namespaces = flags.namespaces;
   controllerOptions.workers = flags.workers;
   flags.sets.pods.logLevel = flags.logLevel;
+  if (customize) customize(flags.sets);
   ReplicaSetController controller(client->get(), &events, controllerOptions, flags.sets);
 
   std::atomic<bool> lost{false};

@@ -62,7 +62,9 @@ ReplicaSetController::ReplicaSetController(Client* client, EventRecorder* events
       setOptions_(std::move(setOptions)),
       controller_("postgresreplicaset", client, ReplicaSetResource(), std::move(options)),
       runtime_(client, &controller_, setOptions_.pods),
-      executor_(runtime_) {
+      executor_(runtime_),
+      observer_(setOptions_.observer ? setOptions_.observer : std::make_shared<observer::Observer>()) {
+  if (setOptions_.configPusher) executor_.SetConfigPusher(setOptions_.configPusher);
   // Children carry the managed-by label: the caches hold pgrs' objects
   // only, not every Pod and Secret of the namespaces watched.
   for (const Resource& r : {PodResource(), PvcResource(), ServiceResource(), SecretResource()}) {
@@ -164,7 +166,7 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   api::ApplyDefaults(set.spec);
 
   if (Status st = runtime_.EnsureSetObjects(set); !st.ok()) return finish(ReconcileResult::Failed(st));
-  control::PassResult pass = control::RunPass(set, runtime_, observer_, executor_);
+  control::PassResult pass = control::RunPass(set, runtime_, *observer_, executor_);
   pass.status.selector = PodSelector(name);
   Status labels = runtime_.SyncRoleLabels(set, pass.status);
 

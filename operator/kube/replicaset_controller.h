@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -42,6 +43,9 @@ struct ReplicaSetControllerOptions {
   // changes (bootstrap, failover) it is looked at as fast as the
   // reconcilers ask (20-250 ms).
   std::chrono::milliseconds observeInterval{1000};
+  // Benchmarks only: a simulated data plane (null / empty = the real one).
+  std::shared_ptr<observer::Observer> observer;
+  executor::Executor::ConfigPusher configPusher;
 };
 
 // The controller: informers for PostgresReplicaSets and the children they
@@ -73,7 +77,7 @@ class ReplicaSetController {
   Controller controller_;
   KubeRuntime runtime_;
   executor::Executor executor_;
-  observer::Observer observer_;
+  std::shared_ptr<observer::Observer> observer_;
   OperatorMetrics metrics_;
   std::mutex mu_;
   std::map<std::string, std::string> lastSummary_;  // per key, to log changes only

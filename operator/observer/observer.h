@@ -25,11 +25,13 @@ struct InstanceTarget {
 
 // Keeps one libpq connection per instance between passes (observing every
 // 200 ms must not fork a backend each time); a broken one is reopened.
+// ObserveSet is virtual for one reason: benchmarks replace the data plane
+// with a simulation (bench/kube) while everything else runs for real.
 class Observer {
  public:
   Observer();
-  ~Observer();
-  reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword);
+  virtual ~Observer();
+  virtual reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword);
   reconcilers::ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword);
 
  private:
