@@ -95,79 +95,74 @@ Result<lease::LeaseRecord> KubeLease::Get() {
   return LeaseRecordFromObject(*last_);
 }
 
-Result<lease::LeaseRecord> KubeLease::Renew(const std::string& holder, int durationSeconds) {
-  std::lock_guard<std::mutex> lock(mu_);
+Result<lease::LeaseRecord> KubeLease::Change(const Decision& decide) {
   auto start = Clock::now();
-  // The cached Lease is tried first: when nobody else wrote it, a renewal
-  // is a single PUT. A stale cache costs a 409 and a read.
+  // The cached Lease is decided on first: when nobody else wrote it, a
+  // renewal is a single PUT. A stale cache costs a 409 (or a refusal) and
+  // a read.
   for (bool fresh = false;; fresh = true) {
     if (fresh || !last_) {
       if (Clock::now() - start > options_.operationBudget) return Expired(start);
       PGRS_RETURN_IF_ERROR(Refresh());
+      fresh = true;
     }
-    if (last_->is_null()) {
-      if (!fresh) continue;  // absent in the cache only: make sure
-      return Status::Conflict("primary lease " + location() + " does not exist");
+    auto next = decide(*last_);
+    if (!next.ok()) {
+      if (!fresh) continue;  // refused on what may be an old view: make sure
+      return next.status();
     }
-    LeaseSpec spec = DecodeLeaseSpec(*last_);
+    if (Clock::now() - start > options_.operationBudget) return Expired(start);
+    bool create = last_->is_null();
+    auto written = create ? client_->Create(LeaseResource(), ns_, *next) : client_->Update(LeaseResource(), ns_, *next);
+    if (written.ok()) {
+      last_ = *written;
+      return LeaseRecordFromObject(*written);
+    }
+    last_.reset();  // a write that timed out may or may not have happened
+    bool lostRace = create ? IsAlreadyExists(written.status()) : written.status().code() == StatusCode::kConflict;
+    if (!lostRace) return written.status().WithContext("primary lease " + location());
+  }
+}
+
+Result<lease::LeaseRecord> KubeLease::Renew(const std::string& holder, int durationSeconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Change([&](const Json& current) -> Result<Json> {
+    if (current.is_null()) return Status::Conflict("primary lease " + location() + " does not exist");
+    LeaseSpec spec = DecodeLeaseSpec(current);
     if (spec.holderIdentity != holder) {
-      if (!fresh) continue;
       return Status::Conflict("the primary lease is held by " +
                               (spec.holderIdentity.empty() ? std::string("nobody") : spec.holderIdentity));
     }
     spec.renewTime = FormatMicroTime(std::chrono::system_clock::now());
     spec.leaseDurationSeconds = durationSeconds;
-    Json next = *last_;
+    Json next = current;
     EncodeLeaseSpec(spec, &next);
-    if (Clock::now() - start > options_.operationBudget) return Expired(start);
-    auto updated = client_->Update(LeaseResource(), ns_, next);
-    if (updated.ok()) {
-      last_ = *updated;
-      return LeaseRecordFromObject(*updated);
-    }
-    last_.reset();  // a write that timed out may or may not have happened
-    if (updated.status().code() != StatusCode::kConflict) {
-      return updated.status().WithContext("primary lease " + location());
-    }
-  }
+    return next;
+  });
 }
 
 Result<lease::LeaseRecord> KubeLease::Acquire(const std::string& holder, const std::string& expectedHolder,
                                               int durationSeconds, bool holderFenced) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto start = Clock::now();
-  for (bool fresh = false;; fresh = true) {
-    if (fresh || !last_) {
-      if (Clock::now() - start > options_.operationBudget) return Expired(start);
-      PGRS_RETURN_IF_ERROR(Refresh());
-    }
-    auto wallNow = std::chrono::system_clock::now();
-    std::string now = FormatMicroTime(wallNow);
-    if (last_->is_null()) {
-      LeaseSpec spec{holder, durationSeconds, now, now, 0};
-      Json lease = NewLeaseObject(ns_, name_, spec);
+  std::optional<std::string> previous;  // nullopt: absent
+  auto taken = Change([&](const Json& current) -> Result<Json> {
+    std::string now = FormatMicroTime(std::chrono::system_clock::now());
+    if (current.is_null()) {
+      previous.reset();
+      Json lease = NewLeaseObject(ns_, name_, {holder, durationSeconds, now, now, 0});
       if (options_.ownerReference) {
         lease["metadata"]["ownerReferences"] = Json::array(std::vector<Json>{*options_.ownerReference});
       }
-      auto created = client_->Create(LeaseResource(), ns_, lease);
-      if (created.ok()) {
-        spdlog::info("created primary lease lease={} holder={}", location(), holder);
-        last_ = *created;
-        return LeaseRecordFromObject(*created);
-      }
-      last_.reset();
-      if (!IsAlreadyExists(created.status())) return created.status().WithContext("primary lease " + location());
-      continue;  // created by someone else meanwhile: decide on what they wrote
+      return lease;
     }
-    lease::LeaseRecord current = LeaseRecordFromObject(*last_);
-    bool free = current.holder.empty();
-    bool mayTake = free || current.holder == holder ||
-                   (current.holder == expectedHolder && (holderFenced || current.ExpiredAt(lease::NowMs())));
+    LeaseSpec spec = DecodeLeaseSpec(current);
+    previous = spec.holderIdentity;
+    bool mayTake = spec.holderIdentity.empty() || spec.holderIdentity == holder ||
+                   (spec.holderIdentity == expectedHolder &&
+                    (holderFenced || LeaseRecordFromObject(current).ExpiredAt(lease::NowMs())));
     if (!mayTake) {
-      if (!fresh) continue;
-      return Status::Conflict("the primary lease is held by " + current.holder + " and has not expired");
+      return Status::Conflict("the primary lease is held by " + spec.holderIdentity + " and has not expired");
     }
-    LeaseSpec spec = DecodeLeaseSpec(*last_);
     if (spec.holderIdentity != holder) {
       spec.acquireTime = now;
       spec.leaseTransitions += 1;
@@ -175,23 +170,17 @@ Result<lease::LeaseRecord> KubeLease::Acquire(const std::string& holder, const s
     spec.holderIdentity = holder;
     spec.renewTime = now;
     spec.leaseDurationSeconds = durationSeconds;
-    Json next = *last_;
+    Json next = current;
     EncodeLeaseSpec(spec, &next);
-    if (Clock::now() - start > options_.operationBudget) return Expired(start);
-    auto updated = client_->Update(LeaseResource(), ns_, next);
-    if (updated.ok()) {
-      if (current.holder != holder) {
-        spdlog::info("took primary lease lease={} holder={} from={} fenced={} transitions={}", location(), holder,
-                     current.holder, holderFenced, spec.leaseTransitions);
-      }
-      last_ = *updated;
-      return LeaseRecordFromObject(*updated);
-    }
-    last_.reset();
-    if (updated.status().code() != StatusCode::kConflict) {
-      return updated.status().WithContext("primary lease " + location());
-    }
+    return next;
+  });
+  if (taken.ok() && !previous) {
+    spdlog::info("created primary lease lease={} holder={}", location(), holder);
+  } else if (taken.ok() && *previous != holder) {
+    spdlog::info("took primary lease lease={} holder={} from={} fenced={} transitions={}", location(), holder,
+                 *previous, holderFenced, taken->transitions);
   }
+  return taken;
 }
 
 Status ParseLeaseLocation(const std::string& rest, std::string* ns, std::string* name) {

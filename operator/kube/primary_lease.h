@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,6 +74,11 @@ class KubeLease : public lease::PrimaryLease {
  private:
   // Reads the Lease into last_ (null when absent).
   Status Refresh();
+  // Compare-and-swap rounds: `decide` turns the Lease (null = absent) into
+  // the object to write (created when absent) or an error to return; a
+  // lost race means a fresh read and another decision.
+  using Decision = std::function<Result<Json>(const Json& current)>;
+  Result<lease::LeaseRecord> Change(const Decision& decide);
   Status Expired(std::chrono::steady_clock::time_point start) const;
 
   Client* client_;
