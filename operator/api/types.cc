@@ -96,10 +96,11 @@ std::string CheckName(const std::string& name) {
   if (name.size() > static_cast<size_t>(kMaxNameLength)) {
     return "must be at most " + std::to_string(kMaxNameLength) + " characters";
   }
-  bool charsOk = IsLowerAlnum(name.front()) && IsLowerAlnum(name.back());
+  // A letter first: Service names ("<name>-rw") must be DNS-1035 labels.
+  bool charsOk = name.front() >= 'a' && name.front() <= 'z' && IsLowerAlnum(name.back());
   for (char c : name) charsOk = charsOk && (IsLowerAlnum(c) || c == '-');
   if (!charsOk) {
-    return "must consist of lowercase letters, digits and '-', and start and end with a letter or digit";
+    return "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit";
   }
   return "";
 }

@@ -243,7 +243,8 @@ std::string EncodeStatusJson(const ReplicaSetStatus& status);
 Result<ReplicaSetStatus> DecodeStatusJson(const std::string& text);
 
 // Why `name` cannot name a replica set ("must be at most 50 characters"), or
-// empty when it is a DNS-1123 label of at most kMaxNameLength characters.
+// empty when it is a DNS-1035 label (a letter first: Service names derive from
+// it) of at most kMaxNameLength characters.
 std::string CheckName(const std::string& name);
 
 // Instance names are "<set>-<N>", N from 1.

@@ -165,7 +165,7 @@ TEST(InstanceNames, IndexInvertsName) {
 }
 
 TEST(CheckName, AcceptsDns1123LabelsUpTo50Characters) {
-  for (const std::string& name : std::vector<std::string>{"demo", "a", "0", "my-db-1", std::string(50, 'a')}) {
+  for (const std::string& name : std::vector<std::string>{"demo", "a", "a0", "my-db-1", std::string(50, 'a')}) {
     EXPECT_EQ(CheckName(name), "") << name;
   }
   struct Row {
@@ -174,11 +174,13 @@ TEST(CheckName, AcceptsDns1123LabelsUpTo50Characters) {
   const Row rows[] = {
       {"", "is required"},
       {std::string(51, 'a'), "must be at most 50 characters"},
-      {"Demo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
-      {"-demo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
-      {"demo-", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
-      {"de_mo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
-      {"de.mo", "must consist of lowercase letters, digits and '-', and start and end with a letter or digit"},
+      {"Demo", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
+      {"-demo", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
+      {"demo-", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
+      {"de_mo", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
+      {"de.mo", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
+      {"0", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
+      {"1db", "must consist of lowercase letters, digits and '-', start with a letter and end with a letter or digit"},
   };
   for (const Row& row : rows) EXPECT_EQ(CheckName(row.name), row.problem) << row.name;
 }
@@ -411,8 +413,8 @@ INSTANTIATE_TEST_SUITE_P(
                        {"metadata.name", "is required"}},
         DecodeErrorRow{"BadName", std::string(kWithoutName) + "metadata: {name: My_DB}\n",
                        {"metadata.name",
-                        "must consist of lowercase letters, digits and '-', and start and end with a letter or "
-                        "digit"}},
+                        "must consist of lowercase letters, digits and '-', start with a letter and end with a "
+                        "letter or digit"}},
         DecodeErrorRow{"LongName", std::string(kWithoutName) + "metadata: {name: " + std::string(51, 'x') + "}\n",
                        {"metadata.name", "must be at most 50 characters"}},
         DecodeErrorRow{"NameNotString", std::string(kWithoutName) + "metadata: {name: [a]}\n",
@@ -758,7 +760,7 @@ TEST(ParseManifest, UnknownNameWhenTheNameCannotBeRead) {
             0u);
   EXPECT_EQ(ParseManifest(std::string(kWithoutName) + "metadata: {name: Bad Name}\nspec: {}\n").errors,
             (std::vector<std::string>{"postgresreplicaset <unknown>: metadata.name: must consist of lowercase "
-                                      "letters, digits and '-', and start and end with a letter or digit"}));
+                                      "letters, digits and '-', start with a letter and end with a letter or digit"}));
   EXPECT_EQ(ParseManifest(std::string(kWithoutName) + "spec: {}\n").errors,
             (std::vector<std::string>{"postgresreplicaset <unknown>: metadata.name: is required"}));
 }
