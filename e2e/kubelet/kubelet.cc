@@ -515,7 +515,9 @@ void ProcessKubelet::PodWorker::Run() {
   }
   if (deleted) {
     if (deleteObject) {
-      Status s = kubelet_->client_->Delete(PodResource(), ns_, name_);
+      kube::DeleteOptions atOnce;
+      atOnce.gracePeriodSeconds = 0;  // its processes are gone: nothing left to wait for
+      Status s = kubelet_->client_->Delete(PodResource(), ns_, name_, atOnce);
       if (!s.ok() && s.code() != StatusCode::kNotFound) {
         spdlog::warn("could not delete pod pod={} error=\"{}\"", pod, s.message());
       }
