@@ -294,5 +294,44 @@ TEST_F(KubeletTest, FailedLivenessProbeRestartsAndNeverPolicyEndsThePod) {
   EXPECT_EQ(kube::GetInt(Container(Pod("once")), {"restartCount"}).value_or(-1), 0);
 }
 
+TEST_F(KubeletTest, GracefulDeletionKillsWhatIgnoresSigtermAndKillAllLeavesThePods) {
+  options_.maxGrace = seconds(1);
+  StartKubelet();
+  // Ignores SIGTERM, and leaves a child outside its process group.
+  std::string scratch = tmp_.path() + "/mnt/scratch";
+  Json pod = ShellPod("stubborn", "trap '' TERM; setsid sleep 300 & echo $! > " + scratch +
+                                      "/child; while true; do sleep 0.1; done");
+  pod["metadata"]["finalizers"][0] = Str("test.pgrs.dev/hold");
+  pod["spec"]["containers"][0]["volumeMounts"][0]["name"] = Str("scratch");
+  pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = Str(scratch);
+  pod["spec"]["volumes"][0]["name"] = Str("scratch");
+  pod["spec"]["volumes"][0]["emptyDir"] = Json::object();
+  Create(kPods, pod);
+  Create(kPods, ShellPod("crash", "exec sleep 60"));
+  ASSERT_TRUE(WaitReady("stubborn"));
+  ASSERT_TRUE(WaitReady("crash"));
+  std::string childFile = kubelet_->PodDir(kNs, "stubborn") + "/volumes/scratch/child";
+  ASSERT_TRUE(WaitFor([&] { return std::atoi(Read(childFile).c_str()) > 0; })) << Read(childFile);
+  pid_t child = std::atoi(Read(childFile).c_str());
+  pid_t main = kubelet_->PodPid(kNs, "stubborn");
+  ASSERT_TRUE(ProcessExists(child));
+
+  // With a finalizer the Pod only gets a deletionTimestamp: the kubelet ends
+  // it after the grace period (capped at 1 s), the escaped child included.
+  ASSERT_EQ(server_.Call("DELETE", kPods.Path(kNs, "stubborn")).status, 200);
+  auto deleted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return !ProcessExists(main) && !ProcessExists(child); }, seconds(10)));
+  EXPECT_GE(std::chrono::steady_clock::now() - deleted, milliseconds(900));  // SIGTERM was ignored
+  EXPECT_FALSE(kube::GetString(Pod("stubborn"), {"metadata", "deletionTimestamp"}).empty());
+
+  // A node crash: SIGKILL, and the API objects are left as they were.
+  pid_t crash = kubelet_->PodPid(kNs, "crash");
+  ASSERT_GT(crash, 0);
+  kubelet_->KillAll();
+  EXPECT_FALSE(ProcessExists(crash));
+  EXPECT_EQ(kube::GetString(Pod("crash"), {"status", "phase"}), "Running");
+  EXPECT_TRUE(IsReady(Pod("crash")));
+}
+
 }  // namespace
 }  // namespace pgrs::e2e
