@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -616,5 +617,24 @@ std::vector<std::string> FindUnknownFields(const Schema& schema, const value& ob
 void PruneUnknownFields(const Schema& schema, value& object) { Prune(schema, object, ""); }
 
 void ApplySchemaDefaults(const Schema& schema, value& object) { Default(schema, object, ""); }
+
+std::string CanonicalJson(const value& v) {
+  if (v.is_object()) {
+    std::vector<std::string> keys;
+    for (const auto& [key, child] : v.as_object()) keys.push_back(key);
+    std::sort(keys.begin(), keys.end());
+    std::string out = "{";
+    for (const std::string& key : keys) {
+      out += (out.size() > 1 ? "," : "") + value::string(key).serialize() + ":" + CanonicalJson(v.at(key));
+    }
+    return out + "}";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + CanonicalJson(v.at(i));
+    return out + "]";
+  }
+  return v.serialize();
+}
 
 }  // namespace pgrs::openapi

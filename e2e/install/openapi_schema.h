@@ -124,4 +124,8 @@ void PruneUnknownFields(const Schema& schema, web::json::value& object);
 // their default (or drops it), as the API server does on create and read.
 void ApplySchemaDefaults(const Schema& schema, web::json::value& object);
 
+// JSON text with every object's keys sorted: equal for equal values
+// whatever order their keys were written in (kubectl sorts them).
+std::string CanonicalJson(const web::json::value& v);
+
 }  // namespace pgrs::openapi
