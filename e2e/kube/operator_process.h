@@ -94,6 +94,12 @@ class OperatorProcess {
     }
     return -1;
   }
+  // The whole /metrics text ("" when unreachable).
+  std::string MetricsText() {
+    auto response = HttpCall("GET", "http://127.0.0.1:" + std::to_string(metricsPort_) + "/metrics", "", "",
+                             std::chrono::milliseconds(1000));
+    return response.ok() && response->status == 200 ? response->body : "";
+  }
   int Probe(const std::string& path) {
     auto response =
         HttpCall("GET", "http://127.0.0.1:" + std::to_string(healthPort_) + path, "", "", std::chrono::milliseconds(1000));

@@ -194,6 +194,20 @@ TEST_F(OperatorE2eTest, ReplicatesFailsOverAndMovesTheRoleLabels) {
   Json lease = server_->CallJson("GET", kube::LeaseResource().Path(kNs, "orders-primary"));
   EXPECT_EQ(kube::GetString(lease, {"spec", "holderIdentity"}), primary);
 
+  // The leader's /metrics: per set and per instance, in Prometheus text.
+  ASSERT_TRUE(operators_.count(Leader()));
+  EXPECT_TRUE(WaitFor([&] {
+    std::string text = operators_[Leader()]->MetricsText();
+    return text.find("pgrs_replicaset_ready_instances{namespace=\"db\",replicaset=\"orders\"} 3\n") !=
+               std::string::npos &&
+           text.find("pgrs_instance_info{namespace=\"db\",replicaset=\"orders\",instance=\"" + primary +
+                     "\",role=\"primary\"} 1\n") != std::string::npos &&
+           text.find("pgrs_replicaset_primary_ready{namespace=\"db\",replicaset=\"orders\"} 1\n") !=
+               std::string::npos &&
+           text.find("pgrs_instance_lag_bytes{namespace=\"db\",replicaset=\"orders\"") != std::string::npos &&
+           text.find("pgrs_reconcile_duration_seconds_count") != std::string::npos;
+  }, seconds(10))) << operators_[Leader()]->MetricsText();
+
   // -rw selects the primary alone, -ro the standbys, -r all three.
   EXPECT_EQ(Selected("orders-rw"), std::set<std::string>{primary});
   EXPECT_EQ(Selected("orders-ro").size(), 2u);
@@ -275,6 +289,10 @@ TEST_F(OperatorE2eTest, ReplicatesFailsOverAndMovesTheRoleLabels) {
         kube::GetString(e, {"involvedObject", "name"}) == "orders") event = true;
   }
   EXPECT_TRUE(event);
+  EXPECT_TRUE(WaitFor([&] {
+    return operators_[Leader()]->MetricsText().find(
+               "pgrs_replicaset_failovers_total{namespace=\"db\",replicaset=\"orders\"} 1\n") != std::string::npos;
+  }, seconds(5)));
 }
 
 TEST_F(OperatorE2eTest, ScalesSurvivesItsOperatorsAndDeletesEverything) {
