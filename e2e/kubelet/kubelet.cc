@@ -1117,6 +1117,7 @@ void ProcessKubelet::PodWorker::WriteStatus() {
   status["containerStatuses"][0] = cs;
   if (status == written_) return;
   Json patch = Json::object();
+  patch["metadata"]["uid"] = Json::string(uid_);  // a precondition: never a namesake's status
   patch["status"] = status;
   auto result = kubelet_->client_->MergePatch(PodResource(), ns_, name_, patch, /*status=*/true);
   if (!result.ok()) {

@@ -258,7 +258,7 @@ TEST_F(KubeletTest, TwoPodsGetDifferentAddressesAndStopLeavesThePods) {
   EXPECT_FALSE(Pod("b").is_null());
 }
 
-TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRuns) {
+TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRunsAndANamesakeStartsAfresh) {
   StartKubelet();
   Json pod = ShellPod("late", "exec sleep 60");
   pod["spec"]["containers"][0]["env"][2] = EnvSecret("PASSWORD", "late-secret", "password");
@@ -270,7 +270,20 @@ TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRuns) {
   EXPECT_EQ(kubelet_->PodPid(kNs, "late"), -1);
   CreateSecret("late-secret", "password", "x");
   ASSERT_TRUE(WaitReady("late")) << Pod("late").serialize();
-  EXPECT_GT(kubelet_->PodPid(kNs, "late"), 0);
+  pid_t first = kubelet_->PodPid(kNs, "late");
+  EXPECT_GT(first, 0);
+
+  // The same name again is a new Pod: new UID, new directory, a fresh run.
+  std::string firstDir = kubelet_->PodDir(kNs, "late");
+  ASSERT_EQ(server_.Call("DELETE", kPods.Path(kNs, "late")).status, 200);
+  Create(kPods, pod);
+  ASSERT_TRUE(WaitFor([&] {
+    Json p = Pod("late");
+    return IsReady(p) && kubelet_->PodDir(kNs, "late") != firstDir && kubelet_->PodPid(kNs, "late") > 0;
+  })) << Pod("late").serialize();
+  EXPECT_FALSE(ProcessExists(first));
+  EXPECT_EQ(kube::GetInt(Container(Pod("late")), {"restartCount"}).value_or(-1), 0);
+  EXPECT_NE(kubelet_->PodDir(kNs, "late").find(kube::UidOf(Pod("late"))), std::string::npos);
 }
 
 TEST_F(KubeletTest, FailedLivenessProbeRestartsAndNeverPolicyEndsThePod) {
