@@ -205,13 +205,17 @@ TEST_F(PrimaryLeaseTest, OpenLeaseOpensKubeLocationsOnOneClientFromKUBECONFIG) {
                            "contexts:\n- name: test\n  context: {cluster: test, user: agent, namespace: db}\n";
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/kubeconfig", kubeconfig).ok());
   ASSERT_EQ(::setenv("KUBECONFIG", (dir.path() + "/kubeconfig").c_str(), 1), 0);
-  kube::RegisterKubeLeaseOpener();
+  kube::RegisterKubeLeaseOpener(std::nullopt, [](const std::string& ns, const std::string& name) -> std::optional<Json> {
+    if (ns != kNs || name != kName) return std::nullopt;
+    return OwnerReference();
+  });
   EXPECT_EQ(lease::OpenLease("kube:no-slash").status().code(), StatusCode::kInvalid);
   EXPECT_EQ(lease::OpenLease("kube:a/b/c").status().code(), StatusCode::kInvalid);
 
   auto opened = lease::OpenLease(std::string("kube:") + kNs + "/" + kName);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   ASSERT_TRUE((*opened)->Acquire("demo-1", "", 5, false).ok());
+  EXPECT_EQ(kube::GetString(Stored()["metadata"]["ownerReferences"][0], {"kind"}), "PostgresReplicaSet");
   // Each renewal opens the lease anew, as an agent may: one PUT each, on
   // the same client (no new configuration read, no new connection pool).
   int before = server_.CountRequests("PUT ");

@@ -42,7 +42,9 @@ Json NewLeaseObject(const std::string& ns, const std::string& name, const LeaseS
 
 ClientOptions LeaseClientOptions() {
   ClientOptions options;
-  options.requestTimeout = std::chrono::milliseconds(800);
+  // cpprestsdk times each phase of a request (connect, send, receive) on
+  // its own: a hung request can take about three times this.
+  options.requestTimeout = std::chrono::milliseconds(500);
   options.maxAttempts = 1;
   options.userAgent = "pgrs-lease";
   return options;
@@ -223,17 +225,19 @@ SharedLeaseClient& LeaseClient() {
 
 }  // namespace
 
-void RegisterKubeLeaseOpener(std::optional<ClientConfig> config) {
+void RegisterKubeLeaseOpener(std::optional<ClientConfig> config, LeaseOwnerFn ownerOf) {
   {
     std::lock_guard<std::mutex> lock(LeaseClient().mu);
     if (config) LeaseClient().config = std::move(config);
   }
-  lease::RegisterOpener("kube", [](const std::string& rest) -> Result<std::unique_ptr<lease::PrimaryLease>> {
+  lease::RegisterOpener("kube", [ownerOf](const std::string& rest) -> Result<std::unique_ptr<lease::PrimaryLease>> {
     std::string ns, name;
     PGRS_RETURN_IF_ERROR(ParseLeaseLocation(rest, &ns, &name));
     auto client = LeaseClient().Get();
     if (!client.ok()) return client.status();
-    return std::unique_ptr<lease::PrimaryLease>(std::make_unique<KubeLease>(*client, ns, name));
+    KubeLeaseOptions options;
+    if (ownerOf) options.ownerReference = ownerOf(ns, name);
+    return std::unique_ptr<lease::PrimaryLease>(std::make_unique<KubeLease>(*client, ns, name, options));
   });
 }
 

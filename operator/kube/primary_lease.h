@@ -40,9 +40,10 @@ void EncodeLeaseSpec(const LeaseSpec& spec, Json* lease);
 // A new Lease object ns/name with `spec`, ready for Client::Create.
 Json NewLeaseObject(const std::string& ns, const std::string& name, const LeaseSpec& spec);
 
-// Fail-fast client options for lease traffic: one attempt and a short
-// request timeout, so that a renewal fails well within the smallest
-// renewDeadlineSeconds (2 s) instead of hanging in retries.
+// Fail-fast client options for lease traffic: one attempt and a 500 ms
+// request timeout (which cpprestsdk applies per phase, so up to ~1.5 s), so
+// that a renewal fails within the smallest renewDeadlineSeconds (2 s)
+// instead of hanging in retries.
 ClientOptions LeaseClientOptions();
 
 struct KubeLeaseOptions {
@@ -50,9 +51,9 @@ struct KubeLeaseOptions {
   // operator passes its PostgresReplicaSet: controller, blockOwnerDeletion).
   std::optional<Json> ownerReference;
   // No new request is started after this much of an operation has passed;
-  // with LeaseClientOptions an operation ends within about
-  // operationBudget + requestTimeout.
-  std::chrono::milliseconds operationBudget{1000};
+  // with LeaseClientOptions an operation ends within about 2 s:
+  // operationBudget + one request (~3 x requestTimeout).
+  std::chrono::milliseconds operationBudget{500};
 };
 
 class KubeLease : public lease::PrimaryLease {
@@ -96,12 +97,18 @@ lease::LeaseRecord LeaseRecordFromObject(const Json& lease);
 // Parses "NAMESPACE/NAME" (the location without "kube:").
 Status ParseLeaseLocation(const std::string& rest, std::string* ns, std::string* name);
 
+// The ownerReference a Lease ns/name gets when Acquire creates it; nullopt
+// = none. The operator maps "NAME-primary" to its PostgresReplicaSet.
+using LeaseOwnerFn = std::function<std::optional<Json>(const std::string& ns, const std::string& name)>;
+
 // Makes lease::OpenLease("kube:NAMESPACE/NAME") open a KubeLease on one
 // process-wide client with LeaseClientOptions(), created at the first open
 // from `config`, or when it is not given from ResolveConfig("") ($KUBECONFIG,
 // else in-cluster). A failed configuration is not cached: the next open
-// tries again. Call once at process start (`pgrs instance`, `pgrs operator`);
-// calling it again is harmless but keeps the first client once created.
-void RegisterKubeLeaseOpener(std::optional<ClientConfig> config = std::nullopt);
+// tries again. Call once at process start: `pgrs instance` does (no owner:
+// agents only renew); `pgrs operator` should, with its ClientConfig and
+// `ownerOf`. Calling it again replaces `ownerOf` and, until the client
+// exists, `config`.
+void RegisterKubeLeaseOpener(std::optional<ClientConfig> config = std::nullopt, LeaseOwnerFn ownerOf = nullptr);
 
 }  // namespace pgrs::kube
