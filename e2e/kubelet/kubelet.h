@@ -84,7 +84,9 @@ class ProcessKubelet {
   void KillAll();
 
   // Test hooks. Empty / -1 when the kubelet runs no such Pod.
-  pid_t PodPid(const std::string& ns, const std::string& name) const;  // the container's main process
+  // The container's main process (its process group leader); -1 also while
+  // the container is not running (waiting, backing off, finished).
+  pid_t PodPid(const std::string& ns, const std::string& name) const;
   std::string PodIp(const std::string& ns, const std::string& name) const;
   std::string PodDir(const std::string& ns, const std::string& name) const;  // ROOT/pods/NS_NAME_UID
   // ROOT/volumes/NS/CLAIM (whether or not it exists).
