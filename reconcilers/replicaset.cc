@@ -372,9 +372,21 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
         // Its agent does not answer: once the lease it held has run out,
         // nothing renews it, and PostgreSQL is stopped from outside.
         if (observed.lease.holder != old.name || observed.lease.ExpiredAt(nowMs)) {
+          // Stopped from outside, and confirmed stopped only once a later
+          // pass sees that PostgreSQL no longer answers and no standby still
+          // streams from it: until then it may commit (and, in sync mode,
+          // have acknowledged) more than the standbys' positions seen now.
+          bool streamedFrom = false;
+          for (const auto& inst : observed.instances) {
+            if (inst.name != old.name && inst.walReceiverStreaming && inst.upstreamHost == old.host &&
+                inst.upstreamPort == old.port) {
+              streamedFrom = true;
+            }
+          }
           plan.actions.push_back({ActionType::kFenceFromOutside, old.name, 0, "", "", false, {},
                                   "its agent does not answer and its lease has expired"});
-          fenced = true;
+          fenced = !old.pgReachable && !streamedFrom;
+          if (!fenced) progressing.push_back("stopping " + old.name + " from outside");
         } else {
           int64_t left = observed.lease.renewTimeMs + int64_t{observed.lease.durationSeconds} * 1000 - nowMs;
           progressing.push_back("waiting " + std::to_string((left + 999) / 1000) + "s for the lease of " + old.name +

@@ -358,7 +358,24 @@ TEST(Failover, FrozenAgentWithServingPostgresWaitsForTheLeaseThenFencesFromOutsi
   plan = Reconcile(set, o, kNow + 5500ms);  // the 5 s lease has run out
   EXPECT_EQ(plan.status.promotionReason, "LeaseExpired");
   EXPECT_EQ(Actions(plan), std::vector<std::string>{"FenceFromOutside:demo-1"});
-  EXPECT_EQ(plan.status.targetPrimary, "demo-2");  // equal positions: by name
+  // Nobody is chosen while it may still commit: the standbys' positions
+  // seen now are not final.
+  EXPECT_EQ(plan.status.targetPrimary, "demo-1");
+  Advance(set, plan);
+  // Stopped, but a standby still reports streaming from it: not yet.
+  o.instances[0].pgReachable = false;
+  o.instances[1].walReceiverStreaming = true;
+  o.instances[1].upstreamHost = o.instances[0].host;
+  o.instances[1].upstreamPort = o.instances[0].port;
+  plan = Reconcile(set, o, kNow + 5600ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-1");
+  EXPECT_EQ(Actions(plan), std::vector<std::string>{"FenceFromOutside:demo-1"});
+  Advance(set, plan);
+  // Gone for good: now the most advanced standby is chosen.
+  for (auto& i : o.instances) i.walReceiverStreaming = false;
+  o.instances[2].receiveLsn += 16;
+  plan = Reconcile(set, o, kNow + 5700ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-3");
 }
 
 TEST(Failover, SilentPrimaryIsLostOnlyAfterDetectionSeconds) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "e2e/kube/apiserver.h"
@@ -16,6 +17,7 @@
 #include "operator/kube/objects.h"
 #include "operator/pq/pq.h"
 #include "operator/util/http.h"
+#include "operator/util/process.h"
 
 namespace pgrs::e2e {
 namespace {
@@ -82,6 +84,17 @@ class OperatorE2eTest : public ::testing::Test {
     }
     // Pods first (they run PostgreSQL), then the operators, then the server.
     if (kubelet_) kubelet_->Stop();
+    if (HasFailure()) {
+      // Logs of the operators and the Pods, kept for a look after the run.
+      std::string keep = "/tmp/pgrs-kube-e2e-failure";
+      ProcessSpec copy;
+      copy.argv = {"/bin/sh", "-c", "rm -rf " + keep + " && mkdir -p " + keep + " && cp " + dir_.path() +
+                                       "/*.log " + keep + "/ ; for d in " + dir_.path() +
+                                       "/node/pods/*; do cp $d/container.log " + keep +
+                                       "/$(basename $d).log 2>/dev/null; done; true"};
+      (void)RunCommand(copy, seconds(30));
+      std::fprintf(stderr, "logs kept in %s\n", keep.c_str());
+    }
     operators_.clear();
     if (server_) server_->Stop();
   }
@@ -99,9 +112,10 @@ class OperatorE2eTest : public ::testing::Test {
     return kube::GetString(lease, {"spec", "holderIdentity"});
   }
 
-  void Apply(const std::string& name, int instances) {
+  void Apply(const std::string& name, int instances, const Json& replication = Json::null()) {
     Json rs = ReplicaSetObject(name, instances);
     rs["metadata"]["namespace"] = Json::string(kNs);
+    if (!replication.is_null()) rs["spec"]["replication"] = replication;
     ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path(kNs), rs).is_null());
   }
   Json Set(const std::string& name) { return server_->CallJson("GET", kube::ReplicaSetResource().Path(kNs, name)); }
@@ -367,6 +381,90 @@ TEST_F(OperatorE2eTest, ScalesSurvivesItsOperatorsAndDeletesEverything) {
   for (pid_t pid : pids) {
     EXPECT_TRUE(WaitFor([&] { return pid > 0 && ::kill(pid, 0) != 0; }, seconds(15))) << "pid " << pid;
   }
+}
+
+TEST_F(OperatorE2eTest, SyncModeLosesNoAcknowledgedCommitAndAFrozenAgentIsFencedFromOutside) {
+  Json replication = Json::object();
+  replication["mode"] = Json::string("sync");
+  replication["syncReplicas"] = Json::number(1);
+  replication["dataDurability"] = Json::string("required");
+  Apply("ledger", 3, replication);
+  ASSERT_TRUE(WaitHealthy("ledger", 3, seconds(180))) << Set("ledger").serialize();
+  std::string hosts, ports;
+  for (const auto& pod : Pods("pgrs.dev/set=ledger")) {
+    hosts += (hosts.empty() ? "" : ",") + PodIp(kube::NameOf(pod));
+    ports += (ports.empty() ? "" : ",") + std::to_string(kube::kPostgresPort);
+  }
+  {
+    auto app = Connect(kube::GetString(Set("ledger"), {"status", "currentPrimary"}), true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Exec("CREATE TABLE ledger (id bigint PRIMARY KEY)").ok());
+  }
+  // A writer through the Pod addresses, the way a client with a multi-host
+  // connection string reaches whichever instance is the primary.
+  Writer writer("host=" + hosts + " port=" + ports + " user=app dbname=app password=" +
+                    SecretValue("ledger-app", "password") + " connect_timeout=2 target_session_attrs=read-write",
+                "ledger");
+  writer.Start();
+  ASSERT_TRUE(writer.WaitForMoreAcks(20, seconds(20)));
+
+  auto expectNoAcknowledgedRowLost = [&] {
+    const std::string primary = kube::GetString(Set("ledger"), {"status", "currentPrimary"});
+    auto acknowledged = writer.Acknowledged();
+    auto app = Connect(primary, true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    auto rows = (*app)->Query("SELECT id FROM ledger");
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    std::set<int64_t> present;
+    for (const auto& r : *rows) present.insert(std::atoll(r[0]->c_str()));
+    int missing = 0;
+    for (const auto& ack : acknowledged) missing += present.count(ack.id) ? 0 : 1;
+    EXPECT_EQ(missing, 0) << missing << " of " << acknowledged.size() << " acknowledged rows missing on " << primary;
+  };
+  auto waitNewPrimary = [&](const std::string& old) {
+    std::string next;
+    EXPECT_TRUE(WaitFor([&] {
+      next = kube::GetString(Set("ledger"), {"status", "currentPrimary"});
+      return !next.empty() && next != old;
+    }, seconds(60))) << Set("ledger").serialize();
+    return next;
+  };
+
+  // 1. The primary's postmaster is killed.
+  std::string old = kube::GetString(Set("ledger"), {"status", "currentPrimary"});
+  int64_t pid = PostmasterPid(old);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  std::string next = waitNewPrimary(old);
+  ASSERT_FALSE(next.empty());
+  EXPECT_TRUE(writer.WaitForMoreAcks(20, seconds(30)));
+  expectNoAcknowledgedRowLost();
+  ASSERT_TRUE(WaitHealthy("ledger", 3, seconds(120))) << Set("ledger").serialize();
+
+  // 2. The new primary's agent freezes: PostgreSQL serves on until the
+  // agent's lease runs out; then the operator deletes the Pod without
+  // grace (the kubelet kills it), promotes a standby, and the Pod comes
+  // back as a standby on its volume.
+  old = next;
+  std::string oldUid = kube::UidOf(server_->CallJson("GET", kube::PodResource().Path(kNs, old)));
+  pid_t agent = kubelet_->PodPid(kNs, old);
+  ASSERT_GT(agent, 0);
+  ASSERT_EQ(::kill(agent, SIGSTOP), 0);
+  next = waitNewPrimary(old);
+  ::kill(agent, SIGCONT);  // a no-op when it is gone, as it should be
+  ASSERT_FALSE(next.empty());
+  Json rs = Set("ledger");
+  const Json* failovers = kube::GetField(rs, {"status", "failovers"});
+  ASSERT_TRUE(failovers != nullptr && failovers->is_array() && failovers->size() >= 2) << rs.serialize();
+  EXPECT_EQ(kube::GetString(failovers->as_array().at(failovers->size() - 1), {"reason"}), "LeaseExpired");
+  EXPECT_TRUE(writer.WaitForMoreAcks(20, seconds(30)));
+  expectNoAcknowledgedRowLost();
+  ASSERT_TRUE(WaitHealthy("ledger", 3, seconds(120))) << Set("ledger").serialize();
+  EXPECT_NE(kube::UidOf(server_->CallJson("GET", kube::PodResource().Path(kNs, old))), oldUid)
+      << "the frozen primary's Pod was not replaced";
+  EXPECT_EQ(Selected("ledger-rw"), std::set<std::string>{next});
+  writer.Stop();
+  expectNoAcknowledgedRowLost();
 }
 
 }  // namespace

@@ -103,38 +103,70 @@ ReconcileResult ReplicaSetController::WriteStatus(const std::string& key, const 
     if (transition != nullptr) *transition = t;
     object["status"] = status;
   };
-  // Most passes change nothing: compare with the cache before paying for a
-  // fresh read and a write.
+  // Most passes change nothing.
   Json predicted = cached;
   mutate(predicted, nullptr);
   if (cached.has_field("status") && predicted.at("status") == cached.at("status")) return ReconcileResult::Done();
 
+  // Conditional on the version this pass read: decisions made on an object
+  // that changed since (a spec edit, another writer) are not recorded; the
+  // next pass reads it afresh and decides again.
   bool transition = false;
-  auto written = UpdateStatusWithRetry(client_, ReplicaSetResource(), ns, name,
-                                       [&](Json& object) { mutate(object, &transition); });
+  Json object = cached;
+  mutate(object, &transition);
+  auto written = client_->UpdateStatus(ReplicaSetResource(), ns, object);
   if (!written.ok()) {
     if (written.status().code() == StatusCode::kNotFound) return ReconcileResult::Done();
+    std::lock_guard<std::mutex> lock(mu_);
+    written_[key] = "";  // read it from the API next time
+    if (written.status().code() == StatusCode::kConflict) {
+      spdlog::info("status not written: the object changed since it was read postgresreplicaset={}", key);
+      return ReconcileResult::After(std::chrono::milliseconds(1));
+    }
     return ReconcileResult::Failed(written.status());
   }
-  if (*written) {
-    controller_.CountStatusWrite();
-    if (transition) {
-      spdlog::info("recorded status postgresreplicaset={} accepted={} reason={}", key, verdict.accepted,
-                   verdict.reason);
-      if (events_ != nullptr) {
-        if (verdict.accepted) events_->Record(cached, "Normal", "Accepted", verdict.message);
-        else events_->Record(cached, "Warning", "InvalidSpec", verdict.message);
-      }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    written_[key] = ResourceVersionOf(*written);
+  }
+  controller_.CountStatusWrite();
+  if (transition) {
+    spdlog::info("recorded status postgresreplicaset={} accepted={} reason={}", key, verdict.accepted, verdict.reason);
+    if (events_ != nullptr) {
+      if (verdict.accepted) events_->Record(cached, "Normal", "Accepted", verdict.message);
+      else events_->Record(cached, "Warning", "InvalidSpec", verdict.message);
     }
   }
   return ReconcileResult::Done();
+}
+
+std::optional<Json> ReplicaSetController::Read(const std::string& key) {
+  std::optional<Json> cached = controller_.Get(key);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = written_.find(key);
+    if (it == written_.end()) return cached;
+    if (cached && ResourceVersionOf(*cached) == it->second) {
+      written_.erase(it);  // the cache has caught up with our write
+      return cached;
+    }
+  }
+  // Status is where the truth about roles lives (a promotion is recorded
+  // before it is carried out): never decide on a copy older than our own
+  // last write. The cache lags it by a watch event; the API does not.
+  std::string ns, name;
+  SplitKey(key, &ns, &name);
+  auto fresh = client_->Get(ReplicaSetResource(), ns, name);
+  if (fresh.ok()) return *fresh;
+  if (fresh.status().code() == StatusCode::kNotFound) return std::nullopt;
+  return cached;  // the API is away; a conditional write will tell
 }
 
 ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   const auto started = std::chrono::steady_clock::now();
   std::string ns, name;
   SplitKey(key, &ns, &name);
-  std::optional<Json> cached = controller_.Get(key);
+  std::optional<Json> cached = Read(key);
   if (!cached || !GetString(*cached, {"metadata", "deletionTimestamp"}).empty()) {
     // Deleted: its children go by garbage collection (owner references).
     metrics_.RemoveReplicaSet(ns, name);
@@ -142,6 +174,7 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
     lastSummary_.erase(key);
     failovers_.erase(key);
+    written_.erase(key);
     return ReconcileResult::Done();
   }
   auto finish = [&](ReconcileResult result) {

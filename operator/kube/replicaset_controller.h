@@ -66,6 +66,9 @@ class ReplicaSetController {
   OperatorMetrics& metrics() { return metrics_; }
 
  private:
+  // The set from the cache, or from the API when the cache is older than
+  // this controller's last status write.
+  std::optional<Json> Read(const std::string& key);
   // Writes observedGeneration and the Accepted condition (and, when the
   // spec was accepted, the status the pass computed).
   ReconcileResult WriteStatus(const std::string& key, const Json& cached, const Acceptance& verdict,
@@ -82,6 +85,7 @@ class ReplicaSetController {
   std::mutex mu_;
   std::map<std::string, std::string> lastSummary_;  // per key, to log changes only
   std::map<std::string, int64_t> failovers_;        // per key, seen by this process
+  std::map<std::string, std::string> written_;      // per key: resourceVersion of our last status write
 };
 
 }  // namespace pgrs::kube
