@@ -373,15 +373,14 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
         // nothing renews it, and PostgreSQL is stopped from outside.
         if (observed.lease.holder != old.name || observed.lease.ExpiredAt(nowMs)) {
           // Stopped from outside, and confirmed stopped only once a later
-          // pass sees that PostgreSQL no longer answers and no standby still
-          // streams from it: until then it may commit (and, in sync mode,
+          // pass sees that PostgreSQL no longer answers and no standby
+          // streams any more: until then it may commit (and, in sync mode,
           // have acknowledged) more than the standbys' positions seen now.
+          // (Its address may be unknown by now, a deleted Pod has none: any
+          // streaming standby streams from it, there is no other primary.)
           bool streamedFrom = false;
           for (const auto& inst : observed.instances) {
-            if (inst.name != old.name && inst.walReceiverStreaming && inst.upstreamHost == old.host &&
-                inst.upstreamPort == old.port) {
-              streamedFrom = true;
-            }
+            if (inst.name != old.name && inst.walReceiverStreaming) streamedFrom = true;
           }
           plan.actions.push_back({ActionType::kFenceFromOutside, old.name, 0, "", "", false, {},
                                   "its agent does not answer and its lease has expired"});

@@ -362,11 +362,11 @@ TEST(Failover, FrozenAgentWithServingPostgresWaitsForTheLeaseThenFencesFromOutsi
   // seen now are not final.
   EXPECT_EQ(plan.status.targetPrimary, "demo-1");
   Advance(set, plan);
-  // Stopped, but a standby still reports streaming from it: not yet.
+  // It no longer answers (in Kubernetes its Pod is gone, address and all),
+  // but a standby still streams from it: not yet.
   o.instances[0].pgReachable = false;
+  o.instances[0].host.clear();
   o.instances[1].walReceiverStreaming = true;
-  o.instances[1].upstreamHost = o.instances[0].host;
-  o.instances[1].upstreamPort = o.instances[0].port;
   plan = Reconcile(set, o, kNow + 5600ms);
   EXPECT_EQ(plan.status.targetPrimary, "demo-1");
   EXPECT_EQ(Actions(plan), std::vector<std::string>{"FenceFromOutside:demo-1"});

@@ -178,10 +178,7 @@ TEST_F(OperatorTest, ALeaderThatCannotRenewItsLeaseStopsActingAndExits) {
 TEST_F(OperatorTest, ConnectsOverHttpsWithAClientCertificateFromKUBECONFIG) {
   auto certs = MakeTestCertificates(dir_.path() + "/certs");
   ASSERT_TRUE(certs.ok()) << certs.status().ToString();
-  ApiServerOptions options;
-  options.tls = true;
-  options.certFile = certs->serverCertFile;
-  options.keyFile = certs->serverKeyFile;
+  ApiServerOptions options = TlsServerOptions(*certs);
   options.clientCaFile = certs->caFile;
   ApiServer tls(options);
   ASSERT_TRUE(tls.Start().ok());

@@ -36,6 +36,15 @@ class TempDir {
   std::string path_;
 };
 
+// Options of a test server on HTTPS with the test certificates' server pair.
+inline ApiServerOptions TlsServerOptions(const TestCertificates& certs) {
+  ApiServerOptions options;
+  options.tls = true;
+  options.certFile = certs.serverCertFile;
+  options.keyFile = certs.serverKeyFile;
+  return options;
+}
+
 // A client for a plain-HTTP test server, with quick retries.
 inline std::unique_ptr<kube::Client> PlainClient(const ApiServer& server, kube::ClientOptions options = {}) {
   kube::ClientConfig config;

@@ -44,10 +44,7 @@ class OperatorE2eTest : public ::testing::Test {
   void SetUp() override {
     auto certs = MakeTestCertificates(dir_.path() + "/certs");
     ASSERT_TRUE(certs.ok()) << certs.status().ToString();
-    ApiServerOptions options;
-    options.tls = true;
-    options.certFile = certs->serverCertFile;
-    options.keyFile = certs->serverKeyFile;
+    ApiServerOptions options = TlsServerOptions(*certs);
     options.tokens = {kToken};
     server_ = std::make_unique<ApiServer>(options);
     ASSERT_TRUE(server_->Start().ok());

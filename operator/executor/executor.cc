@@ -31,6 +31,9 @@ Status Executor::Execute(const api::PostgresReplicaSet& set, const reconcilers::
     // An agent that did not answer the observer gets its config once it
     // answers again; waiting on it here would stall every other instance.
     if (seen != nullptr && !seen->agentReachable) continue;
+    // A standby whose upstream has no address (its Pod is gone, mid-
+    // failover) keeps streaming settings it has until there is one.
+    if (it->second.role == "standby" && it->second.upstreamHost.empty()) continue;
     Status st = PushConfig(set, record, it->second, *secrets, seen ? seen->configHash : "");
     if (!st.ok() && result.ok()) result = st;
   }
