@@ -26,11 +26,9 @@ class OperatorTest : public ::testing::Test {
     options.tokens = {"operator-token"};
     server_ = std::make_unique<ApiServer>(options);
     ASSERT_TRUE(server_->Start().ok());
-    std::string kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-                             "clusters:\n- name: test\n  cluster:\n    server: " + server_->url() +
-                             "\nusers:\n- name: op\n  user:\n    token: operator-token\n"
-                             "contexts:\n- name: test\n  context: {cluster: test, user: op, namespace: pgrs-system}\n";
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/kubeconfig", kubeconfig).ok());
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/kubeconfig",
+                                TestKubeconfig(server_->url(), "operator-token", "", "pgrs-system"))
+                    .ok());
   }
   Json Get(const std::string& ns, const std::string& name) {
     return server_->CallJson("GET", kube::ReplicaSetResource().Path(ns, name));
