@@ -121,6 +121,14 @@ void MetricsRegistry::Observe(const std::string& name, const MetricLabels& label
   h.count++;
 }
 
+void MetricsRegistry::Erase(const std::string& name, const MetricLabels& labels) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return;
+  it->second.values.erase(labels);
+  it->second.histograms.erase(labels);
+}
+
 void MetricsRegistry::Remove(const MetricLabels& match, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [familyName, f] : families_) {
@@ -195,32 +203,45 @@ OperatorMetrics::OperatorMetrics() {
   for (const char* name : {kReconcileDuration, kReconcileErrors, kReconciles, kQueueDepth}) r.Zero(name, {});
 }
 
+void OperatorMetrics::EraseSeriesLocked(const std::pair<std::string, std::string>& set) {
+  auto it = series_.find(set);
+  if (it == series_.end()) return;
+  for (const auto& [family, labels] : it->second) registry_.Erase(family, labels);
+  series_.erase(it);
+}
+
 void OperatorMetrics::SetReplicaSet(const std::string& ns, const std::string& set, int desiredInstances,
                                     int readyInstances, bool primaryReady, int64_t failoversTotal,
                                     const std::vector<InstanceSample>& instances) {
   std::lock_guard<std::mutex> lock(mu_);
+  const auto key = std::make_pair(ns, set);
+  EraseSeriesLocked(key);
+  auto& written = series_[key];
+  auto put = [&](const char* family, const MetricLabels& labels, double value) {
+    registry_.Set(family, labels, value);
+    written.emplace_back(family, labels);
+  };
   MetricLabels setLabels{{"namespace", ns}, {"replicaset", set}};
-  registry_.Remove(setLabels);
-  registry_.Set(kPrimaryReady, setLabels, primaryReady ? 1 : 0);
-  registry_.Set(kInstances, setLabels, desiredInstances);
-  registry_.Set(kReadyInstances, setLabels, readyInstances);
-  registry_.Set(kFailovers, setLabels, static_cast<double>(failoversTotal));
+  put(kPrimaryReady, setLabels, primaryReady ? 1 : 0);
+  put(kInstances, setLabels, desiredInstances);
+  put(kReadyInstances, setLabels, readyInstances);
+  put(kFailovers, setLabels, static_cast<double>(failoversTotal));
   for (const auto& i : instances) {
     MetricLabels labels = setLabels;
     labels.emplace_back("instance", i.name);
     MetricLabels info = labels;
     info.emplace_back("role", i.role);
-    registry_.Set(kInstanceInfo, info, 1);
-    registry_.Set(kInstanceReady, labels, i.ready ? 1 : 0);
-    if (i.lagBytes) registry_.Set(kInstanceLagBytes, labels, static_cast<double>(*i.lagBytes));
-    if (i.lagSeconds) registry_.Set(kInstanceLagSeconds, labels, *i.lagSeconds);
-    registry_.Set(kInstanceTimeline, labels, i.timeline);
+    put(kInstanceInfo, info, 1);
+    put(kInstanceReady, labels, i.ready ? 1 : 0);
+    if (i.lagBytes) put(kInstanceLagBytes, labels, static_cast<double>(*i.lagBytes));
+    if (i.lagSeconds) put(kInstanceLagSeconds, labels, *i.lagSeconds);
+    put(kInstanceTimeline, labels, i.timeline);
   }
 }
 
 void OperatorMetrics::RemoveReplicaSet(const std::string& ns, const std::string& set) {
   std::lock_guard<std::mutex> lock(mu_);
-  registry_.Remove({{"namespace", ns}, {"replicaset", set}});
+  EraseSeriesLocked(std::make_pair(ns, set));
 }
 
 void OperatorMetrics::ObserveReconcile(double seconds, bool error) {

@@ -39,8 +39,10 @@ class MetricsRegistry {
   void Zero(const std::string& name, const MetricLabels& labels);
   // Histograms: one observation.
   void Observe(const std::string& name, const MetricLabels& labels, double value);
+  // Drops the one sample of `name` with exactly these labels.
+  void Erase(const std::string& name, const MetricLabels& labels);
   // Drops the samples of `name` (every family when empty) whose labels
-  // include each of `match`.
+  // include each of `match`. Scans every sample: for rare clean-ups.
   void Remove(const MetricLabels& match, const std::string& name = "");
   // Families in declaration order, samples ordered by their labels.
   std::string Render() const;
@@ -92,8 +94,14 @@ class OperatorMetrics {
   MetricsRegistry& registry() { return registry_; }
 
  private:
+  // Erases exactly the series `set` wrote before (a scan of every series
+  // per reconcile costs O(sets^2)). Called with mu_ held.
+  void EraseSeriesLocked(const std::pair<std::string, std::string>& set);
+
   mutable std::mutex mu_;  // SetReplicaSet is seen whole or not at all
   MetricsRegistry registry_;
+  // (namespace, replica set) -> the (family, labels) it has samples under.
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::string, MetricLabels>>> series_;
 };
 
 }  // namespace pgrs::kube

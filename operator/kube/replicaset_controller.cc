@@ -67,7 +67,8 @@ ReplicaSetController::ReplicaSetController(Client* client, EventRecorder* events
   if (setOptions_.configPusher) executor_.SetConfigPusher(setOptions_.configPusher);
   // Children carry the managed-by label: the caches hold pgrs' objects
   // only, not every Pod and Secret of the namespaces watched.
-  for (const Resource& r : {PodResource(), PvcResource(), ServiceResource(), SecretResource()}) {
+  for (const Resource& r : {PodResource(), PvcResource(), ServiceResource(), SecretResource(), PdbResource(),
+                            ServiceAccountResource(), RoleResource(), RoleBindingResource()}) {
     controller_.Owns(r, kManagedBySelector);
   }
   controller_.SetReconciler([this](const std::string& key) { return Reconcile(key); });

@@ -42,6 +42,7 @@ bool KubeRuntime::RecentlyDeleted(const std::string& key) {
 
 void KubeRuntime::Forget(const std::string& ns, const std::string& set) {
   std::lock_guard<std::mutex> lock(mu_);
+  leases_.erase(ns + "/" + set);
   secrets_.erase(ns + "/" + set);
   tokens_.erase(ns + "/" + set);
 }
@@ -82,6 +83,11 @@ Status KubeRuntime::EnsureSetObjects(const api::PostgresReplicaSet& set) {
   PGRS_RETURN_IF_ERROR(CreateIfMissing(RoleBindingResource(), set, BuildRoleBinding(owner)));
   // The primary Lease exists from the start, owned by the set, so that it
   // goes with it; the first primary acquires it.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = leases_.find(Key(set, set.metadata.name));
+    if (it != leases_.end() && it->second == set.metadata.uid) return Status::Ok();
+  }
   Json lease = Json::object();
   lease["apiVersion"] = Json::string("coordination.k8s.io/v1");
   lease["kind"] = Json::string("Lease");
@@ -91,7 +97,13 @@ Status KubeRuntime::EnsureSetObjects(const api::PostgresReplicaSet& set) {
   if (existing.status().code() == StatusCode::kNotFound) {
     auto created = client_->Create(LeaseResource(), owner.ns, lease);
     if (!created.ok() && !IsAlreadyExists(created.status())) return created.status().WithContext("create primary lease");
+  } else if (!existing.ok()) {
+    return existing.status().WithContext("read primary lease");
   }
+  // Once there, the Lease is the agents' and the failover's to change; the
+  // set's deletion takes it along (and Acquire makes one if it went).
+  std::lock_guard<std::mutex> lock(mu_);
+  leases_[Key(set, set.metadata.name)] = set.metadata.uid;
   return Status::Ok();
 }
 

@@ -64,6 +64,7 @@ class KubeRuntime : public executor::Runtime {
   // "ns/set" -> its secrets, once read (they never change).
   std::map<std::string, executor::SetSecrets> secrets_;
   std::map<std::string, std::string> tokens_;
+  std::map<std::string, std::string> leases_;  // "ns/set" -> uid, once its primary Lease exists
 };
 
 }  // namespace pgrs::kube
