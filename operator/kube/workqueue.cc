@@ -1,27 +1,41 @@
 #include "operator/kube/workqueue.h"
 
+#include <algorithm>
+
 namespace pgrs::kube {
 
 WorkQueue::WorkQueue(const Clock* clock, BackoffPolicy retry) : clock_(clock), retry_(retry) {}
 
-void WorkQueue::AddLocked(const std::string& key) {
-  if (shutDown_ || dirty_.count(key)) return;
+void WorkQueue::AddLocked(const std::string& key, bool urgent) {
+  if (shutDown_) return;
+  if (dirty_.count(key)) {
+    // Already waiting: an urgent add moves it to the front line.
+    if (urgent && !urgentKeys_.count(key)) {
+      urgentKeys_.insert(key);
+      if (!processing_.count(key)) {
+        if (auto it = std::find(queue_.begin(), queue_.end(), key); it != queue_.end()) queue_.erase(it);
+        urgent_.push_back(key);
+      }
+    }
+    return;
+  }
   dirty_.insert(key);
+  if (urgent) urgentKeys_.insert(key);
   if (processing_.count(key)) return;  // re-queued by Done
-  queue_.push_back(key);
+  (urgent ? urgent_ : queue_).push_back(key);
   cv_.notify_one();
 }
 
 void WorkQueue::Add(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  AddLocked(key);
+  AddLocked(key, true);
 }
 
 void WorkQueue::AddAfter(const std::string& key, std::chrono::nanoseconds delay) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutDown_) return;
   if (delay <= std::chrono::nanoseconds(0)) {
-    AddLocked(key);
+    AddLocked(key, false);
     return;
   }
   auto at = clock_->Now() + delay;
@@ -61,15 +75,17 @@ void WorkQueue::PromoteDueLocked() {
     std::string key = delayed_.begin()->second;
     delayedIndex_.erase(key);
     delayed_.erase(delayed_.begin());
-    AddLocked(key);
+    AddLocked(key, false);
   }
 }
 
 bool WorkQueue::PopLocked(std::string* key) {
-  if (queue_.empty()) return false;
-  *key = queue_.front();
-  queue_.pop_front();
+  std::deque<std::string>& from = !urgent_.empty() ? urgent_ : queue_;
+  if (from.empty()) return false;
+  *key = from.front();
+  from.pop_front();
   dirty_.erase(*key);
+  urgentKeys_.erase(*key);
   processing_.insert(*key);
   return true;
 }
@@ -103,7 +119,7 @@ void WorkQueue::Done(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   processing_.erase(key);
   if (dirty_.count(key) && !shutDown_) {
-    queue_.push_back(key);
+    (urgentKeys_.count(key) ? urgent_ : queue_).push_back(key);
     cv_.notify_one();
   }
 }
@@ -121,7 +137,7 @@ bool WorkQueue::shuttingDown() const {
 
 size_t WorkQueue::Len() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return queue_.size();
+  return urgent_.size() + queue_.size();
 }
 
 size_t WorkQueue::Delayed() const {

@@ -3,7 +3,10 @@
 //   - a key is handed to one worker at a time: added again while it is
 //     being processed, it waits until Done and is then queued again;
 //   - AddAfter delays a key; AddRateLimited delays it by a per-key
-//     exponential backoff that Forget resets.
+//     exponential backoff that Forget resets;
+//   - keys added with Add (a watch event: something changed) are handed out
+//     before keys whose delay ran out (a periodic look), so that a change
+//     is acted on at once even when periodic looks pile up.
 #pragma once
 
 #include <condition_variable>
@@ -44,14 +47,16 @@ class WorkQueue {
 
  private:
   void PromoteDueLocked();
-  void AddLocked(const std::string& key);
+  void AddLocked(const std::string& key, bool urgent);
   bool PopLocked(std::string* key);
 
   const Clock* clock_;
   BackoffPolicy retry_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;
+  std::deque<std::string> urgent_;     // ready keys added by Add
+  std::deque<std::string> queue_;      // ready keys whose delay ran out
+  std::set<std::string> urgentKeys_;  // dirty keys that go to urgent_
   std::set<std::string> dirty_;       // queued or to be queued after Done
   std::set<std::string> processing_;  // handed out, not yet Done
   std::multimap<Clock::TimePoint, std::string> delayed_;

@@ -59,6 +59,33 @@ TEST(WorkQueueTest, AddAfterWaitsForTheClock) {
   EXPECT_EQ(queue.Delayed(), 0u);
 }
 
+TEST(WorkQueueTest, AChangeGoesBeforePeriodicLooksThatPiledUp) {
+  FakeClock clock;
+  WorkQueue queue(&clock);
+  for (const char* k : {"ns/a", "ns/b", "ns/c"}) queue.AddAfter(k, milliseconds(100));
+  clock.Advance(milliseconds(100));
+  std::string key;
+  ASSERT_TRUE(queue.TryGet(&key));  // the look at ns/a is due and taken
+  EXPECT_EQ(key, "ns/a");
+  queue.Add("ns/x");  // a watch event
+  queue.Add("ns/c");  // an event for a key already waiting its turn: moved ahead
+  ASSERT_TRUE(queue.TryGet(&key));
+  EXPECT_EQ(key, "ns/x");
+  ASSERT_TRUE(queue.TryGet(&key));
+  EXPECT_EQ(key, "ns/c");
+  ASSERT_TRUE(queue.TryGet(&key));
+  EXPECT_EQ(key, "ns/b");
+  // Changed while being worked on: next in line once Done.
+  queue.AddAfter("ns/d", milliseconds(0));
+  queue.Add("ns/a");
+  queue.Done("ns/a");
+  ASSERT_TRUE(queue.TryGet(&key));
+  EXPECT_EQ(key, "ns/a");
+  ASSERT_TRUE(queue.TryGet(&key));
+  EXPECT_EQ(key, "ns/d");
+  EXPECT_FALSE(queue.TryGet(&key));
+}
+
 TEST(WorkQueueTest, RateLimitedRequeuesBackOffExponentiallyUntilForgotten) {
   FakeClock clock;
   WorkQueue queue(&clock, {milliseconds(100), milliseconds(1000), 2.0, 0.0});
