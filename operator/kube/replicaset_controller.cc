@@ -205,7 +205,7 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   Status labels = runtime_.SyncRoleLabels(set, pass.status);
 
   if (pass.status.currentPrimary != set.status.currentPrimary && !set.status.currentPrimary.empty() &&
-      !pass.status.failovers.empty() && events_ != nullptr) {
+      !pass.status.failovers.empty()) {
     const auto& f = pass.status.failovers.back();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -214,9 +214,11 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
     bool switchover = f.reason == "Switchover";
     char unavailable[32];
     std::snprintf(unavailable, sizeof(unavailable), "%.3f", f.unavailableSeconds);
-    events_->Record(*cached, switchover ? "Normal" : "Warning", switchover ? "Switchover" : "Failover",
-                    "primary moved from " + f.from + " to " + f.to + " (" + f.reason + ", timeline " +
-                        std::to_string(f.timeline) + ", writes unavailable " + unavailable + " s)");
+    if (events_ != nullptr) {
+      events_->Record(*cached, switchover ? "Normal" : "Warning", switchover ? "Switchover" : "Failover",
+                      "primary moved from " + f.from + " to " + f.to + " (" + f.reason + ", timeline " +
+                          std::to_string(f.timeline) + ", writes unavailable " + unavailable + " s)");
+    }
   }
   ReconcileResult result = WriteStatus(key, *cached, verdict, pass.status);
 
@@ -249,6 +251,10 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   if (pass.actions == 0 && (pass.status.phase == "Healthy" || pass.status.phase == "Degraded")) {
     requeue = std::max(requeue, setOptions_.observeInterval);
   }
+  // A status write refused as stale asks for a fresh look at once.
+  if (result.requeueAfter.count() > 0) requeue = std::min(requeue, result.requeueAfter);
+  // 0 from the reconcilers means "at once" (a decision was recorded; now act).
+  requeue = std::max(requeue, std::chrono::milliseconds(1));
   return finish(ReconcileResult::After(requeue));
 }
 
