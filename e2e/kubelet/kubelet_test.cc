@@ -281,7 +281,8 @@ TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRunsAndANamesakeStartsA
     Json p = Pod("late");
     return IsReady(p) && kubelet_->PodDir(kNs, "late") != firstDir && kubelet_->PodPid(kNs, "late") > 0;
   })) << Pod("late").serialize();
-  EXPECT_FALSE(ProcessExists(first));
+  // The old Pod's process ends on its own schedule (SIGTERM, then its exit).
+  EXPECT_TRUE(WaitFor([&] { return !ProcessExists(first); })) << "pid " << first;
   EXPECT_EQ(kube::GetInt(Container(Pod("late")), {"restartCount"}).value_or(-1), 0);
   EXPECT_NE(kubelet_->PodDir(kNs, "late").find(kube::UidOf(Pod("late"))), std::string::npos);
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "operator/util/files.h"
 
@@ -23,13 +24,23 @@ int64_t NowMs() {
 
 namespace {
 
+// An exclusive flock(2), waited for at most `patience`: a holder that was
+// frozen (SIGSTOP) while it held the lock must not stall the caller (the
+// control plane) for as long as it stays frozen.
 class Flock {
  public:
-  explicit Flock(const std::string& path) {
+  explicit Flock(const std::string& path, std::chrono::milliseconds patience = std::chrono::milliseconds(2000)) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
-      ::close(fd_);
-      fd_ = -1;
+    if (fd_ < 0) return;
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if ((errno != EWOULDBLOCK && errno != EINTR) || std::chrono::steady_clock::now() >= deadline) {
+        if (errno == EWOULDBLOCK) errno = ETIMEDOUT;
+        ::close(fd_);
+        fd_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
   ~Flock() {
@@ -75,8 +86,8 @@ Status FileLease::Write(const LeaseRecord& r) {
 }
 
 Result<LeaseRecord> FileLease::Get() {
-  Flock lock(path_ + ".lock");
-  if (!lock.ok()) return Status::Unavailable(path_ + ".lock: " + std::strerror(errno));
+  // No lock: writers replace the file atomically (rename), so a read sees
+  // one whole version; and a reader never waits on a frozen writer.
   return Read();
 }
 

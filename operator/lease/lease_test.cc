@@ -1,7 +1,13 @@
 #include "operator/lease/lease.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <thread>
 
@@ -58,6 +64,39 @@ TEST_F(FileLeaseTest, ExpiredLeaseMayBeTaken) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(lease.Get()->ExpiredAt(NowMs()));
   EXPECT_TRUE(lease.Acquire("demo-2", "demo-1", 5, false).ok());
+}
+
+TEST_F(FileLeaseTest, AHolderFrozenWhileLockingStallsNobody) {
+  FileLease lease(dir_ + "/lease.json");
+  ASSERT_TRUE(lease.Acquire("demo-1", "", 5, false).ok());
+  // Another process takes the lock and stops (as a SIGSTOPped agent that
+  // was renewing would): flock locks belong to the open file, so a child
+  // holding it is what an agent would be.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int fd = ::open((dir_ + "/lease.json.lock").c_str(), O_RDWR | O_CREAT, 0600);
+    ::flock(fd, LOCK_EX);
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  auto start = std::chrono::steady_clock::now();
+  auto got = lease.Get();  // readers take no lock
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->holder, "demo-1");
+  auto renewed = lease.Renew("demo-1", 5);  // writers give up in time
+  EXPECT_EQ(renewed.status().code(), StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  EXPECT_TRUE(lease.Renew("demo-1", 5).ok());  // the lock died with its holder
 }
 
 TEST(OpenLease, RejectsUnknownLocations) {
