@@ -113,14 +113,27 @@ Status Executor::Run(const api::PostgresReplicaSet& set, const Action& action,
   return Status::Internal("unknown action");
 }
 
-Status Executor::CreateApplicationDatabase(pq::Connection& c, const SetSecrets& secrets, const std::string& instance) {
-  auto verifier = c.EncryptPassword(secrets.appUser, secrets.appPassword);
+namespace {
+
+// Creates the role if it is missing and sets its attributes ("LOGIN",
+// "REPLICATION LOGIN") and password (sent as a SCRAM verifier, never in
+// clear). Idempotent.
+Status EnsureRole(pq::Connection& c, const std::string& name, const std::string& attributes,
+                  const std::string& password) {
+  auto verifier = c.EncryptPassword(name, password);
   if (!verifier.ok()) return verifier.status();
-  std::string role = c.QuoteIdentifier(secrets.appUser);
+  const std::string role = c.QuoteIdentifier(name);
   PGRS_RETURN_IF_ERROR(c.Exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " +
-                              c.QuoteLiteral(secrets.appUser) + ") THEN CREATE ROLE " + role +
-                              " WITH LOGIN; END IF; END $$"));
-  PGRS_RETURN_IF_ERROR(c.Exec("ALTER ROLE " + role + " WITH LOGIN PASSWORD " + c.QuoteLiteral(*verifier)));
+                              c.QuoteLiteral(name) + ") THEN CREATE ROLE " + role + " WITH " + attributes +
+                              "; END IF; END $$"));
+  return c.Exec("ALTER ROLE " + role + " WITH " + attributes + " PASSWORD " + c.QuoteLiteral(*verifier));
+}
+
+}  // namespace
+
+Status Executor::CreateApplicationDatabase(pq::Connection& c, const SetSecrets& secrets, const std::string& instance) {
+  PGRS_RETURN_IF_ERROR(EnsureRole(c, secrets.appUser, "LOGIN", secrets.appPassword));
+  const std::string role = c.QuoteIdentifier(secrets.appUser);
   auto exists = c.Query("SELECT 1 FROM pg_database WHERE datname = $1", {secrets.appDatabase});
   if (!exists.ok()) return exists.status();
   if (exists->empty()) {
@@ -147,14 +160,8 @@ Status Executor::RunSql(const reconcilers::ObservedInstance& primary, const SetS
       // The application's role and database first: the replication role
       // marks the whole step done, so a failure here is retried.
       if (!secrets.appUser.empty()) PGRS_RETURN_IF_ERROR(CreateApplicationDatabase(c, secrets, primary.name));
-      auto verifier = c.EncryptPassword(reconcilers::kReplicationUser, secrets.replicationPassword);
-      if (!verifier.ok()) return verifier.status();
-      std::string role = c.QuoteIdentifier(reconcilers::kReplicationUser);
-      PGRS_RETURN_IF_ERROR(c.Exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " +
-                                  c.QuoteLiteral(reconcilers::kReplicationUser) + ") THEN CREATE ROLE " + role +
-                                  " WITH REPLICATION LOGIN; END IF; END $$"));
-      PGRS_RETURN_IF_ERROR(c.Exec("ALTER ROLE " + role + " WITH REPLICATION LOGIN PASSWORD " +
-                                  c.QuoteLiteral(*verifier)));
+      PGRS_RETURN_IF_ERROR(
+          EnsureRole(c, reconcilers::kReplicationUser, "REPLICATION LOGIN", secrets.replicationPassword));
       spdlog::info("created replication role instance={} role={}", primary.name, reconcilers::kReplicationUser);
       return Status::Ok();
     }

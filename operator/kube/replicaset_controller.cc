@@ -79,42 +79,35 @@ ReconcileResult ReplicaSetController::WriteStatus(const std::string& key, const 
                                                   const std::optional<api::ReplicaSetStatus>& computed) {
   std::string ns, name;
   SplitKey(key, &ns, &name);
-  const std::string now = FormatRfc3339(std::chrono::system_clock::now());
-  auto mutate = [&](Json& object, bool* transition) {
-    int64_t generation = GetInt(object, {"metadata", "generation"}).value_or(0);
-    Json previous = object.has_object_field("status") ? object.at("status") : Json::object();
-    Json status = previous;
-    if (computed) {
-      auto encoded = ParseJson(api::EncodeStatusJson(*computed));
-      if (encoded) status = *encoded;
-      // The reconcilers own every condition but Accepted: keep it.
-      if (previous.has_array_field("conditions")) {
-        for (const auto& c : previous.at("conditions").as_array()) {
-          if (GetString(c, {"type"}) == "Accepted") {
-            SetCondition(status, "Accepted", GetString(c, {"status"}), GetString(c, {"reason"}),
-                         GetString(c, {"message"}), GetInt(c, {"observedGeneration"}).value_or(0),
-                         GetString(c, {"lastTransitionTime"}));
-          }
+  const int64_t generation = GetInt(cached, {"metadata", "generation"}).value_or(0);
+  const Json previous = cached.has_object_field("status") ? cached.at("status") : Json::object();
+  Json status = previous;
+  if (computed) {
+    auto encoded = ParseJson(api::EncodeStatusJson(*computed));
+    if (encoded) status = *encoded;
+    // The reconcilers own every condition but Accepted: keep it.
+    if (previous.has_array_field("conditions")) {
+      for (const auto& c : previous.at("conditions").as_array()) {
+        if (GetString(c, {"type"}) == "Accepted") {
+          SetCondition(status, "Accepted", GetString(c, {"status"}), GetString(c, {"reason"}),
+                       GetString(c, {"message"}), GetInt(c, {"observedGeneration"}).value_or(0),
+                       GetString(c, {"lastTransitionTime"}));
         }
       }
     }
-    status["observedGeneration"] = Json::number(generation);
-    bool t = SetCondition(status, "Accepted", verdict.accepted ? "True" : "False", verdict.reason, verdict.message,
-                          generation, now);
-    if (transition != nullptr) *transition = t;
-    object["status"] = status;
-  };
+  }
+  status["observedGeneration"] = Json::number(generation);
+  const bool transition = SetCondition(status, "Accepted", verdict.accepted ? "True" : "False", verdict.reason,
+                                       verdict.message, generation,
+                                       FormatRfc3339(std::chrono::system_clock::now()));
   // Most passes change nothing.
-  Json predicted = cached;
-  mutate(predicted, nullptr);
-  if (cached.has_field("status") && predicted.at("status") == cached.at("status")) return ReconcileResult::Done();
+  if (cached.has_field("status") && status == previous) return ReconcileResult::Done();
 
   // Conditional on the version this pass read: decisions made on an object
   // that changed since (a spec edit, another writer) are not recorded; the
   // next pass reads it afresh and decides again.
-  bool transition = false;
   Json object = cached;
-  mutate(object, &transition);
+  object["status"] = status;
   auto written = client_->UpdateStatus(ReplicaSetResource(), ns, object);
   if (!written.ok()) {
     if (written.status().code() == StatusCode::kNotFound) return ReconcileResult::Done();

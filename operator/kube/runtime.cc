@@ -114,6 +114,19 @@ std::optional<Json> KubeRuntime::CachedPod(const api::PostgresReplicaSet& set, c
   return std::nullopt;
 }
 
+InstanceRecord KubeRuntime::Record(const api::PostgresReplicaSet& set, const std::string& name, int index) const {
+  InstanceRecord r;
+  r.name = name;
+  r.index = index;
+  r.port = kPostgresPort;
+  // No address until the Pod runs, and none for a Pod on its way out.
+  if (auto pod = CachedPod(set, name); pod && !Terminating(*pod)) r.host = GetString(*pod, {"status", "podIP"});
+  r.listenAddresses = r.host;
+  // Pods move between addresses; passwords (scram) guard every rule.
+  r.clientNetworks = {"0.0.0.0/0", "::/0"};
+  return r;
+}
+
 std::vector<InstanceRecord> KubeRuntime::ListInstances(const api::PostgresReplicaSet& set) {
   // An instance exists while its volume does; its Pod may come and go.
   std::vector<InstanceRecord> out;
@@ -121,15 +134,7 @@ std::vector<InstanceRecord> KubeRuntime::ListInstances(const api::PostgresReplic
     const std::string name = NameOf(pvc);
     int index = api::InstanceIndex(set.metadata.name, name);
     if (index <= 0 || Terminating(pvc) || RecentlyDeleted(Key(set, name))) continue;
-    InstanceRecord r;
-    r.name = name;
-    r.index = index;
-    r.port = kPostgresPort;
-    if (auto pod = CachedPod(set, name); pod && !Terminating(*pod)) r.host = GetString(*pod, {"status", "podIP"});
-    r.listenAddresses = r.host;
-    // Pods move between addresses; passwords (scram) guard every rule.
-    r.clientNetworks = {"0.0.0.0/0", "::/0"};
-    out.push_back(r);
+    out.push_back(Record(set, name, index));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
   return out;
@@ -145,14 +150,7 @@ Result<InstanceRecord> KubeRuntime::CreateInstance(const api::PostgresReplicaSet
   PGRS_RETURN_IF_ERROR(CreateIfMissing(PvcResource(), set, BuildPvc(owner, set.spec, name)));
   const std::string role = set.status.currentPrimary.empty() || set.status.currentPrimary == name ? "primary" : "standby";
   PGRS_RETURN_IF_ERROR(CreateIfMissing(PodResource(), set, BuildPod(owner, name, role, options_)));
-  InstanceRecord r;
-  r.name = name;
-  r.index = index;
-  r.port = kPostgresPort;
-  if (auto pod = CachedPod(set, name)) r.host = GetString(*pod, {"status", "podIP"});
-  r.listenAddresses = r.host;
-  r.clientNetworks = {"0.0.0.0/0", "::/0"};
-  return r;
+  return Record(set, name, index);
 }
 
 Status KubeRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const InstanceRecord& instance) {

@@ -50,6 +50,8 @@ class KubeRuntime : public executor::Runtime {
   std::optional<Json> Child(const Resource& r, const api::PostgresReplicaSet& set, const std::string& name);
   Status CreateIfMissing(const Resource& r, const api::PostgresReplicaSet& set, const Json& object);
   std::optional<Json> CachedPod(const api::PostgresReplicaSet& set, const std::string& name) const;
+  // How the instance is reached: its Pod's address (empty while it has none).
+  executor::InstanceRecord Record(const api::PostgresReplicaSet& set, const std::string& name, int index) const;
   Result<std::string> SecretField(const api::PostgresReplicaSet& set, const std::string& secret,
                                   const std::string& key);
   bool RecentlyDeleted(const std::string& key);
