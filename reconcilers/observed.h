@@ -45,6 +45,10 @@ struct ObservedInstance {
   int restarts = 0;
   bool agentFenced = false;     // PostgreSQL stopped on purpose and kept stopped
   uint64_t checkpointLsn = 0;   // when stopped: its last checkpoint (pg_controldata)
+  // Stopped on purpose: its agent was told to shut down, or its Pod is
+  // terminating. A primary that is shutting down is handed over by a
+  // planned switchover while it still runs.
+  bool shuttingDown = false;
 
   // From PostgreSQL itself, over libpq.
   bool pgReachable = false;

@@ -234,6 +234,22 @@ std::vector<const ObservedInstance*> PromotionCandidates(const PostgresReplicaSe
   return out;
 }
 
+// Who takes over from a primary that is shutting down: spec.primary when it
+// qualifies, else the most advanced qualifying standby; only one that
+// streams from the primary now (so that the primary's fast shutdown sends it
+// every commit), and none that is itself shutting down.
+const ObservedInstance* HandoverTarget(const PostgresReplicaSet& set, const ObservedSet& observed,
+                                       const ReplicaSetStatus& previous, const std::string& primary) {
+  std::string why;
+  const ObservedInstance* best = nullptr;
+  for (const ObservedInstance* c : PromotionCandidates(set, observed, previous, primary, &why)) {
+    if (!c->walReceiverStreaming || c->shuttingDown) continue;
+    if (c->name == set.spec.primary) return c;
+    if (best == nullptr) best = c;
+  }
+  return best;
+}
+
 }  // namespace
 
 Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::chrono::system_clock::time_point now) {
@@ -304,6 +320,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
   std::string fenceInstance, fenceMode = "immediate";
   std::string promoteInstance;
   bool restartPrimaryOnCrash = true;
+  bool handoverOnShutdown = false;
   if (oldPrimary != nullptr) {
     const ObservedInstance& old = *oldPrimary;
     const bool failoverEnabled = set.spec.failover.enabled.value_or(true);
@@ -323,6 +340,10 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     // A crashed primary waits for this decision unless no standby could
     // take over anyway; then its agent restarts it in place at once.
     restartPrimaryOnCrash = !failoverEnabled || !standbyQualifies;
+    // A primary told to shut down (its Pod deleted, evicted, drained) is
+    // handed over to a standby that streams from it, as in a switchover.
+    const ObservedInstance* handoverTarget = failoverEnabled ? HandoverTarget(set, observed, seen, old.name) : nullptr;
+    handoverOnShutdown = handoverTarget != nullptr;
 
     const bool healthy = old.IsWritablePrimary() && old.agentReachable && old.postgresReady;
     if (status.promotionReason.empty()) {
@@ -344,12 +365,20 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
                            (!failoverEnabled ? "; failover is disabled"
                             : !standbyQualifies ? "; no failover: " + noCandidate
                                                 : "; failing over after spec.failover.delaySeconds"));
+      } else if (healthy && old.shuttingDown && handoverTarget != nullptr) {
+        // A planned stop: hand over while the old primary still runs, so
+        // that its fast shutdown streams every commit to the new one.
+        status.promotionReason = api::kReasonShutdown;
+        status.promotionStarted = api::FormatTimeMillis(now);
+        status.targetPrimary = handoverTarget->name;
+      } else if (healthy && old.shuttingDown) {
+        degraded.push_back("primary " + old.name + " is shutting down and no standby streams to take over");
       } else if (healthy && wantedPrimary != nullptr) {
         // A planned switchover to spec.primary, once it streams.
         const InstanceStatus* before = PreviousInstance(previous, wantedPrimary->name);
         if (wantedPrimary->pgReachable && wantedPrimary->inRecovery && wantedPrimary->walReceiverStreaming &&
             before != nullptr && before->state == "Streaming") {
-          status.promotionReason = "Switchover";
+          status.promotionReason = api::kReasonSwitchover;
           status.promotionStarted = api::FormatTimeMillis(now);
           status.targetPrimary = wantedPrimary->name;
         } else {
@@ -359,14 +388,16 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     }
 
     if (!status.promotionReason.empty()) {
-      const bool switchover = status.promotionReason == "Switchover";
+      // Planned (a switchover, a shutdown): the old primary stops with a
+      // fast shutdown and the new one is promoted once it has all its WAL.
+      const bool planned = api::IsPlannedPromotion(status.promotionReason);
       fenceInstance = old.name;
-      fenceMode = switchover ? "fast" : "immediate";
+      fenceMode = planned ? "fast" : "immediate";
       // A crashed primary whose agent holds it down (restartOnCrash is off
       // and fenced is on its way) is as good as fenced: no round trip.
       const bool fencedByAgent =
           old.agentReachable && !old.postgresRunning &&
-          (old.agentFenced || (!switchover && old.agentState == agent::kStatePrimaryDown));
+          (old.agentFenced || (!planned && old.agentState == agent::kStatePrimaryDown));
       bool fenced = fencedByAgent;
       if (!fenced && !old.agentReachable) {
         // Its agent does not answer: once the lease it held has run out,
@@ -430,7 +461,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
         const ObservedInstance* target = observed.Find(status.targetPrimary);
         if (target == nullptr) {
           degraded.push_back("target primary " + status.targetPrimary + " does not exist");
-        } else if (switchover && fencedByAgent && target->receiveLsn < old.checkpointLsn) {
+        } else if (planned && fencedByAgent && target->receiveLsn < old.checkpointLsn) {
           progressing.push_back("waiting for " + target->name + " to receive up to " + FormatLsn(old.checkpointLsn) +
                                 " (at " + FormatLsn(target->receiveLsn) + ")");
         } else if (target->IsWritablePrimary()) {
@@ -502,6 +533,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     pc.role = "primary";
     pc.synchronousStandbyNames = syncNames(standbyNames);
     pc.restartOnCrash = restartPrimaryOnCrash;
+    pc.handoverOnShutdown = handoverOnShutdown;
     plan.configs[primaryName] = pc;
     for (const auto& inst : observed.instances) {
       if (inst.name != primaryName) plan.configs[inst.name] = StandbyConfig(set, inst.name, *primary);
@@ -624,15 +656,19 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       s.fenced = true;
       if (!inst.postgresRunning) s.state = "Fenced";
     }
+    // A planned stop (a Pod deleted, evicted, drained) is not a failure.
+    if (inst.shuttingDown && !IsReady(s) && s.state != "Fenced") s.state = "Stopping";
     if (inst.name == promoteInstance) s.state = "Promoting";
     if (inst.agentState == agent::kStateRewinding) s.state = "Rewinding";
     for (const auto& a : plan.actions) {
       if (a.type == ActionType::kDeleteInstance && a.instance == inst.name) s.state = "Deleting";
     }
-    if (IsReady(s) && !transitioning) {
-      status.readyInstances++;
+    if (IsReady(s)) {
+      // Mid-promotion nothing counts as ready, yet a healthy instance is
+      // no trouble either.
+      if (!transitioning) status.readyInstances++;
     } else if (s.state == "Cloning" || s.state == "Initializing" || s.state == "Pending" || s.state == "Starting" ||
-               s.state == "Connecting" || s.state == "Rewinding" || s.state == "Promoting" ||
+               s.state == "Connecting" || s.state == "Rewinding" || s.state == "Promoting" || s.state == "Stopping" ||
                (s.state == "Fenced" && transitioning)) {
       progressing.push_back(inst.name + " " + s.state + (s.message.empty() ? "" : " (" + s.message + ")"));
     } else if (s.state != "Deleting") {
@@ -674,7 +710,8 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
                 set.metadata.generation},
                nowText);
   bool isProgressing = !progressing.empty() || !(plan.actions.empty() || onlyLeaseRenewal) || transitioning;
-  std::string progressingReason = transitioning ? (status.promotionReason == "Switchover" ? "SwitchingOver"
+  const bool planned = api::IsPlannedPromotion(status.promotionReason);
+  std::string progressingReason = transitioning ? (planned ? "SwitchingOver"
                                                                                           : "FailingOver")
                                   : observed.instances.empty() || !primaryUp ? "Bootstrapping"
                                                                              : "Reconciling";
@@ -682,14 +719,14 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
                {"Progressing", isProgressing ? kTrue : kFalse, isProgressing ? progressingReason : "Reconciled",
                 isProgressing ? join(progressing) : "the replica set matches its spec", "", set.metadata.generation},
                nowText);
-  bool isDegraded = !degraded.empty() || (transitioning && status.promotionReason != "Switchover");
+  bool isDegraded = !degraded.empty() || (transitioning && !planned);
   SetCondition(status, previous,
                {"Degraded", isDegraded ? kTrue : kFalse, isDegraded ? "InstancesUnhealthy" : "AllInstancesHealthy",
                 isDegraded ? join(degraded.empty() ? progressing : degraded) : "no instance reports a problem", "",
                 set.metadata.generation},
                nowText);
 
-  if (transitioning) status.phase = status.promotionReason == "Switchover" ? "SwitchingOver" : "FailingOver";
+  if (transitioning) status.phase = planned ? "SwitchingOver" : "FailingOver";
   else if (allReady) status.phase = "Healthy";
   else if (!primaryUp) status.phase = isDegraded && primary != nullptr && !primary->dataDirRole.empty()
                                           ? "Degraded" : "Bootstrapping";

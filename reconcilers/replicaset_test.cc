@@ -473,6 +473,33 @@ TEST(Failover, SyncModePromotesOnlyASynchronousStandbyAndOnlyWithEnoughOfThem) {
   EXPECT_EQ(plan.configs["demo-3"].synchronousStandbyNames, "ANY 1 (\"demo-1\", \"demo-2\")");
 }
 
+// A planned move in progress from demo-1 to set.status.targetPrimary: the
+// old primary stops with a fast shutdown; the target is promoted (handed
+// the lease, told to be primary) only once it has received the shutdown
+// checkpoint.
+Plan PromotedOnlyOnceCaughtUp(api::PostgresReplicaSet& set, ObservedSet& o, int targetIndex,
+                              std::chrono::system_clock::time_point at) {
+  const std::string target = set.status.targetPrimary;
+  auto& old = o.instances[0];
+  old.agentFenced = true;
+  old.agentState = agent::kStateFenced;
+  old.postgresRunning = false;
+  old.pgReachable = false;
+  old.checkpointLsn = 0x5000100;
+  Plan plan = Reconcile(set, o, at);
+  EXPECT_TRUE(Actions(plan).empty()) << "promoted before " << target << " had the last WAL";
+  Advance(set, plan);
+  o.instances[targetIndex].receiveLsn = 0x5000128;
+  plan = Reconcile(set, o, at + 100ms);
+  EXPECT_EQ(Actions(plan), std::vector<std::string>{"AcquireLease:" + target});
+  if (!plan.actions.empty()) {
+    EXPECT_TRUE(plan.actions[0].holderFenced);
+  }
+  EXPECT_EQ(plan.configs[target].role, "primary");
+  Advance(set, plan);
+  return plan;
+}
+
 TEST(Switchover, FencesGracefullyWaitsForCatchUpThenPromotes) {
   auto set = Set(3, "demo-1");
   Plan plan = Reconcile(set, Healthy(3), kNow);
@@ -486,19 +513,98 @@ TEST(Switchover, FencesGracefullyWaitsForCatchUpThenPromotes) {
   EXPECT_EQ(plan.configs["demo-1"].fenceMode, "fast");
   EXPECT_EQ(plan.status.phase, "SwitchingOver");
   Advance(set, plan);
-  // Stopped; demo-2 has not yet received the shutdown checkpoint.
-  o.instances[0].agentFenced = true;
-  o.instances[0].agentState = agent::kStateFenced;
-  o.instances[0].postgresRunning = false;
-  o.instances[0].pgReachable = false;
-  o.instances[0].checkpointLsn = 0x5000100;
-  plan = Reconcile(set, o, kNow + 1100ms);
-  EXPECT_TRUE(Actions(plan).empty());
+  PromotedOnlyOnceCaughtUp(set, o, 1, kNow + 1100ms);
+}
+
+TEST(Shutdown, APrimaryShuttingDownIsHandedOverToTheMostAdvancedStreamingStandby) {
+  auto set = Set(3, "demo-1");
+  ObservedSet o = Healthy(3);
+  o.instances[2].receiveLsn = 0x5000040;  // demo-3 has received more
+  Plan plan = Reconcile(set, o, kNow);
+  // While a standby could take over, the primary's agent is told to wait
+  // for the hand-over when it is stopped.
+  EXPECT_TRUE(plan.configs["demo-1"].handoverOnShutdown);
   Advance(set, plan);
-  o.instances[1].receiveLsn = 0x5000128;
-  plan = Reconcile(set, o, kNow + 1200ms);
-  EXPECT_EQ(Actions(plan), std::vector<std::string>{"AcquireLease:demo-2"});
-  EXPECT_EQ(plan.configs["demo-2"].role, "primary");
+
+  // Its Pod is deleted (or evicted): a planned hand-over, not a failover.
+  o.instances[0].shuttingDown = true;
+  plan = Reconcile(set, o, kNow + 100ms);
+  EXPECT_EQ(plan.status.promotionReason, "Shutdown");
+  EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+  EXPECT_TRUE(plan.configs["demo-1"].fenced);
+  EXPECT_EQ(plan.configs["demo-1"].fenceMode, "fast");
+  EXPECT_EQ(plan.status.phase, "SwitchingOver");
+  EXPECT_EQ(ConditionStatus(plan, "Degraded"), "False") << api::FindCondition(plan.status, "Degraded")->message;
+  Advance(set, plan);
+
+  // Stopped with a fast shutdown; promoted only once demo-3 has its last WAL.
+  PromotedOnlyOnceCaughtUp(set, o, 2, kNow + 200ms);
+
+  o.instances[2].inRecovery = false;
+  o.instances[2].timeline = 2;
+  o.instances[2].currentLsn = 0x5000200;
+  o.lease = LeaseOf("demo-3", kNow + 300ms);
+  plan = Reconcile(set, o, kNow + 400ms);
+  EXPECT_EQ(plan.status.currentPrimary, "demo-3");
+  ASSERT_EQ(plan.status.failovers.size(), 1u);
+  EXPECT_EQ(plan.status.failovers[0].reason, "Shutdown");
+  EXPECT_EQ(plan.configs["demo-1"].role, "standby");
+}
+
+TEST(Shutdown, HandOverPrefersSpecPrimaryAndSkipsStandbysThatDoNotStreamOrAreStopping) {
+  auto set = Set(4, "demo-1");
+  ObservedSet o = Healthy(4);
+  o.instances[3].receiveLsn = 0x5000080;  // demo-4 is the most advanced, but stopping too
+  o.instances[3].shuttingDown = true;
+  o.instances[2].receiveLsn = 0x5000070;  // demo-3 next, but not streaming
+  o.instances[2].walReceiverStreaming = false;
+  Advance(set, Reconcile(set, o, kNow));
+  o.instances[0].shuttingDown = true;
+  Plan plan = Reconcile(set, o, kNow + 100ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-2");
+
+  set.spec.primary = "demo-3";
+  o.instances[2].walReceiverStreaming = true;
+  o.instances[1].receiveLsn = 0x5000090;
+  set.status.promotionReason.clear();
+  set.status.targetPrimary = "demo-1";
+  plan = Reconcile(set, o, kNow + 200ms);
+  EXPECT_EQ(plan.status.promotionReason, "Shutdown");
+  EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+}
+
+TEST(Shutdown, WithoutAStandbyToTakeOverThePrimaryJustStops) {
+  for (bool failoverEnabled : {true, false}) {
+    SCOPED_TRACE(failoverEnabled ? "no standby streams" : "failover disabled");
+    auto set = Set(2, "demo-1");
+    set.spec.failover.enabled = failoverEnabled;
+    ObservedSet o = Healthy(2);
+    if (failoverEnabled) o.instances[1].walReceiverStreaming = false;
+    Advance(set, Reconcile(set, o, kNow));
+    o.instances[0].shuttingDown = true;
+    Plan plan = Reconcile(set, o, kNow + 100ms);
+    EXPECT_FALSE(plan.configs["demo-1"].handoverOnShutdown);
+    EXPECT_FALSE(plan.configs["demo-1"].fenced);
+    EXPECT_TRUE(plan.status.promotionReason.empty());
+    EXPECT_EQ(plan.status.targetPrimary, "demo-1");
+  }
+}
+
+TEST(Shutdown, AStandbyStoppingOnPurposeIsProgressNotAFailure) {
+  auto set = Set(3, "demo-1");
+  Advance(set, Reconcile(set, Healthy(3), kNow));
+  ObservedSet o = Healthy(3);
+  // Its Pod is terminating; its agent has stopped answering already.
+  o.instances[1].shuttingDown = true;
+  o.instances[1].agentReachable = false;
+  o.instances[1].pgReachable = false;
+  o.instances[1].walReceiverStreaming = false;
+  o.instances[0].replication.erase(o.instances[0].replication.begin());
+  Plan plan = Reconcile(set, o, kNow + 100ms);
+  EXPECT_EQ(plan.status.instances[1].state, "Stopping");
+  EXPECT_EQ(ConditionStatus(plan, "Degraded"), "False");
+  EXPECT_EQ(ConditionStatus(plan, "Progressing"), "True");
+  EXPECT_TRUE(plan.status.promotionReason.empty());
 }
 
 TEST(Reconcile, SlotNamesAreValidIdentifiers) {

@@ -9,7 +9,11 @@ namespace pgrs::e2e {
 
 using namespace std::chrono_literals;
 
-Writer::Writer(std::string conninfo, std::string table) : conninfo_(std::move(conninfo)), table_(std::move(table)) {}
+Writer::Writer(std::string conninfo, std::string table)
+    : conninfo_([conninfo] { return conninfo; }), table_(std::move(table)) {}
+
+Writer::Writer(std::function<std::string()> conninfo, std::string table)
+    : conninfo_(std::move(conninfo)), table_(std::move(table)) {}
 
 Writer::~Writer() { Stop(); }
 
@@ -27,7 +31,7 @@ void Writer::Loop() {
     auto started = std::chrono::steady_clock::now();
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
       if (conn != nullptr) PQfinish(conn);
-      conn = PQconnectdb((conninfo_ + " connect_timeout=2").c_str());
+      conn = PQconnectdb((conninfo_() + " connect_timeout=2").c_str());
       if (PQstatus(conn) != CONNECTION_OK) {
         PQfinish(conn);
         conn = nullptr;

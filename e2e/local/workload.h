@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,6 +19,9 @@ class Writer {
   // `conninfo` is status.connection.readWrite; `table` must exist with an
   // integer primary key column `id`.
   Writer(std::string conninfo, std::string table);
+  // A connection string asked for again at every reconnect (in Kubernetes
+  // mode, Pods made again get new addresses).
+  Writer(std::function<std::string()> conninfo, std::string table);
   ~Writer();
   void Start();
   void Stop();
@@ -36,7 +40,8 @@ class Writer {
 
  private:
   void Loop();
-  std::string conninfo_, table_;
+  std::function<std::string()> conninfo_;
+  std::string table_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   mutable std::mutex mu_;

@@ -14,10 +14,12 @@
 #include "e2e/kube/test_util.h"
 #include "e2e/kubelet/kubelet.h"
 #include "e2e/local/workload.h"
+#include "operator/api/types.h"
 #include "operator/kube/objects.h"
 #include "operator/pq/pq.h"
 #include "operator/util/http.h"
 #include "operator/util/process.h"
+#include "operator/util/random.h"
 
 namespace pgrs::e2e {
 namespace {
@@ -60,7 +62,9 @@ class OperatorE2eTest : public ::testing::Test {
     const char* binary = std::getenv("PGRS_BINARY");
     ASSERT_NE(binary, nullptr) << "PGRS_BINARY must name the pgrs binary";
     kubelet.commandMap["/usr/local/bin/pgrs"] = binary;
-    kubelet.ipBase = "127.0.20.1";
+    // Pod addresses of their own, so that two runs on one machine (two
+    // worktrees) do not meet: 127.0.X.1 with X in 20..219.
+    kubelet.ipBase = "127.0." + std::to_string(20 + std::stoul(RandomHex(1), nullptr, 16) % 200) + ".1";
     kubelet.maxGrace = seconds(5);
     kubelet_ = std::make_unique<ProcessKubelet>(kubelet);
     ASSERT_TRUE(kubelet_->Start().ok());
@@ -176,6 +180,82 @@ class OperatorE2eTest : public ::testing::Test {
     if (!response.ok() || response->status != 200) return 0;
     auto status = kube::ParseJson(response->body);
     return status ? kube::GetInt(*status, {"postmasterPid"}).value_or(0) : 0;
+  }
+
+  Json Pod(const std::string& name) { return server_->CallJson("GET", kube::PodResource().Path(kNs, name)); }
+  std::string Primary(const std::string& set) { return kube::GetString(Set(set), {"status", "currentPrimary"}); }
+
+  // A multi-host connection string over the set's Pods as they are now.
+  std::string PodConninfo(const std::string& set, const std::string& password) {
+    std::string hosts, ports;
+    for (const auto& pod : Pods(kube::PodSelector(set))) {
+      std::string ip = kube::GetString(pod, {"status", "podIP"});
+      if (ip.empty()) continue;
+      hosts += (hosts.empty() ? "" : ",") + ip;
+      ports += (ports.empty() ? "" : ",") + std::to_string(kube::kPostgresPort);
+    }
+    return "host=" + (hosts.empty() ? std::string("127.0.0.1") : hosts) + " port=" +
+           (ports.empty() ? std::string("1") : ports) + " user=app dbname=app password=" + password +
+           " target_session_attrs=read-write";
+  }
+
+  // The agent's log of the Pod's current incarnation (kept across in-place
+  // container restarts, new for a Pod made again).
+  std::string ContainerLog(const std::string& pod) {
+    auto log = ReadFile(kubelet_->PodDir(kNs, pod) + "/container.log");
+    return log.ok() ? *log : "";
+  }
+  static int Count(const std::string& text, const std::string& needle) {
+    int n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) n++;
+    return n;
+  }
+
+  int64_t RestartCount(const std::string& pod) {
+    const Json* statuses = kube::GetField(Pod(pod), {"status", "containerStatuses"});
+    if (statuses == nullptr || !statuses->is_array() || statuses->size() == 0) return -1;
+    return kube::GetInt(statuses->as_array().at(0), {"restartCount"}).value_or(0);
+  }
+
+  // Waits until the Pod exists under another uid than `oldUid`.
+  bool WaitReplaced(const std::string& pod, const std::string& oldUid, seconds timeout) {
+    return WaitFor([&] {
+      std::string uid = kube::UidOf(Pod(pod));
+      return !uid.empty() && uid != oldUid;
+    }, timeout);
+  }
+
+  // The rows of `table` as `pod`'s PostgreSQL has them.
+  std::set<int64_t> Rows(const std::string& pod, const std::string& table) {
+    std::set<int64_t> out;
+    auto conn = Connect(pod, true);
+    if (!conn.ok()) return out;
+    auto rows = (*conn)->Query("SELECT id FROM " + table);
+    if (rows.ok()) {
+      for (const auto& r : *rows) out.insert(std::atoll(r[0]->c_str()));
+    }
+    return out;
+  }
+
+  // Failovers in status.failovers, planned ones (switchover, shutdown) apart.
+  void CountFailovers(const std::string& set, int* planned, int* unplanned) {
+    *planned = *unplanned = 0;
+    const Json* failovers = kube::GetField(Set(set), {"status", "failovers"});
+    if (failovers == nullptr || !failovers->is_array()) return;
+    for (const auto& f : failovers->as_array()) {
+      (api::IsPlannedPromotion(kube::GetString(f, {"reason"})) ? *planned : *unplanned) += 1;
+    }
+  }
+
+  // POST pods/NAME/eviction: the HTTP status (201 evicted, 429 refused by
+  // the PodDisruptionBudget).
+  int Evict(const std::string& pod) {
+    Json eviction = Json::object();
+    eviction["apiVersion"] = Json::string("policy/v1");
+    eviction["kind"] = Json::string("Eviction");
+    eviction["metadata"]["name"] = Json::string(pod);
+    eviction["metadata"]["namespace"] = Json::string(kNs);
+    return server_->Call("POST", kube::PodResource().Path(kNs, pod) + "/eviction", eviction.serialize()).status;
   }
 
   TempDir dir_;
@@ -462,6 +542,150 @@ TEST_F(OperatorE2eTest, SyncModeLosesNoAcknowledgedCommitAndAFrozenAgentIsFenced
   EXPECT_EQ(Selected("ledger-rw"), std::set<std::string>{next});
   writer.Stop();
   expectNoAcknowledgedRowLost();
+}
+
+
+// Every Pod restart on an existing volume (a deletion, an eviction, a
+// rolling update, a node reboot) starts the instance on its own data again:
+// each Pod of the set deleted in turn, standbys and the primary, comes back
+// on its PVC, streaming, with its data and without a fresh clone.
+TEST_F(OperatorE2eTest, EachPodDeletedInTurnComesBackOnItsVolume) {
+  Apply("turns", 3);
+  ASSERT_TRUE(WaitHealthy("turns", 3, seconds(180))) << Set("turns").serialize();
+  {
+    auto app = Connect(Primary("turns"), true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Exec("CREATE TABLE kept (id bigint PRIMARY KEY)").ok());
+    ASSERT_TRUE((*app)->Exec("INSERT INTO kept SELECT generate_series(1, 100)").ok());
+  }
+  std::set<int64_t> written;
+  for (int64_t i = 1; i <= 100; ++i) written.insert(i);
+  const std::string firstPrimary = Primary("turns");
+  for (const std::string pod : {"turns-2", "turns-3", "turns-1"}) {
+    SCOPED_TRACE(pod);
+    const bool wasPrimary = pod == Primary("turns");
+    const std::string uid = kube::UidOf(Pod(pod));
+    ASSERT_FALSE(uid.empty());
+    ASSERT_FALSE(server_->CallJson("DELETE", kube::PodResource().Path(kNs, pod)).is_null());
+    ASSERT_TRUE(WaitReplaced(pod, uid, seconds(60))) << Pod(pod).serialize();
+    ASSERT_TRUE(WaitHealthy("turns", 3, seconds(120))) << Set("turns").serialize();
+    // Its own data directory, started again (rewound if it was the
+    // primary), never cloned afresh.
+    std::string log = ContainerLog(pod);
+    EXPECT_EQ(Count(log, "cloning data directory"), 0) << log;
+    EXPECT_EQ(Count(log, "initializing data directory"), 0) << log;
+    EXPECT_TRUE(WaitFor([&] { return Rows(pod, "kept") == written; }, seconds(30)));
+    if (wasPrimary) {
+      EXPECT_NE(Primary("turns"), pod) << "a deleted primary's Pod hands over";
+    }
+  }
+  EXPECT_NE(Primary("turns"), firstPrimary);
+  for (const char* pod : {"turns-1", "turns-2", "turns-3"}) EXPECT_EQ(Rows(pod, "kept"), written) << pod;
+  int planned = 0, unplanned = 0;
+  CountFailovers("turns", &planned, &unplanned);
+  EXPECT_EQ(planned, 1) << Set("turns").serialize();
+  EXPECT_EQ(unplanned, 0) << Set("turns").serialize();
+}
+
+// A node drain: every Pod evicted one at a time through the Eviction API,
+// which the PodDisruptionBudget (maxUnavailable 1) holds back while an
+// instance is not Ready. Standbys first, the primary last (as a drain that
+// knows its workload does): one planned switchover, no acknowledged row
+// lost, and writes never wait long.
+TEST_F(OperatorE2eTest, ADrainEvictsPodByPodWithOneSwitchoverAndNoLostWrite) {
+  Apply("drain", 3);
+  ASSERT_TRUE(WaitHealthy("drain", 3, seconds(180))) << Set("drain").serialize();
+  {
+    auto app = Connect(Primary("drain"), true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Exec("CREATE TABLE drained (id bigint PRIMARY KEY)").ok());
+  }
+  const std::string password = SecretValue("drain-app", "password");
+  Writer writer([&] { return PodConninfo("drain", password); }, "drained");
+  writer.Start();
+  ASSERT_TRUE(writer.WaitForMoreAcks(20, seconds(20)));
+  const auto drainStarted = std::chrono::steady_clock::now();
+
+  std::vector<std::string> order;
+  for (const char* pod : {"drain-1", "drain-2", "drain-3"}) {
+    if (pod != Primary("drain")) order.push_back(pod);
+  }
+  order.push_back(Primary("drain"));
+  int refused = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const std::string& pod = order[k];
+    SCOPED_TRACE(pod);
+    const std::string uid = kube::UidOf(Pod(pod));
+    // Retried while the budget says no, as kubectl drain does.
+    int answer = 0;
+    ASSERT_TRUE(WaitFor([&] {
+      answer = Evict(pod);
+      if (answer == 429) refused++;
+      return answer == 201 || answer == 200;
+    }, seconds(120))) << "eviction answered " << answer;
+    if (k + 1 < order.size()) {
+      // While this one is away, the budget holds the next one back.
+      EXPECT_EQ(Evict(order[k + 1]), 429);
+      refused++;
+    }
+    ASSERT_TRUE(WaitReplaced(pod, uid, seconds(60))) << Pod(pod).serialize();
+    ASSERT_TRUE(WaitHealthy("drain", 3, seconds(120))) << Set("drain").serialize();
+  }
+  EXPECT_GE(refused, 2);
+  ASSERT_TRUE(writer.WaitForMoreAcks(20, seconds(30)));
+  writer.Stop();
+
+  int planned = 0, unplanned = 0;
+  CountFailovers("drain", &planned, &unplanned);
+  EXPECT_EQ(planned, 1) << Set("drain").serialize();
+  EXPECT_EQ(unplanned, 0) << Set("drain").serialize();
+  EXPECT_NE(Primary("drain"), order.back());
+  std::set<int64_t> present = Rows(Primary("drain"), "drained");
+  int missing = 0;
+  auto acknowledged = writer.Acknowledged();
+  for (const auto& ack : acknowledged) missing += present.count(ack.id) ? 0 : 1;
+  EXPECT_EQ(missing, 0) << missing << " of " << acknowledged.size() << " acknowledged rows lost";
+  double gap = writer.LongestGapAround(drainStarted);
+  EXPECT_LT(gap, 2.0) << "longest write gap during the drain";
+  std::fprintf(stderr, "drain: %zu rows acknowledged, longest write gap %.3f s\n", acknowledged.size(), gap);
+}
+
+// A container restarted in place (its agent killed; the kubelet starts it
+// again in the same Pod, on the same volume): a standby streams again, a
+// primary is failed over or restarted, and nothing is cloned afresh.
+TEST_F(OperatorE2eTest, AContainerRestartedInPlaceKeepsItsVolume) {
+  Apply("again", 3);
+  ASSERT_TRUE(WaitHealthy("again", 3, seconds(180))) << Set("again").serialize();
+  {
+    auto app = Connect(Primary("again"), true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Exec("CREATE TABLE kept (id bigint PRIMARY KEY)").ok());
+    ASSERT_TRUE((*app)->Exec("INSERT INTO kept SELECT generate_series(1, 50)").ok());
+  }
+  std::set<int64_t> written;
+  for (int64_t i = 1; i <= 50; ++i) written.insert(i);
+  std::string standby = Primary("again") == "again-2" ? "again-3" : "again-2";
+  for (const std::string& pod : std::vector<std::string>{standby, Primary("again")}) {
+    SCOPED_TRACE(pod);
+    // Wait for the rows to be everywhere: a primary killed now loses nothing.
+    ASSERT_TRUE(WaitFor([&] {
+      for (const char* p : {"again-1", "again-2", "again-3"}) {
+        if (Rows(p, "kept") != written) return false;
+      }
+      return true;
+    }, seconds(30)));
+    const std::string uid = kube::UidOf(Pod(pod));
+    const int clones = Count(ContainerLog(pod), "cloning data directory");
+    const int64_t restarts = RestartCount(pod);
+    pid_t agent = kubelet_->PodPid(kNs, pod);
+    ASSERT_GT(agent, 0);
+    ASSERT_EQ(::kill(agent, SIGKILL), 0);
+    ASSERT_TRUE(WaitFor([&] { return RestartCount(pod) > restarts; }, seconds(60))) << Pod(pod).serialize();
+    ASSERT_TRUE(WaitHealthy("again", 3, seconds(120))) << Set("again").serialize();
+    EXPECT_EQ(kube::UidOf(Pod(pod)), uid) << "restarted in place, not made again";
+    EXPECT_EQ(Count(ContainerLog(pod), "cloning data directory"), clones) << ContainerLog(pod);
+    EXPECT_TRUE(WaitFor([&] { return Rows(pod, "kept") == written; }, seconds(30)));
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <regex>
 
+#include "operator/agent/permissions.h"
 #include "operator/lease/lease.h"
 #include "operator/postgres/config.h"
 #include "operator/util/lsn.h"
@@ -130,6 +131,18 @@ void InstanceAgent::RequestStop() {
   wake_.notify_all();
 }
 
+void InstanceAgent::RequestShutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shutdownRequested_ = true;
+  status_.shuttingDown = true;
+  wake_.notify_all();
+}
+
+bool InstanceAgent::Stopped() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
 void InstanceAgent::ProbeLoop() {
   // Pinging forks a backend: four times a second is enough to notice a
   // hang; a crash is noticed at once through waitpid.
@@ -229,10 +242,16 @@ void InstanceAgent::SuperviseLoop() {
     status_.state = kStateFenced;
   }
   while (true) {
+    bool shuttingDown = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, 100ms, [this] { return stopRequested_; });
       if (stopRequested_) break;
+      shuttingDown = shutdownRequested_;
+    }
+    if (shuttingDown) {
+      if (ShutdownStep()) break;
+      continue;
     }
     Tick();
   }
@@ -242,6 +261,65 @@ void InstanceAgent::SuperviseLoop() {
   stopped_ = true;
   status_.postgresRunning = false;
   status_.postgresReady = false;
+}
+
+bool InstanceAgent::ShutdownStep() {
+  std::optional<AgentConfig> config;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    config = desired_;
+  }
+  NoticePostmasterExit(config);
+  const bool primary = config && config->role == "primary" && DataDirRole() == "primary";
+  if (!handingOver_) {
+    // Decided once: only a running primary that a standby can replace waits.
+    if (!primary || postmasterPid_ == 0 || config->fenced || !config->handoverOnShutdown ||
+        options_.shutdownHandover <= 0ms) {
+      return true;
+    }
+    handingOver_ = true;
+    handoverDeadline_ = Clock::now() + options_.shutdownHandover;
+    spdlog::info("shutting down: waiting for the controller to hand the primary over instance={} budgetMs={}",
+                 options_.name, options_.shutdownHandover.count());
+  }
+  if (!primary) {
+    spdlog::info("shutting down: the primary was handed over instance={}", options_.name);
+    return true;
+  }
+  if (Clock::now() >= handoverDeadline_) {
+    spdlog::warn("shutting down without a hand-over: none within {} ms instance={}", options_.shutdownHandover.count(),
+                 options_.name);
+    return true;
+  }
+  int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+  if (nowMs - lastControllerContactMs_.load() > 3000) {
+    spdlog::warn("shutting down without a hand-over: no word from the controller for {} ms instance={}",
+                 nowMs - lastControllerContactMs_.load(), options_.name);
+    return true;
+  }
+  if (config->fenced) {
+    // The controller's part of the hand-over: a fast shutdown, which sends
+    // every commit to the standbys. The agent stays until the lease has
+    // gone to the new primary, answering with the last checkpoint's LSN,
+    // which the controller waits for the new primary to have received.
+    if (postmasterPid_ > 0) Fence(*config, "planned hand-over before shutting down");
+    auto store = OpenedLease(*config);
+    if (!store.ok()) return false;
+    auto held = (*store)->Get();
+    if (held.ok() && held->holder != options_.name) {
+      spdlog::info("shutting down: primary lease handed to {} instance={}", held->holder, options_.name);
+      return true;
+    }
+    return false;
+  }
+  if (postmasterPid_ == 0) return true;  // it stopped by itself: nothing left to hand over
+  // Still the primary while the controller prepares: it keeps the lease.
+  Status renewed = RenewLease(*config, false);
+  if (!renewed.ok() && (renewed.code() == StatusCode::kConflict || LeaseRenewOverdue(*config))) {
+    Fence(*config, renewed.message());
+    return true;
+  }
+  return false;
 }
 
 std::string InstanceAgent::FenceMarkerPath() const { return JoinPath(options_.instanceDir, "fenced"); }
@@ -794,6 +872,14 @@ void InstanceAgent::StopOrphanPostmaster() {
 
 Status InstanceAgent::StartPostgres(const AgentConfig& config) {
   SetState(kStateStarting);
+  // A volume's fsGroup, applied by the kubelet at mount time, may have made
+  // the data directory group-writable: PostgreSQL would refuse to start.
+  auto corrected = EnsurePostgresDirectoryModes(DataDir());
+  if (!corrected.ok()) return corrected.status();
+  for (const auto& c : *corrected) {
+    spdlog::warn("corrected directory permissions instance={} path={} from={:04o} to={:04o}", options_.name, c.path,
+                 static_cast<unsigned>(c.before), static_cast<unsigned>(c.after));
+  }
   ProcessSpec spec;
   spec.argv = {PgBin(config.majorVersion, "postgres"), "-D", DataDir()};
   spec.env = {"LC_ALL=C.UTF-8", "PGDATA=" + DataDir()};

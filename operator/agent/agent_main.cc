@@ -4,6 +4,7 @@
 
 #include "operator/agent/agent.h"
 #include "operator/kube/primary_lease.h"
+#include "operator/util/duration.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 
@@ -16,10 +17,14 @@ void Usage() {
                "usage: pgrs instance --name NAME --instance-dir DIR --listen HOST:PORT\n"
                "                     [--token-file FILE] [--pg-bin-root DIR] [--log-file FILE]\n"
                "                     [--log-format text|json] [--log-level info]\n"
-               "                     [--postgres-listen ADDR]\n"
+               "                     [--postgres-listen ADDR] [--shutdown-handover DURATION]\n"
                "The bearer token comes from --token-file or $PGRS_AGENT_TOKEN.\n"
                "--postgres-listen overrides the listen_addresses the controller sends\n"
                "(in a Pod: --postgres-listen $(POD_IP)).\n"
+               "SIGTERM is a planned stop: a primary that a standby can replace keeps\n"
+               "running for at most --shutdown-handover (default 0: stop at once) until\n"
+               "the controller has handed it over, then PostgreSQL stops (fast shutdown).\n"
+               "SIGINT, or a second signal, stops at once.\n"
                "A primary lease \"kube:NAMESPACE/NAME\" is reached with $KUBECONFIG, else\n"
                "the Pod's service account.\n");
 }
@@ -45,6 +50,14 @@ int RunAgentMain(const std::vector<std::string>& args) {
     else if (a == "--token-file") tokenFile = value();
     else if (a == "--pg-bin-root") options.pgBinRoot = value();
     else if (a == "--postgres-listen") options.postgresListen = value();
+    else if (a == "--shutdown-handover") {
+      auto d = ParseDuration(value());
+      if (!d) {
+        std::fprintf(stderr, "pgrs instance: --shutdown-handover must be a duration like 20s\n");
+        return 2;
+      }
+      options.shutdownHandover = *d;
+    }
     else if (a == "--log-file") logFile = value();
     else if (a == "--log-level") logLevel = value();
     else if (a == "--log-format") {
@@ -104,6 +117,17 @@ int RunAgentMain(const std::vector<std::string>& args) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("stopping agent instance={} signal={}", options.name, sig);
+  if (sig == SIGTERM) {
+    // A Pod being deleted, evicted or drained: hand over first.
+    agent.RequestShutdown();
+    const timespec slice{0, 100 * 1000 * 1000};
+    while (!agent.Stopped()) {
+      if (sigtimedwait(&signals, nullptr, &slice) > 0) {
+        spdlog::info("stopping agent at once instance={}", options.name);
+        break;
+      }
+    }
+  }
   agent.RequestStop();
   agent.Wait();
   spdlog::info("agent stopped instance={}", options.name);

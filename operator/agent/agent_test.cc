@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <thread>
 
 #include "operator/lease/lease.h"
@@ -43,8 +46,9 @@ class AgentTest : public ::testing::Test {
     agent_.reset();
     if (!dir_.empty()) RemoveTree(dir_).ok();
   }
-  void StartAgent(std::chrono::milliseconds controllerSilence) {
+  void StartAgent(std::chrono::milliseconds controllerSilence, std::chrono::milliseconds shutdownHandover = {}) {
     AgentOptions options;
+    options.shutdownHandover = shutdownHandover;
     options.name = "t-1";
     options.instanceDir = dir_ + "/t-1";
     options.listenAddress = "127.0.0.1:" + std::to_string(apiPort_);
@@ -66,6 +70,20 @@ class AgentTest : public ::testing::Test {
     c.restartOnCrash = false;
     c.lease = lease_;
     return c;
+  }
+  // What the controller's observer does: GET /status over HTTP.
+  bool PollStatus() {
+    auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(apiPort_) + "/status", "", "token", 2s);
+    return r.ok() && r->status == 200;
+  }
+  void StartRunningPrimary(std::chrono::milliseconds shutdownHandover, bool handover) {
+    ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-1", "", 5, false).ok());
+    StartAgent(60s, shutdownHandover);
+    AgentConfig config = PrimaryConfig();
+    config.handoverOnShutdown = handover;
+    ASSERT_TRUE(agent_->SetConfig(config).ok());
+    ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStateRunning; }, 60s))
+        << agent_->CurrentStatus().lastError;
   }
   int Readyz() {
     auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(apiPort_) + "/readyz", "", "", 2s);
@@ -125,6 +143,76 @@ TEST_F(AgentTest, ACrashedPrimaryWhoseLeaseWasHandedOverStaysDown) {
   EXPECT_FALSE(status.postgresRunning) << status.state;
   EXPECT_NE(status.state, kStateRunning);
   EXPECT_EQ(Readyz(), 503);
+}
+
+TEST_F(AgentTest, AShutdownPrimaryKeepsRunningUntilTheControllerHasHandedItOver) {
+  StartRunningPrimary(20s, /*handover=*/true);
+  std::atomic<bool> polling{true};
+  std::thread controller([&] {
+    while (polling) {
+      PollStatus();
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  agent_->RequestShutdown();
+  EXPECT_TRUE(WaitFor([&] { return agent_->CurrentStatus().shuttingDown; }, 2s));
+  // A standby could take over: PostgreSQL keeps serving, the lease renewed.
+  int64_t renewedBefore = agent_->CurrentStatus().lastRenewMs;
+  EXPECT_FALSE(WaitFor([&] { return !agent_->CurrentStatus().postgresRunning || agent_->Stopped(); }, 2500ms));
+  EXPECT_GT(agent_->CurrentStatus().lastRenewMs, renewedBefore);
+  EXPECT_EQ(Readyz(), 200);
+
+  // The controller's hand-over: a fast shutdown first...
+  AgentConfig fenced = PrimaryConfig();
+  fenced.handoverOnShutdown = true;
+  fenced.fenced = true;
+  fenced.fenceMode = "fast";
+  ASSERT_TRUE(agent_->SetConfig(fenced).ok());
+  ASSERT_TRUE(WaitFor([&] { return !agent_->CurrentStatus().postgresRunning; }, 30s));
+  auto status = agent_->CurrentStatus();
+  EXPECT_TRUE(status.fenced);
+  EXPECT_GT(status.checkpointLsn, 0u) << "the shutdown checkpoint the new primary must receive";
+  // ...and the agent stays (answering with that checkpoint) until the lease
+  // has gone to the new primary.
+  EXPECT_FALSE(WaitFor([&] { return agent_->Stopped(); }, 1s));
+  ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-2", "t-1", 5, /*holderFenced=*/true).ok());
+  EXPECT_TRUE(WaitFor([&] { return agent_->Stopped(); }, 5s));
+  polling = false;
+  controller.join();
+}
+
+TEST_F(AgentTest, AShutdownPrimaryStopsAtOnceWithoutAHandOverAndSoonWithoutAController) {
+  StartRunningPrimary(20s, /*handover=*/false);
+  auto asked = Clock::now();
+  agent_->RequestShutdown();
+  ASSERT_TRUE(WaitFor([&] { return agent_->Stopped(); }, 15s));
+  EXPECT_LT(Clock::now() - asked, 10s) << "no hand-over to wait for";
+  agent_.reset();
+
+  // A hand-over would follow, but nobody asks for its status: it does not
+  // wait out its whole budget for a controller that is gone.
+  RemoveTree(dir_ + "/t-1").ok();
+  StartRunningPrimary(20s, /*handover=*/true);
+  asked = Clock::now();
+  agent_->RequestShutdown();
+  ASSERT_TRUE(WaitFor([&] { return agent_->Stopped(); }, 20s));
+  EXPECT_LT(Clock::now() - asked, 12s);
+  EXPECT_FALSE(agent_->CurrentStatus().postgresRunning);
+}
+
+TEST_F(AgentTest, ADataDirectoryMadeGroupWritableByAnFsGroupIsCorrectedBeforeStart) {
+  StartRunningPrimary(0ms, false);
+  agent_.reset();
+  // What a kubelet applying fsGroup at every mount leaves behind.
+  const std::string data = dir_ + "/t-1/data";
+  ASSERT_EQ(::chmod(data.c_str(), 02770), 0);
+  StartAgent(60s);
+  ASSERT_TRUE(agent_->SetConfig(PrimaryConfig()).ok());
+  ASSERT_TRUE(WaitFor([&] { return agent_->CurrentStatus().state == kStateRunning; }, 60s))
+      << agent_->CurrentStatus().lastError;
+  struct stat st;
+  ASSERT_EQ(::stat(data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
 }
 
 }  // namespace

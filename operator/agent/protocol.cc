@@ -56,6 +56,7 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
   v["fenced"] = json::value::boolean(c.fenced);
   v["fenceMode"] = json::value::string(c.fenceMode);
   v["restartOnCrash"] = json::value::boolean(c.restartOnCrash);
+  v["handoverOnShutdown"] = json::value::boolean(c.handoverOnShutdown);
   v["lease"] = json::value::string(c.lease);
   v["leaseDurationSeconds"] = json::value::number(c.leaseDurationSeconds);
   v["renewDeadlineSeconds"] = json::value::number(c.renewDeadlineSeconds);
@@ -93,6 +94,7 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     if (c.fenceMode.empty()) c.fenceMode = "immediate";
     if (c.fenceMode != "immediate" && c.fenceMode != "fast") return Status::Invalid("config.fenceMode: must be immediate or fast");
     c.restartOnCrash = !v.has_boolean_field("restartOnCrash") || v.at("restartOnCrash").as_bool();
+    c.handoverOnShutdown = Bool(v, "handoverOnShutdown");
     c.lease = Str(v, "lease");
     if (v.has_number_field("leaseDurationSeconds")) c.leaseDurationSeconds = static_cast<int>(Int(v, "leaseDurationSeconds"));
     if (v.has_number_field("renewDeadlineSeconds")) c.renewDeadlineSeconds = static_cast<int>(Int(v, "renewDeadlineSeconds"));
@@ -126,6 +128,7 @@ std::string EncodeAgentStatus(const AgentStatus& s) {
   v["checkpointLsn"] = json::value::string(std::to_string(s.checkpointLsn));
   v["timeline"] = json::value::number(s.timeline);
   v["lastRenewMs"] = json::value::number(s.lastRenewMs);
+  v["shuttingDown"] = json::value::boolean(s.shuttingDown);
   return v.serialize();
 }
 
@@ -152,6 +155,7 @@ Result<AgentStatus> DecodeAgentStatus(const std::string& text) {
     s.checkpointLsn = std::strtoull(Str(v, "checkpointLsn").c_str(), nullptr, 10);
     s.timeline = static_cast<int>(Int(v, "timeline"));
     s.lastRenewMs = Int(v, "lastRenewMs");
+    s.shuttingDown = Bool(v, "shuttingDown");
     return s;
   } catch (const std::exception& e) {
     return Status::Invalid(std::string("agent status: ") + e.what());

@@ -39,6 +39,11 @@ struct AgentConfig {
   // primary waits for the controller to choose between failover and a
   // restart in place, unless this says otherwise.
   bool restartOnCrash = true;
+  // Primary only: a planned hand-over would follow if this agent shut down
+  // (failover is enabled and a standby could take over). Told SIGTERM, an
+  // agent started with a hand-over budget then keeps PostgreSQL running
+  // until the controller has moved the primary away, instead of stopping it.
+  bool handoverOnShutdown = false;
   // The primary lease ("file:/path"), and its timing. Filled in by the
   // executor from the runtime; a primary runs only while it holds it.
   std::string lease;
@@ -83,6 +88,7 @@ struct AgentStatus {
   uint64_t checkpointLsn = 0;    // stopped: the last checkpoint's LSN (pg_controldata)
   int timeline = 0;              // stopped: the last checkpoint's timeline
   int64_t lastRenewMs = 0;       // primary: when the lease was last renewed
+  bool shuttingDown = false;     // told to stop (SIGTERM): a planned stop, not a crash
 };
 
 std::string EncodeAgentConfig(const AgentConfig& config);

@@ -152,12 +152,22 @@ struct ConnectionStatus {
   bool operator==(const ConnectionStatus&) const = default;
 };
 
+// promotionReason of a planned move of the primary: a switchover to
+// spec.primary, and the hand-over of a primary whose agent is shutting down
+// (its Pod deleted, evicted or drained). Planned moves stop the old primary
+// with a fast shutdown and promote only once the new one has all of its WAL.
+inline constexpr char kReasonSwitchover[] = "Switchover";
+inline constexpr char kReasonShutdown[] = "Shutdown";
+inline bool IsPlannedPromotion(const std::string& reason) {
+  return reason == kReasonSwitchover || reason == kReasonShutdown;
+}
+
 // One completed failover or switchover, as kept in status.failovers.
 struct FailoverRecord {
   std::string time;    // RFC 3339 UTC with milliseconds: when `to` was promoted
   std::string from;    // the primary before
   std::string to;      // the primary after
-  std::string reason;  // as promotionReason: "PostmasterDown", "Unresponsive", "LeaseExpired", "Switchover", ...
+  std::string reason;  // as promotionReason: "PostmasterDown", "Unresponsive", "LeaseExpired", "Switchover", "Shutdown"
   double unavailableSeconds = 0;  // how long no primary accepted writes
   int timeline = 0;               // the timeline `to` started
   bool operator==(const FailoverRecord&) const = default;
@@ -168,7 +178,8 @@ struct ReplicaSetStatus {
   std::string currentPrimary;
   std::string targetPrimary;
   // Why targetPrimary differs from currentPrimary ("PostmasterDown",
-  // "Unresponsive", "LeaseExpired", "Switchover"); empty otherwise.
+  // "Unresponsive", "LeaseExpired", "Switchover", "Shutdown"); empty
+  // otherwise. See IsPlannedPromotion.
   std::string promotionReason;
   std::string promotionStarted;  // RFC 3339 UTC with ms: when the failover or switchover began
   std::string primaryLostSince;  // RFC 3339 UTC with ms; empty while the primary is healthy

@@ -12,6 +12,7 @@
 #include "operator/api/types.h"
 #include "operator/cli/commands.h"
 #include "operator/local/controller.h"
+#include "operator/util/duration.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 #include "operator/util/process.h"
@@ -78,21 +79,6 @@ Args ParseArgs(const std::vector<std::string>& args, const std::vector<std::stri
     }
   }
   return out;
-}
-
-// "120s", "2m", "500ms", "90" (seconds).
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  char* end = nullptr;
-  double n = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || n < 0) return std::nullopt;
-  std::string unit = end;
-  double ms;
-  if (unit.empty() || unit == "s") ms = n * 1000;
-  else if (unit == "ms") ms = n;
-  else if (unit == "m") ms = n * 60000;
-  else if (unit == "h") ms = n * 3600000;
-  else return std::nullopt;
-  return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
 std::string SelfExe() {

@@ -26,7 +26,7 @@ PassResult RunPass(const api::PostgresReplicaSet& set, executor::Runtime& runtim
   }
   std::vector<observer::InstanceTarget> targets;
   for (const auto& r : records) {
-    observer::InstanceTarget t{r.name, r.index, r.host, r.port, "", ""};
+    observer::InstanceTarget t{r.name, r.index, r.host, r.port, "", "", r.stopping};
     if (auto endpoint = runtime.Endpoint(set, r.name); endpoint.ok()) {
       t.agentUrl = endpoint->url;
       t.agentToken = endpoint->token;

@@ -18,6 +18,9 @@ struct InstanceRecord {
   int port = 0;
   std::string listenAddresses;              // for postgresql.conf
   std::vector<std::string> clientNetworks;  // for pg_hba.conf
+  // Being stopped on purpose: its Pod is terminating (deleted, evicted,
+  // drained). A planned stop, not a crash.
+  bool stopping = false;
 };
 
 struct AgentEndpoint {

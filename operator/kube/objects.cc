@@ -92,6 +92,11 @@ Json BuildPod(const SetRef& owner, const std::string& instance, const std::strin
   }
   args.push_back(Str("--log-level"));
   args.push_back(Str(options.logLevel));
+  // Deleted, evicted or drained, a primary is handed over to a standby
+  // before its PostgreSQL stops; the rest of the grace period is for the
+  // fast shutdown.
+  args.push_back(Str("--shutdown-handover"));
+  args.push_back(Str(std::to_string(kShutdownHandoverSeconds) + "s"));
   auto probe = [](const char* path, int period, int failures) {
     return Obj({{"httpGet", Obj({{"path", Str(path)}, {"port", Json::number(kAgentPort)}})},
                 {"periodSeconds", Json::number(period)},
@@ -129,11 +134,15 @@ Json BuildPod(const SetRef& owner, const std::string& instance, const std::strin
       {"hostname", Str(instance)},
       {"subdomain", Str(owner.name)},
       {"restartPolicy", Str("Always")},
-      {"terminationGracePeriodSeconds", Json::number(30)},
+      {"terminationGracePeriodSeconds", Json::number(kTerminationGraceSeconds)},
+      // fsGroup makes the volume the group's at its first mount; after that
+      // (OnRootMismatch) the kubelet leaves it alone: applied at every mount,
+      // it would make the data directory 2770, which PostgreSQL refuses.
       {"securityContext", Obj({{"runAsNonRoot", Json::boolean(true)},
                                {"runAsUser", Json::number(999)},
                                {"runAsGroup", Json::number(999)},
                                {"fsGroup", Json::number(999)},
+                               {"fsGroupChangePolicy", Str("OnRootMismatch")},
                                {"seccompProfile", Obj({{"type", Str("RuntimeDefault")}})}})},
       {"affinity", affinity},
       {"containers", Array({container})},

@@ -26,6 +26,11 @@ inline constexpr char kRoleLabel[] = "pgrs.dev/role";
 inline constexpr char kManagedBySelector[] = "app.kubernetes.io/managed-by=pgrs";
 inline constexpr int kPostgresPort = 5432;
 inline constexpr int kAgentPort = 8000;
+// An instance Pod's terminationGracePeriodSeconds, and how much of it a
+// primary's agent waits for the controller to hand the primary over before
+// it stops PostgreSQL anyway (`pgrs instance --shutdown-handover`).
+inline constexpr int kTerminationGraceSeconds = 30;
+inline constexpr int kShutdownHandoverSeconds = 20;
 
 // How instance Pods are made (flags of `pgrs operator`).
 struct InstancePodOptions {

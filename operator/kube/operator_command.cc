@@ -13,6 +13,7 @@
 #include "operator/kube/leader.h"
 #include "operator/kube/primary_lease.h"
 #include "operator/kube/replicaset_controller.h"
+#include "operator/util/duration.h"
 #include "operator/util/http.h"
 #include "operator/util/log.h"
 
@@ -61,23 +62,12 @@ struct Flags {
   ReplicaSetControllerOptions sets;
 };
 
-// "15s", "500ms", "2m", "1.5s".
+// A duration flag's value: more than zero.
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
-  try {
-    size_t used = 0;
-    double value = std::stod(text, &used);
-    std::string unit = text.substr(used);
-    double ms;
-    if (unit == "ms") ms = value;
-    else if (unit == "s" || unit.empty()) ms = value * 1000;
-    else if (unit == "m") ms = value * 60000;
-    else return false;
-    if (ms <= 0) return false;
-    *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
-    return true;
-  } catch (...) {
-    return false;
-  }
+  auto parsed = pgrs::ParseDuration(text);
+  if (!parsed || parsed->count() <= 0) return false;
+  *out = *parsed;
+  return true;
 }
 
 bool ParseBool(const std::string& text, bool* out) {

@@ -204,7 +204,7 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
       std::lock_guard<std::mutex> lock(mu_);
       failovers_[key]++;
     }
-    bool switchover = f.reason == "Switchover";
+    bool switchover = api::IsPlannedPromotion(f.reason);
     char unavailable[32];
     std::snprintf(unavailable, sizeof(unavailable), "%.3f", f.unavailableSeconds);
     if (events_ != nullptr) {

@@ -119,8 +119,12 @@ InstanceRecord KubeRuntime::Record(const api::PostgresReplicaSet& set, const std
   r.name = name;
   r.index = index;
   r.port = kPostgresPort;
-  // No address until the Pod runs, and none for a Pod on its way out.
-  if (auto pod = CachedPod(set, name); pod && !Terminating(*pod)) r.host = GetString(*pod, {"status", "podIP"});
+  // No address until the Pod runs. A Pod on its way out keeps its address
+  // while its container stops: its agent still answers, and a primary
+  // hands over to a standby before its PostgreSQL stops.
+  auto pod = CachedPod(set, name);
+  if (pod) r.host = GetString(*pod, {"status", "podIP"});
+  r.stopping = pod && Terminating(*pod);
   r.listenAddresses = r.host;
   // Pods move between addresses; passwords (scram) guard every rule.
   r.clientNetworks = {"0.0.0.0/0", "::/0"};

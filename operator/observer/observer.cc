@@ -114,6 +114,7 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
   out.index = target.index;
   out.host = target.host;
   out.port = target.port;
+  out.shuttingDown = target.stopping;
   if (target.host.empty()) {
     out.pgError = "no address yet";
     return out;
@@ -133,6 +134,7 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
       out.restarts = status->restarts;
       out.agentFenced = status->fenced;
       out.checkpointLsn = status->checkpointLsn;
+      out.shuttingDown = out.shuttingDown || status->shuttingDown;
     }
   }
   // Ask PostgreSQL even when the agent is silent: it may still be serving.

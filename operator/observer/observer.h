@@ -21,6 +21,7 @@ struct InstanceTarget {
   int port = 0;
   std::string agentUrl;  // http://127.0.0.1:PORT
   std::string agentToken;
+  bool stopping = false;  // executor::InstanceRecord::stopping
 };
 
 // Keeps one libpq connection per instance between passes (observing every
