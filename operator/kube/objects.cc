@@ -96,7 +96,7 @@ Json BuildPod(const SetRef& owner, const std::string& instance, const std::strin
   // before its PostgreSQL stops; the rest of the grace period is for the
   // fast shutdown.
   args.push_back(Str("--shutdown-handover"));
-  args.push_back(Str(std::to_string(kShutdownHandoverSeconds) + "s"));
+  args.push_back(Str(std::to_string(options.shutdownHandoverSeconds) + "s"));
   auto probe = [](const char* path, int period, int failures) {
     return Obj({{"httpGet", Obj({{"path", Str(path)}, {"port", Json::number(kAgentPort)}})},
                 {"periodSeconds", Json::number(period)},

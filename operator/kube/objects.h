@@ -38,6 +38,10 @@ struct InstancePodOptions {
   std::string imagePullPolicy = "IfNotPresent";
   std::string command = "/usr/local/bin/pgrs";
   std::string logLevel = "info";
+  // How long a primary's agent, its Pod deleted or evicted, waits for the
+  // hand-over to a standby before it stops anyway; 0 = no hand-over (the
+  // operator fails over once the Pod is gone, as after a crash).
+  int shutdownHandoverSeconds = kShutdownHandoverSeconds;
 };
 
 // The set as the owner of its children.

@@ -40,6 +40,9 @@ const char kUsage[] =
     "  --instance-image IMAGE              image of the instance Pods (default ghcr.io/pgrs/pgrs:latest)\n"
     "  --instance-image-pull-policy P      Always, IfNotPresent or Never (default IfNotPresent)\n"
     "  --instance-command PATH             pgrs inside that image (default /usr/local/bin/pgrs)\n"
+    "  --instance-shutdown-handover D      how long a primary whose Pod is deleted, evicted or drained keeps\n"
+    "                                      running while it is handed over to a standby (default 20s, at\n"
+    "                                      most 25s of the Pod's 30s grace period; 0: no hand-over)\n"
     "  --observe-interval D                how often a steady replica set is observed (default 1s)\n"
     "  --log-level LEVEL                   debug, info, warn, error (default info)\n"
     "  --log-format text|json              default: text on a terminal, JSON otherwise\n";
@@ -138,6 +141,14 @@ std::string ParseFlags(const std::vector<std::string>& args, Flags* flags, bool*
       }
       flags->sets.pods.imagePullPolicy = value;
     } else if (name == "--instance-command") flags->sets.pods.command = value;
+    else if (name == "--instance-shutdown-handover") {
+      auto d = pgrs::ParseDuration(value);
+      if (!d || *d > std::chrono::seconds(kTerminationGraceSeconds - 5)) {
+        return "--instance-shutdown-handover: want a duration from 0s to " + std::to_string(kTerminationGraceSeconds - 5) +
+               "s: " + value;
+      }
+      flags->sets.pods.shutdownHandoverSeconds = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*d).count());
+    }
     else if (name == "--observe-interval") {
       if (!ParseDuration(value, &flags->sets.observeInterval)) return "--observe-interval: not a duration: " + value;
     } else if (name == "--log-level") flags->logLevel = value;
