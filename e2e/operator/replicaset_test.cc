@@ -4,6 +4,7 @@
 // real PostgreSQL 15, and two operator replicas electing a leader. The same
 // outcomes as the local-mode tests, seen through the Kubernetes API.
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -60,6 +61,12 @@ class OperatorE2eTest : public ::testing::Test {
     const char* binary = std::getenv("PGRS_BINARY");
     ASSERT_NE(binary, nullptr) << "PGRS_BINARY must name the pgrs binary";
     kubelet.commandMap["/usr/local/bin/pgrs"] = binary;
+    // The instance Pod runs as 999:999 (fsGroup 999), the postgres image's
+    // user; here that is the host's postgres user.
+    struct passwd* postgres = getpwnam("postgres");
+    ASSERT_NE(postgres, nullptr) << "the OS user postgres is needed";
+    kubelet.uidMap[999] = postgres->pw_uid;
+    kubelet.gidMap[999] = postgres->pw_gid;
     kubelet.ipBase = "127.0.20.1";
     kubelet.maxGrace = seconds(5);
     kubelet_ = std::make_unique<ProcessKubelet>(kubelet);
