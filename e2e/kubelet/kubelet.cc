@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <optional>
 
@@ -327,6 +328,38 @@ int MakeRootReadOnly(const std::vector<Mount>& mounts) {
   ChildFailure failure{stage, index, errno};
   (void)!write(fd, &failure, sizeof(failure));
   _exit(127);
+}
+
+// Mount points of every mount namespace on the host but ours (the Pods of
+// other kubelets: other tests running at the same time).
+std::set<std::string> MountPointsOfOtherNamespaces() {
+  std::set<std::string> points, seen;
+  char own[128];
+  ssize_t ownLen = readlink("/proc/self/ns/mnt", own, sizeof(own) - 1);
+  if (ownLen > 0) seen.insert(std::string(own, static_cast<size_t>(ownLen)));
+  for (const auto& entry : ListDirectory("/proc")) {
+    if (entry.empty() || !std::isdigit(static_cast<unsigned char>(entry[0]))) continue;
+    char link[128];
+    ssize_t len = readlink(("/proc/" + entry + "/ns/mnt").c_str(), link, sizeof(link) - 1);
+    if (len <= 0 || !seen.insert(std::string(link, static_cast<size_t>(len))).second) continue;
+    auto mountinfo = ReadFile("/proc/" + entry + "/mountinfo");
+    if (!mountinfo.ok()) continue;
+    size_t start = 0;
+    while (start < mountinfo->size()) {
+      size_t end = mountinfo->find('\n', start);
+      if (end == std::string::npos) end = mountinfo->size();
+      // "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the fifth field.
+      std::string line = mountinfo->substr(start, end - start);
+      size_t field = 0;
+      for (int i = 0; i < 4 && field != std::string::npos; ++i) {
+        field = line.find(' ', field);
+        if (field != std::string::npos) ++field;
+      }
+      if (field != std::string::npos) points.insert(line.substr(field, line.find(' ', field) - field));
+      start = end + 1;
+    }
+  }
+  return points;
 }
 
 }  // namespace
@@ -1581,9 +1614,16 @@ void ProcessKubelet::StopAll(bool kill) {
   std::lock_guard<std::mutex> lock(mu_);
   workers_.clear();
   heldIps_.clear();
+  // rmdir of a directory that is a mount point in another mount namespace
+  // unmounts it there (Linux >= 3.18): another kubelet's Pods on the same
+  // host path (/var/lib/pgrs ...) would lose their volumes.
+  std::set<std::string> inUse =
+      createdMountPoints_.empty() ? std::set<std::string>() : MountPointsOfOtherNamespaces();
   for (auto it = createdMountPoints_.rbegin(); it != createdMountPoints_.rend(); ++it) {
     struct stat st;
     if (lstat(it->c_str(), &st) != 0) continue;
+    char resolved[PATH_MAX];
+    if (realpath(it->c_str(), resolved) != nullptr && inUse.count(resolved)) continue;
     if (S_ISDIR(st.st_mode)) rmdir(it->c_str());  // only when empty
     else if (st.st_size == 0) unlink(it->c_str());
   }

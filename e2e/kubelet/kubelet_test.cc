@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -637,6 +638,45 @@ TEST_F(KubeletTest, ReadOnlyRootFilesystemLeavesOnlyTheVolumesWritable) {
   struct statvfs fs;
   ASSERT_EQ(statvfs(tmp_.path().c_str(), &fs), 0);
   EXPECT_EQ(fs.f_flag & ST_RDONLY, 0u);
+}
+
+
+// Several kubelets on one host (tests running at the same time) share the
+// host paths of mount points: one that stops must not rmdir a directory
+// another's Pod has a mount on (that would unmount it there).
+TEST_F(KubeletTest, StopKeepsAMountPointThatAnotherMountNamespaceUses) {
+  StartKubelet();
+  const std::string target = tmp_.path() + "/mnt/shared";
+  Json pod = ShellPod("user", "exec sleep 60");
+  Mount(pod, 0, "scratch", target);
+  pod["spec"]["volumes"][0]["name"] = Str("scratch");
+  pod["spec"]["volumes"][0]["emptyDir"] = Json::object();
+  Create(kPods, pod);
+  ASSERT_TRUE(WaitReady("user"));
+  ASSERT_TRUE(IsDirectory(target));  // made by the kubelet
+
+  // Another "kubelet's Pod": a process with a mount on the same path.
+  const std::string source = tmp_.path() + "/other-source";
+  ASSERT_TRUE(MakeDirs(source).ok());
+  ProcessSpec other;
+  other.argv = {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                "mount --bind " + source + " " + target + " && exec sleep 60"};
+  auto pid = SpawnProcess(other);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      int status;
+      waitpid(pid, &status, 0);
+    }
+  } reap{*pid};
+  auto mounted = [&] { return Read("/proc/" + std::to_string(*pid) + "/mountinfo").find(" " + target + " ") != std::string::npos; };
+  ASSERT_TRUE(WaitFor(mounted));
+
+  kubelet_->Stop();
+  EXPECT_TRUE(IsDirectory(target));
+  EXPECT_TRUE(mounted());
 }
 
 }  // namespace
