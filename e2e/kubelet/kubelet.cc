@@ -875,8 +875,14 @@ Status ProcessKubelet::PodWorker::PrepareVolumes(const Json& pod, Launch* launch
       } else if (volume.has_object_field("emptyDir") && volumesSetUp_.insert(name).second) {
         ApplyVolumeOwnership(name, *source, launch->security, false, false);
       } else if (volume.has_object_field("persistentVolumeClaim") && volumesSetUp_.insert(name).second &&
-                 !GetBool(volume.at("persistentVolumeClaim"), {"readOnly"}, false) && !sharedMount) {
-        ApplyVolumeOwnership(name, *source, launch->security, false, true);
+                 !GetBool(volume.at("persistentVolumeClaim"), {"readOnly"}, false)) {
+        if (!sharedMount) {
+          ApplyVolumeOwnership(name, *source, launch->security, false, true);
+        } else if (launch->security.fsGroup) {
+          spdlog::info("skipped volume ownership pod={} volume={} fsGroup={} dir={} reason=\"mounted by another pod "
+                       "of this node\"",
+                       PodName(ns_, name_), name, *launch->security.fsGroup, *source);
+        }
       }
     }
   }

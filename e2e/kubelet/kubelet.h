@@ -89,7 +89,8 @@ class ProcessKubelet {
   // list. Pods are started from then on.
   Status Start();
   // Ends every Pod's processes (SIGTERM, `stopGrace`, SIGKILL), waits for
-  // them, removes the mount points it created on the host when empty. Pod
+  // them, removes the mount points it created on the host when empty and
+  // not mounted on in another mount namespace. Pod
   // objects and directories stay. Idempotent.
   void Stop();
   // A node crash: SIGKILL to every Pod's processes at once, then Stop().
