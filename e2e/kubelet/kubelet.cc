@@ -1,9 +1,12 @@
 #include "e2e/kubelet/kubelet.h"
 
+#include "e2e/kubelet/security_context.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
@@ -16,6 +19,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <optional>
 
@@ -267,20 +271,95 @@ struct Launch {
   std::string path;              // the PATH of `env`, for probes
   std::string workingDir;
   std::vector<Mount> mounts;
+  ContainerSecurity security;
   Probe readiness, liveness, startup;
 };
 
 // A failed step in the child, written to the parent through a pipe.
 struct ChildFailure {
-  int stage;  // 1 unshare, 2 make / private, 3 bind mount, 4 read-only remount, 5 chdir, 6 exec
+  // 1 unshare, 2 make / private, 3 bind mount, 4 read-only remount, 5 chdir,
+  // 6 exec, 7 read-only root filesystem, then security_context.h's ChildStage.
+  int stage;
   int index;  // the mount
   int error;
 };
+
+std::string ChildFailureText(const ChildFailure& failure, const Launch& launch) {
+  static const char* kStages[] = {"",     "unshare(CLONE_NEWNS)", "making / private", "bind mount", "read-only remount",
+                                  "chdir to workingDir", "exec", "making the root filesystem read-only"};
+  std::string what = failure.stage >= 0 && failure.stage <= 7 ? kStages[failure.stage] : ChildStageName(failure.stage);
+  if (failure.stage == 3 || failure.stage == 4) {
+    const Mount& m = launch.mounts[static_cast<size_t>(failure.index)];
+    what += " " + m.source + " -> " + m.target;
+  }
+  if (failure.stage == 6) what += " " + launch.argv[0];
+  if (failure.stage == 7 && failure.index >= 0) what += " " + launch.mounts[static_cast<size_t>(failure.index)].target;
+  if (failure.stage == kStageSetgroups || failure.stage == kStageSetgid || failure.stage == kStageSetuid) {
+    what += " (uid " + std::to_string(launch.security.uid) + ", gid " + std::to_string(launch.security.gid) + ")";
+  }
+  return what + ": " + std::strerror(failure.error);
+}
+
+// readOnlyRootFilesystem: every mount of the Pod's namespace read-only but
+// /proc and /dev (writable in a container too; /sys stays read-only, as
+// there) and the volumes, parents before children. A bind mount copies the
+// flags of its source's mount, so the volumes are mounted first and made
+// writable again here. Returns the failed mount's index + 1, or -1 for the
+// root, 0 when done. In the child: async-signal-safe.
+int MakeRootReadOnly(const std::vector<Mount>& mounts) {
+  mount_attr readOnly{};
+  readOnly.attr_set = MOUNT_ATTR_RDONLY;
+  mount_attr writable{};
+  writable.attr_clr = MOUNT_ATTR_RDONLY;
+  if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &readOnly, sizeof(readOnly)) != 0) return -1;
+  for (const char* path : {"/proc", "/dev"}) {
+    (void)mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &writable, sizeof(writable));  // EINVAL: not a mount
+  }
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    mount_attr* attr = mounts[i].readOnly ? &readOnly : &writable;
+    if (mount_setattr(AT_FDCWD, mounts[i].target.c_str(), AT_RECURSIVE, attr, sizeof(*attr)) != 0) {
+      return static_cast<int>(i) + 1;
+    }
+  }
+  return 0;
+}
 
 [[noreturn]] void ChildFail(int fd, int stage, int index) {
   ChildFailure failure{stage, index, errno};
   (void)!write(fd, &failure, sizeof(failure));
   _exit(127);
+}
+
+// Mount points of every mount namespace on the host but ours (the Pods of
+// other kubelets: other tests running at the same time).
+std::set<std::string> MountPointsOfOtherNamespaces() {
+  std::set<std::string> points, seen;
+  char own[128];
+  ssize_t ownLen = readlink("/proc/self/ns/mnt", own, sizeof(own) - 1);
+  if (ownLen > 0) seen.insert(std::string(own, static_cast<size_t>(ownLen)));
+  for (const auto& entry : ListDirectory("/proc")) {
+    if (entry.empty() || !std::isdigit(static_cast<unsigned char>(entry[0]))) continue;
+    char link[128];
+    ssize_t len = readlink(("/proc/" + entry + "/ns/mnt").c_str(), link, sizeof(link) - 1);
+    if (len <= 0 || !seen.insert(std::string(link, static_cast<size_t>(len))).second) continue;
+    auto mountinfo = ReadFile("/proc/" + entry + "/mountinfo");
+    if (!mountinfo.ok()) continue;
+    size_t start = 0;
+    while (start < mountinfo->size()) {
+      size_t end = mountinfo->find('\n', start);
+      if (end == std::string::npos) end = mountinfo->size();
+      // "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the fifth field.
+      std::string line = mountinfo->substr(start, end - start);
+      size_t field = 0;
+      for (int i = 0; i < 4 && field != std::string::npos; ++i) {
+        field = line.find(' ', field);
+        if (field != std::string::npos) ++field;
+      }
+      if (field != std::string::npos) points.insert(line.substr(field, line.find(' ', field) - field));
+      start = end + 1;
+    }
+  }
+  return points;
 }
 
 }  // namespace
@@ -355,7 +434,12 @@ class ProcessKubelet::PodWorker {
   // Builds what the next start needs; on failure fills the waiting reason.
   std::optional<Launch> Prepare(const Json& pod, std::string* reason, std::string* message);
   Status PrepareVolumes(const Json& pod, Launch* launch, std::string* reason);
-  Result<std::string> VolumeSource(const Json& volume, std::string* reason);
+  // `sharedMount`: a claim another Pod of this node mounts already.
+  Result<std::string> VolumeSource(const Json& volume, std::string* reason, bool* sharedMount);
+  // fsGroup ownership of a volume set up for this Pod (the kubelet's
+  // SetVolumeOwnership, see security_context.h).
+  void ApplyVolumeOwnership(const std::string& volume, const std::string& dir, const ContainerSecurity& security,
+                            bool readOnly, bool honourPolicy);
   Result<std::string> ReadKey(const std::string& kind, const std::string& objectName, const std::string& key,
                               bool optional, bool* found);
   Result<pid_t> StartProcess(const Launch& launch);
@@ -363,6 +447,8 @@ class ProcessKubelet::PodWorker {
   // or nullopt when the Pod or the kubelet is ending.
   std::optional<int> Supervise(const Launch& launch, pid_t pid);
   bool RunProbe(const Probe& probe, const Launch& launch);
+  // In the container's mount namespace, as its user: `docker exec`.
+  bool RunExecProbe(const Probe& probe, const Launch& launch, milliseconds timeout);
   // SIGTERM to the process group, `grace`, then SIGKILL to every process of
   // the Pod. Returns the main process's wait status.
   int Terminate(pid_t pid, milliseconds grace);
@@ -397,6 +483,9 @@ class ProcessKubelet::PodWorker {
   std::atomic<pid_t> pid_{-1};
   std::atomic<bool> done_{false};
   std::string mountNs_;  // /proc/PID/ns/mnt of the running container
+  // Volumes whose setup (fsGroup ownership) is done for this Pod: claims and
+  // emptyDirs are set up once per Pod, not at every container start.
+  std::set<std::string> volumesSetUp_;
   std::thread thread_;
 
   // Status, owned by the worker thread.
@@ -557,6 +646,13 @@ std::optional<Launch> ProcessKubelet::PodWorker::Prepare(const Json& pod, std::s
   const Json& container = containers->as_array().at(0);
   const KubeletOptions& options = kubelet_->options_;
   Launch launch;
+  IdMaps maps{options.uidMap, options.gidMap, options.imageUser};
+  auto security = ResolveContainerSecurity(pod, container, maps, reason);
+  if (!security.ok()) {
+    *message = security.status().message();
+    return std::nullopt;
+  }
+  launch.security = *security;
 
   // Environment: what an image would give (PATH, HOME, HOSTNAME), the API
   // server's Service variables, then the container's own, in order.
@@ -568,7 +664,7 @@ std::optional<Launch> ProcessKubelet::PodWorker::Prepare(const Json& pod, std::s
   };
   const char* hostPath = getenv("PATH");
   set("PATH", hostPath != nullptr ? hostPath : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  set("HOME", "/root");
+  set("HOME", launch.security.home);
   std::string hostname = GetString(pod, {"spec", "hostname"});
   set("HOSTNAME", hostname.empty() ? name_ : hostname);
   std::string apiHost, apiPort;
@@ -700,17 +796,21 @@ Result<std::string> ProcessKubelet::PodWorker::ReadKey(const std::string& kind, 
 }
 
 // The host directory behind a volume, filled when the kubelet owns it.
-Result<std::string> ProcessKubelet::PodWorker::VolumeSource(const Json& volume, std::string* reason) {
+Result<std::string> ProcessKubelet::PodWorker::VolumeSource(const Json& volume, std::string* reason,
+                                                            bool* sharedMount) {
   std::string name = GetString(volume, {"name"});
   *reason = "ContainerCreating";
+  *sharedMount = false;
   if (volume.has_object_field("persistentVolumeClaim")) {
     std::string claim = GetString(volume.at("persistentVolumeClaim"), {"claimName"});
-    return kubelet_->AcquireClaim(this, ns_, claim);
+    return kubelet_->AcquireClaim(this, ns_, claim, sharedMount);
   }
   if (volume.has_object_field("emptyDir")) {
     std::string dir = dir_ + "/volumes/" + name;
-    PGRS_RETURN_IF_ERROR(MakeDirs(dir, 0777));
-    chmod(dir.c_str(), 0777);  // as a real emptyDir: any user of the Pod writes there
+    if (!PathExists(dir)) {
+      PGRS_RETURN_IF_ERROR(MakeDirs(dir, 0777));
+      chmod(dir.c_str(), 0777);  // as a real emptyDir: any user of the Pod writes there
+    }
     return dir;
   }
   if (volume.has_object_field("hostPath")) return GetString(volume.at("hostPath"), {"path"});
@@ -760,9 +860,30 @@ Status ProcessKubelet::PodWorker::PrepareVolumes(const Json& pod, Launch* launch
   std::map<std::string, std::string> sources;  // volume name -> host path
   if (const Json* volumes = kube::GetField(pod, {"spec", "volumes"}); volumes != nullptr && volumes->is_array()) {
     for (const auto& volume : volumes->as_array()) {
-      auto source = VolumeSource(volume, reason);
+      bool sharedMount = false;
+      auto source = VolumeSource(volume, reason, &sharedMount);
       if (!source.ok()) return source.status();
-      sources[GetString(volume, {"name"})] = *source;
+      std::string name = GetString(volume, {"name"});
+      sources[name] = *source;
+      // As the real volume plugins call SetVolumeOwnership: secret and
+      // configMap (read-only, always: they were just written afresh),
+      // emptyDir (at its setup, always), a claim as a local PersistentVolume
+      // (at the first mount on the node, not read-only ones, with
+      // fsGroupChangePolicy); hostPath never.
+      if (volume.has_object_field("secret") || volume.has_object_field("configMap")) {
+        ApplyVolumeOwnership(name, *source, launch->security, true, false);
+      } else if (volume.has_object_field("emptyDir") && volumesSetUp_.insert(name).second) {
+        ApplyVolumeOwnership(name, *source, launch->security, false, false);
+      } else if (volume.has_object_field("persistentVolumeClaim") && volumesSetUp_.insert(name).second &&
+                 !GetBool(volume.at("persistentVolumeClaim"), {"readOnly"}, false)) {
+        if (!sharedMount) {
+          ApplyVolumeOwnership(name, *source, launch->security, false, true);
+        } else if (launch->security.fsGroup) {
+          spdlog::info("skipped volume ownership pod={} volume={} fsGroup={} dir={} reason=\"mounted by another pod "
+                       "of this node\"",
+                       PodName(ns_, name_), name, *launch->security.fsGroup, *source);
+        }
+      }
     }
   }
   const Json& container = Field(pod, {"spec", "containers"}).as_array().at(0);
@@ -792,6 +913,13 @@ Status ProcessKubelet::PodWorker::PrepareVolumes(const Json& pod, Launch* launch
     PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/namespace", ns_, 0644));
     launch->mounts.push_back({dir, kube::kServiceAccountDir, true});
   }
+  // The service account token the kubelet wrote (a projected volume:
+  // read-only, always).
+  for (const auto& mount : launch->mounts) {
+    if (mount.target == kube::kServiceAccountDir && mount.source.rfind(dir_ + "/", 0) == 0) {
+      ApplyVolumeOwnership("kube-api-access", mount.source, launch->security, true, false);
+    }
+  }
   // Parents before children.
   std::stable_sort(launch->mounts.begin(), launch->mounts.end(),
                    [](const Mount& a, const Mount& b) { return a.target < b.target; });
@@ -803,6 +931,26 @@ Status ProcessKubelet::PodWorker::PrepareVolumes(const Json& pod, Launch* launch
     PGRS_RETURN_IF_ERROR(kubelet_->EnsureMountPoint(mount.target, !IsDirectory(mount.source)));
   }
   return Status::Ok();
+}
+
+void ProcessKubelet::PodWorker::ApplyVolumeOwnership(const std::string& volume, const std::string& dir,
+                                                     const ContainerSecurity& security, bool readOnly,
+                                                     bool honourPolicy) {
+  if (!security.fsGroup) return;
+  bool onRootMismatch = honourPolicy && security.fsGroupOnRootMismatch;
+  const char* policy = onRootMismatch ? "OnRootMismatch" : "Always";
+  auto applied = SetVolumeOwnership(dir, *security.fsGroup, readOnly, onRootMismatch);
+  if (!applied.ok()) {
+    spdlog::warn("could not set volume ownership pod={} volume={} fsGroup={} error=\"{}\"", PodName(ns_, name_),
+                 volume, *security.fsGroup, applied.status().message());
+  } else if (*applied) {
+    spdlog::info("set volume ownership pod={} volume={} fsGroup={} policy={} dir={}", PodName(ns_, name_), volume,
+                 *security.fsGroup, policy, dir);
+  } else {
+    spdlog::info("skipped volume ownership pod={} volume={} fsGroup={} policy={} dir={} reason=\"root already "
+                 "has the group, rwx and setgid\"",
+                 PodName(ns_, name_), volume, *security.fsGroup, policy, dir);
+  }
 }
 
 Result<pid_t> ProcessKubelet::PodWorker::StartProcess(const Launch& launch) {
@@ -824,6 +972,7 @@ Result<pid_t> ProcessKubelet::PodWorker::StartProcess(const Launch& launch) {
     return Status::Unavailable(std::string("pipe: ") + std::strerror(errno));
   }
   const char* workingDir = launch.workingDir.empty() ? nullptr : launch.workingDir.c_str();
+  PreparedSecurity security = PrepareContainerSecurity(launch.security);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
@@ -860,6 +1009,11 @@ Result<pid_t> ProcessKubelet::PodWorker::StartProcess(const Launch& launch) {
         ChildFail(fd, 4, static_cast<int>(i));
       }
     }
+    if (launch.security.readOnlyRootFilesystem) {
+      if (int failed = MakeRootReadOnly(launch.mounts); failed != 0) ChildFail(fd, 7, failed < 0 ? -1 : failed - 1);
+    }
+    // As a runtime does: the mounts as root, then the container's user.
+    if (int stage = ApplyContainerSecurity(security, SIGKILL, parent); stage != 0) ChildFail(fd, stage, 0);
     if (workingDir != nullptr && chdir(workingDir) != 0) ChildFail(fd, 5, 0);
     execve(argv[0], argv.data(), envp.data());
     ChildFail(fd, 6, 0);
@@ -877,15 +1031,7 @@ Result<pid_t> ProcessKubelet::PodWorker::StartProcess(const Launch& launch) {
   if (n == static_cast<ssize_t>(sizeof(failure))) {
     int status;
     waitpid(pid, &status, 0);
-    static const char* kStages[] = {"", "unshare(CLONE_NEWNS)", "making / private", "bind mount",
-                                    "read-only remount", "chdir to workingDir", "exec"};
-    std::string what = kStages[std::clamp(failure.stage, 0, 6)];
-    if (failure.stage == 3 || failure.stage == 4) {
-      const Mount& m = launch.mounts[static_cast<size_t>(failure.index)];
-      what += " " + m.source + " -> " + m.target;
-    }
-    if (failure.stage == 6) what += " " + launch.argv[0];
-    return Status::Unavailable(what + ": " + std::strerror(failure.error));
+    return Status::Unavailable(ChildFailureText(failure, launch));
   }
   // The child has exec'd: its mount namespace is the Pod's from now on.
   char link[128];
@@ -1030,18 +1176,66 @@ bool ProcessKubelet::PodWorker::RunProbe(const Probe& probe, const Launch& launc
     }
     case Probe::Kind::kTcp:
       return TcpConnects(host, probe.port, timeout);
-    case Probe::Kind::kExec: {
-      if (probe.command.empty()) return false;
-      ProcessSpec spec;
-      spec.argv = probe.command;
-      spec.env = launch.env;
-      auto result = RunCommand(spec, timeout);
-      return result.ok() && result->ok();
-    }
+    case Probe::Kind::kExec:
+      return RunExecProbe(probe, launch, timeout);
     case Probe::Kind::kNone:
       return true;
   }
   return true;
+}
+
+bool ProcessKubelet::PodWorker::RunExecProbe(const Probe& probe, const Launch& launch, milliseconds timeout) {
+  pid_t container = pid_.load();
+  if (probe.command.empty() || container <= 0) return false;
+  std::string nsPath = "/proc/" + std::to_string(container) + "/ns/mnt";
+  int nsFd = open(nsPath.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nsFd < 0) return false;
+  int nullFd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  std::vector<char*> argv, envp;
+  for (const auto& a : probe.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : launch.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const char* workingDir = launch.workingDir.empty() ? "/" : launch.workingDir.c_str();
+  PreparedSecurity security = PrepareContainerSecurity(launch.security);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    if (nullFd >= 0) {
+      dup2(nullFd, STDIN_FILENO);
+      dup2(nullFd, STDOUT_FILENO);
+      dup2(nullFd, STDERR_FILENO);
+    }
+    if (setns(nsFd, CLONE_NEWNS) != 0) _exit(126);
+    if (ApplyContainerSecurity(security, SIGKILL, parent) != 0) _exit(126);
+    if (chdir(workingDir) != 0) _exit(126);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(nsFd);
+  if (nullFd >= 0) close(nullFd);
+  if (pid < 0) return false;
+  setpgid(pid, pid);
+  auto deadline = SteadyClock::now() + timeout;
+  std::optional<int> status;
+  while (!(status = TryReap(pid)) && SteadyClock::now() < deadline) std::this_thread::sleep_for(milliseconds(10));
+  if (!status) {
+    kill(-pid, SIGKILL);
+    int raw = 0;
+    while (waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+    }
+    return false;
+  }
+  return WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
 
 void ProcessKubelet::PodWorker::SetCondition(const std::string& type, bool value) {
@@ -1143,8 +1337,20 @@ Status ProcessKubelet::Start() {
   if (!ParseIpv4(options_.ipBase) || (*ParseIpv4(options_.ipBase) >> 24) != 127) {
     return Status::Invalid("kubelet: --ip-base " + options_.ipBase + ": must be an address in 127.0.0.0/8");
   }
-  PGRS_RETURN_IF_ERROR(MakeDirs(options_.root + "/pods"));
-  PGRS_RETURN_IF_ERROR(MakeDirs(options_.root + "/volumes"));
+  // Pods that run as another user reach their directories through these.
+  for (const char* sub : {"/pods", "/volumes"}) {
+    PGRS_RETURN_IF_ERROR(MakeDirs(options_.root + sub));
+    if (chmod((options_.root + sub).c_str(), 0755) != 0) {
+      return Status::Unavailable("kubelet: " + options_.root + sub + ": " + std::strerror(errno));
+    }
+  }
+  for (std::string dir = options_.root; dir.size() > 1; dir = dir.substr(0, std::max<size_t>(1, dir.rfind('/')))) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+      spdlog::warn("kubelet root not traversable by other users: Pods that run as non-root may fail dir={} mode={:o}",
+                   dir, st.st_mode & 07777);
+    }
+  }
   if (!options_.podTokenFile.empty()) {
     auto token = ReadFile(options_.podTokenFile);
     if (!token.ok()) return token.status().WithContext("kubelet: --pod-token");
@@ -1255,7 +1461,8 @@ void ProcessKubelet::ReleaseIp(const std::string& ip) {
   heldIps_.erase(ip);
 }
 
-Result<std::string> ProcessKubelet::AcquireClaim(PodWorker* worker, const std::string& ns, const std::string& claim) {
+Result<std::string> ProcessKubelet::AcquireClaim(PodWorker* worker, const std::string& ns, const std::string& claim,
+                                                 bool* sharedMount) {
   std::string key = kube::MakeKey(ns, claim);
   auto object = claims_->Get(key);
   if (!object) return Status::NotFound("persistentvolumeclaim \"" + claim + "\" not found");
@@ -1271,7 +1478,21 @@ Result<std::string> ProcessKubelet::AcquireClaim(PodWorker* worker, const std::s
       deletedClaims_.erase(deleted);
     }
   }
-  PGRS_RETURN_IF_ERROR(MakeDirs(dir));
+  if (!PathExists(dir)) {
+    // As a local PersistentVolume starts: root's, 0755. A non-root Pod
+    // writes there only through fsGroup.
+    PGRS_RETURN_IF_ERROR(MakeDirs(dir));
+    if (chown(dir.c_str(), 0, 0) != 0 || chmod(dir.c_str(), 0755) != 0) {
+      return Status::Unavailable("volume " + dir + ": " + std::strerror(errno));
+    }
+  }
+  // A deleted Pod whose container is gone has its volumes unmounted (a real
+  // kubelet deletes the Pod object only after that).
+  *sharedMount = false;
+  for (const auto& [uid, other] : workers_) {
+    bool mounted = !other->done() && other->claims.count(key) && (!other->deleted() || other->pid() > 0);
+    *sharedMount = *sharedMount || (other.get() != worker && mounted);
+  }
   worker->claims.insert(key);
   return dir;
 }
@@ -1399,9 +1620,16 @@ void ProcessKubelet::StopAll(bool kill) {
   std::lock_guard<std::mutex> lock(mu_);
   workers_.clear();
   heldIps_.clear();
+  // rmdir of a directory that is a mount point in another mount namespace
+  // unmounts it there (Linux >= 3.18): another kubelet's Pods on the same
+  // host path (/var/lib/pgrs ...) would lose their volumes.
+  std::set<std::string> inUse =
+      createdMountPoints_.empty() ? std::set<std::string>() : MountPointsOfOtherNamespaces();
   for (auto it = createdMountPoints_.rbegin(); it != createdMountPoints_.rend(); ++it) {
     struct stat st;
     if (lstat(it->c_str(), &st) != 0) continue;
+    char resolved[PATH_MAX];
+    if (realpath(it->c_str(), resolved) != nullptr && inUse.count(resolved)) continue;
     if (S_ISDIR(st.st_mode)) rmdir(it->c_str());  // only when empty
     else if (st.st_size == 0) unlink(it->c_str());
   }

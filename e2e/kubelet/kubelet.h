@@ -11,6 +11,11 @@
 //     (persistentVolumeClaim, secret, configMap, emptyDir and the service
 //     account token) are bind-mounted at their mountPath; the host sees none
 //     of those mounts
+//   - the securityContext a container runtime applies: runAsUser /
+//     runAsGroup / fsGroup / supplementalGroups (through uidMap / gidMap),
+//     runAsNonRoot, capabilities, allowPrivilegeEscalation,
+//     readOnlyRootFilesystem, and fsGroup ownership of its volumes as the
+//     kubelet's SetVolumeOwnership (fsGroupChangePolicy included)
 //   - `$(VAR)` expansion, env from values, fieldRefs, Secret and ConfigMap
 //     keys, KUBERNETES_SERVICE_HOST/_PORT of the API server
 //   - readiness, liveness and startup probes (httpGet, tcpSocket, exec),
@@ -51,6 +56,13 @@ struct KubeletOptions {
   // Rewrites a container's command[0] (there are no images):
   // "/usr/local/bin/pgrs" -> "/work/main/build/operator/pgrs".
   std::map<std::string, std::string> commandMap;
+  // There are no images either for the ids of a securityContext: they are
+  // rewritten to host ids (runAsUser 999 -> the host's postgres uid 101;
+  // runAsGroup, fsGroup, supplementalGroups through gidMap). `imageUser` is
+  // the USER of every "image": the uid of a container without runAsUser.
+  std::map<uid_t, uid_t> uidMap;
+  std::map<gid_t, gid_t> gidMap;
+  uid_t imageUser = 0;
   std::string ipBase = "127.0.10.1";  // the first Pod IP; later ones count up
   // The token file mounted into Pods; "" = the config's bearer token (or
   // none when it has none).
@@ -77,7 +89,8 @@ class ProcessKubelet {
   // list. Pods are started from then on.
   Status Start();
   // Ends every Pod's processes (SIGTERM, `stopGrace`, SIGKILL), waits for
-  // them, removes the mount points it created on the host when empty. Pod
+  // them, removes the mount points it created on the host when empty and
+  // not mounted on in another mount namespace. Pod
   // objects and directories stay. Idempotent.
   void Stop();
   // A node crash: SIGKILL to every Pod's processes at once, then Stop().
@@ -109,7 +122,9 @@ class ProcessKubelet {
   std::string AllocateIp(const std::string& wanted);
   void ReleaseIp(const std::string& ip);
   // The directory of a claim the Pod mounts; NotFound until the claim exists.
-  Result<std::string> AcquireClaim(PodWorker* worker, const std::string& ns, const std::string& claim);
+  // `sharedMount`: another Pod of this node mounts it already.
+  Result<std::string> AcquireClaim(PodWorker* worker, const std::string& ns, const std::string& claim,
+                                   bool* sharedMount);
   // Makes a missing mount point on the host (a directory, or an empty file
   // for a file mount), remembered so that Stop() can remove it.
   Status EnsureMountPoint(const std::string& target, bool file);

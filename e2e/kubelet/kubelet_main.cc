@@ -1,7 +1,8 @@
 // pgrs-test-kubelet: the process kubelet as a program (see README.md).
 //
 //   pgrs-test-kubelet --root DIR [--kubeconfig PATH] [--node-name N] [--namespace NS]
-//                     [--map-command FROM=TO]... [--ip-base 127.0.10.1] [--pod-token FILE]
+//                     [--map-command FROM=TO]... [--map-uid FROM=TO]... [--map-gid FROM=TO]...
+//                     [--image-user UID] [--ip-base 127.0.10.1] [--pod-token FILE]
 //                     [--max-grace 10s] [--log-level info] [--log-format auto|text|json]
 //
 // Runs until SIGTERM or SIGINT, then stops every Pod's processes (the Pod
@@ -21,7 +22,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: pgrs-test-kubelet --root DIR [--kubeconfig PATH] [--node-name NAME] [--namespace NS]\n"
-    "                         [--map-command FROM=TO]... [--ip-base 127.0.10.1] [--pod-token FILE]\n"
+    "                         [--map-command FROM=TO]... [--map-uid FROM=TO]... [--map-gid FROM=TO]...\n"
+    "                         [--image-user UID] [--ip-base 127.0.10.1] [--pod-token FILE]\n"
     "                         [--max-grace 10s] [--log-level info] [--log-format auto|text|json]\n";
 
 // "10s", "500ms", "2m" or plain seconds.
@@ -33,6 +35,20 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   double ms = unit == "ms" ? value : unit == "s" || unit.empty() ? value * 1000 : unit == "m" ? value * 60000 : -1;
   if (ms < 0) return false;
   *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return true;
+}
+
+// "999=101" -> {999, 101}.
+bool ParseIdMapping(const std::string& text, unsigned* from, unsigned* to) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) return false;
+  char* end = nullptr;
+  unsigned long a = std::strtoul(text.c_str(), &end, 10);
+  if (end != text.c_str() + eq) return false;
+  unsigned long b = std::strtoul(text.c_str() + eq + 1, &end, 10);
+  if (*end != '\0' || a > 0xfffffffeUL || b > 0xfffffffeUL) return false;
+  *from = static_cast<unsigned>(a);
+  *to = static_cast<unsigned>(b);
   return true;
 }
 
@@ -72,6 +88,15 @@ int main(int argc, char** argv) {
       auto eq = value.find('=');
       if (eq == std::string::npos || eq == 0) return Fail("--map-command " + value + ": want FROM=TO");
       options.commandMap[value.substr(0, eq)] = value.substr(eq + 1);
+    } else if (flag == "--map-uid" || flag == "--map-gid") {
+      unsigned from, to;
+      if (!ParseIdMapping(value, &from, &to)) return Fail(flag + " " + value + ": want FROM=TO, numeric ids");
+      if (flag == "--map-uid") options.uidMap[from] = to;
+      else options.gidMap[from] = to;
+    } else if (flag == "--image-user") {
+      unsigned uid, unused;
+      if (!ParseIdMapping(value + "=0", &uid, &unused)) return Fail("--image-user " + value + ": want a numeric uid");
+      options.imageUser = uid;
     } else if (flag == "--max-grace") {
       if (!ParseDuration(value, &options.maxGrace)) return Fail("--max-grace " + value + ": want a duration like 10s");
     } else {

@@ -4,9 +4,14 @@
 #include "e2e/kubelet/kubelet.h"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <sstream>
 
 #include "e2e/kube/test_util.h"
 #include "operator/kube/config.h"
@@ -78,6 +83,8 @@ class KubeletTest : public ::testing::Test {
     auto config = kube::LoadKubeconfig(kubeconfig);
     ASSERT_TRUE(config.ok()) << config.status().ToString();
     options_.config = *config;
+    // Pods that run as another user must get through every parent.
+    ASSERT_EQ(chmod(tmp_.path().c_str(), 0755), 0);
     options_.root = tmp_.path() + "/root";
     options_.ipBase = "127.0.77.1";
     options_.maxGrace = seconds(3);
@@ -130,6 +137,36 @@ class KubeletTest : public ::testing::Test {
     return WaitFor([&] { return IsReady(Pod(name)); }, timeout);
   }
   std::string Read(const std::string& path) { return ReadFile(path).ok() ? *ReadFile(path) : "<missing>"; }
+  std::string Log(const std::string& pod) { return Read(kubelet_->PodDir(kNs, pod) + "/container.log"); }
+  std::string PodVolume(const std::string& pod, const std::string& volume) {
+    return kubelet_->PodDir(kNs, pod) + "/volumes/" + volume;
+  }
+  // The instance Pod's ids (999) are the host's postgres user, as the
+  // operator e2e tests map them.
+  void MapToPostgres() {
+    struct passwd* pw = getpwnam("postgres");
+    ASSERT_NE(pw, nullptr) << "the OS user postgres is needed";
+    postgresUid_ = pw->pw_uid;
+    postgresGid_ = pw->pw_gid;
+    postgresHome_ = pw->pw_dir;
+    options_.uidMap[999] = postgresUid_;
+    options_.gidMap[999] = postgresGid_;
+  }
+  void Mount(Json& pod, int index, const std::string& volume, const std::string& path, bool readOnly = false) {
+    Json& m = pod["spec"]["containers"][0]["volumeMounts"][index];
+    m["name"] = Str(volume);
+    m["mountPath"] = Str(path);
+    if (readOnly) m["readOnly"] = Json::boolean(true);
+  }
+  static void RunAs999(Json& pod) {
+    pod["spec"]["securityContext"]["runAsUser"] = Json::number(999);
+    pod["spec"]["securityContext"]["runAsGroup"] = Json::number(999);
+    pod["spec"]["securityContext"]["fsGroup"] = Json::number(999);
+  }
+
+  uid_t postgresUid_ = 0;
+  gid_t postgresGid_ = 0;
+  std::string postgresHome_;
 
   ApiServer server_;
   TempDir tmp_;
@@ -345,6 +382,301 @@ TEST_F(KubeletTest, GracefulDeletionKillsWhatIgnoresSigtermAndKillAllLeavesThePo
   EXPECT_FALSE(ProcessExists(crash));
   EXPECT_EQ(kube::GetString(Pod("crash"), {"status", "phase"}), "Running");
   EXPECT_TRUE(IsReady(Pod("crash")));
+}
+
+
+// "CapBnd:\t00000000a80425fb" -> "00000000a80425fb" (tabs become spaces).
+std::string StatusLine(const std::string& status, const std::string& key) {
+  std::istringstream in(status);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) != 0) continue;
+    std::string value = line.substr(key.size() + 1);
+    for (auto& c : value) c = c == '\t' ? ' ' : c;
+    value.erase(0, value.find_first_not_of(' '));
+    value.erase(value.find_last_not_of(' ') + 1);
+    return value;
+  }
+  return "<no " + key + ">";
+}
+
+std::string CapabilityMask(std::initializer_list<int> caps) {
+  uint64_t mask = 0;
+  for (int c : caps) mask |= uint64_t{1} << c;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(mask));
+  return buf;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+}
+gid_t GroupOf(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 ? st.st_gid : static_cast<gid_t>(-1);
+}
+uid_t OwnerOf(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
+}
+
+TEST_F(KubeletTest, SecurityContextSetsUserGroupsCapabilitiesAndNoNewPrivsAsARuntimeDoes) {
+  MapToPostgres();
+  StartKubelet();
+  const std::string out = tmp_.path() + "/mnt/out";
+  const std::string report = "cat /proc/self/status > " + out + "/status; echo \"$HOME\" > " + out + "/home;";
+
+  // The instance Pod's shape: 999:999, fsGroup 999, no capabilities, no
+  // privilege escalation. An exec probe runs as the container does: its
+  // user, its mount namespace (the report exists only there).
+  Json nonRoot = ShellPod("nonroot", report + "exec sleep 60");
+  RunAs999(nonRoot);
+  nonRoot["spec"]["securityContext"]["runAsNonRoot"] = Json::boolean(true);
+  nonRoot["spec"]["securityContext"]["supplementalGroups"][0] = Json::number(4242);
+  Json& c = nonRoot["spec"]["containers"][0];
+  c["securityContext"]["allowPrivilegeEscalation"] = Json::boolean(false);
+  c["securityContext"]["capabilities"]["drop"][0] = Str("ALL");
+  c["readinessProbe"]["exec"]["command"][0] = Str("/bin/sh");
+  c["readinessProbe"]["exec"]["command"][1] = Str("-c");
+  c["readinessProbe"]["exec"]["command"][2] =
+      Str("[ \"$(id -u):$(id -g)\" = " + std::to_string(postgresUid_) + ":" + std::to_string(postgresGid_) +
+          " ] && [ -s " + out + "/status ] && grep -q 'NoNewPrivs:.*1' /proc/self/status");
+  c["readinessProbe"]["periodSeconds"] = Json::number(1);
+  Mount(nonRoot, 0, "out", out);
+  nonRoot["spec"]["volumes"][0]["name"] = Str("out");
+  nonRoot["spec"]["volumes"][0]["emptyDir"] = Json::object();
+  Create(kPods, nonRoot);
+
+  // The container's own runAsUser wins over the Pod's; a root container
+  // keeps the runtime's default capabilities, less the dropped, plus the added.
+  Json root = ShellPod("root", report + "exec sleep 60");
+  root["spec"]["securityContext"]["runAsUser"] = Json::number(999);
+  Json& rc = root["spec"]["containers"][0];
+  rc["securityContext"]["runAsUser"] = Json::number(0);
+  rc["securityContext"]["capabilities"]["drop"][0] = Str("NET_RAW");
+  rc["securityContext"]["capabilities"]["drop"][1] = Str("cap_sys_chroot");
+  rc["securityContext"]["capabilities"]["add"][0] = Str("CAP_NET_ADMIN");
+  Mount(root, 0, "out", out);
+  root["spec"]["volumes"][0]["name"] = Str("out");
+  root["spec"]["volumes"][0]["emptyDir"] = Json::object();
+  Create(kPods, root);
+
+  // runAsNonRoot without a runAsUser: the "image" runs as root.
+  Json refused = ShellPod("refused", "exec sleep 60");
+  refused["spec"]["securityContext"]["runAsNonRoot"] = Json::boolean(true);
+  Create(kPods, refused);
+
+  ASSERT_TRUE(WaitReady("nonroot")) << Pod("nonroot").serialize() << Log("nonroot");
+  std::string status = Read(PodVolume("nonroot", "out") + "/status");
+  std::string uid = std::to_string(postgresUid_), gid = std::to_string(postgresGid_);
+  EXPECT_EQ(StatusLine(status, "Uid"), uid + " " + uid + " " + uid + " " + uid) << status;
+  EXPECT_EQ(StatusLine(status, "Gid"), gid + " " + gid + " " + gid + " " + gid);
+  EXPECT_EQ(StatusLine(status, "Groups"), postgresGid_ < 4242 ? gid + " 4242" : "4242 " + gid);
+  EXPECT_EQ(StatusLine(status, "CapBnd"), CapabilityMask({}));
+  EXPECT_EQ(StatusLine(status, "CapEff"), CapabilityMask({}));
+  EXPECT_EQ(StatusLine(status, "CapInh"), CapabilityMask({}));
+  EXPECT_EQ(StatusLine(status, "CapAmb"), CapabilityMask({}));
+  EXPECT_EQ(StatusLine(status, "NoNewPrivs"), "1");
+  EXPECT_EQ(Read(PodVolume("nonroot", "out") + "/home"), postgresHome_ + "\n");
+  // The emptyDir got the fsGroup: 0777 | setgid, group 999 -> postgres.
+  EXPECT_EQ(GroupOf(PodVolume("nonroot", "out")), postgresGid_);
+  EXPECT_EQ(ModeOf(PodVolume("nonroot", "out")), 02777u);
+
+  ASSERT_TRUE(WaitReady("root")) << Pod("root").serialize() << Log("root");
+  status = Read(PodVolume("root", "out") + "/status");
+  // containerd's defaults: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID
+  // SETUID SETPCAP NET_BIND_SERVICE (NET_RAW) (SYS_CHROOT) MKNOD AUDIT_WRITE SETFCAP.
+  std::string expected = CapabilityMask({0, 1, 3, 4, 5, 6, 7, 8, 10, 12 /* NET_ADMIN */, 27, 29, 31});
+  EXPECT_EQ(StatusLine(status, "Uid"), "0 0 0 0") << status;
+  EXPECT_EQ(StatusLine(status, "Gid"), "0 0 0 0");
+  EXPECT_EQ(StatusLine(status, "Groups"), "0");
+  EXPECT_EQ(StatusLine(status, "CapBnd"), expected);
+  EXPECT_EQ(StatusLine(status, "CapEff"), expected);
+  EXPECT_EQ(StatusLine(status, "NoNewPrivs"), "0");
+  EXPECT_EQ(Read(PodVolume("root", "out") + "/home"), "/root\n");
+
+  ASSERT_TRUE(WaitFor([&] {
+    return kube::GetString(Container(Pod("refused")), {"state", "waiting", "reason"}) == "CreateContainerConfigError";
+  })) << Pod("refused").serialize();
+  std::string message = kube::GetString(Container(Pod("refused")), {"state", "waiting", "message"});
+  EXPECT_EQ(message, "container has runAsNonRoot and image will run as root (pod: \"refused_default(" +
+                         kube::UidOf(Pod("refused")) + ")\", container: main)");
+  EXPECT_EQ(kubelet_->PodPid(kNs, "refused"), -1);
+}
+
+// What a real node does to a recreated instance Pod: the kubelet applies
+// fsGroup to the claim at every Pod start (policy Always), and PostgreSQL's
+// 0700 data directory becomes 2770. A container restart in place does not.
+TEST_F(KubeletTest, FsGroupOwnershipIsAppliedToAClaimAtEveryPodStartUnlessOnRootMismatch) {
+  MapToPostgres();
+  CreateClaim("data");
+  StartKubelet();
+  const std::string mnt = tmp_.path() + "/mnt/data";
+  auto pod = [&](const std::string& policy) {
+    Json p = ShellPod("pg", "[ -d " + mnt + "/pgdata ] || { mkdir " + mnt + "/pgdata && chmod 00700 " + mnt +
+                                "/pgdata && echo x > " + mnt + "/pgdata/file && chmod 0600 " + mnt +
+                                "/pgdata/file; }; echo run >> " + mnt + "/runs; exec sleep 60");
+    RunAs999(p);
+    if (!policy.empty()) p["spec"]["securityContext"]["fsGroupChangePolicy"] = Str(policy);
+    p["spec"]["terminationGracePeriodSeconds"] = Json::number(1);
+    Mount(p, 0, "data", mnt);
+    p["spec"]["volumes"][0]["name"] = Str("data");
+    p["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = Str("data");
+    return p;
+  };
+  const std::string volume = kubelet_->VolumeDir(kNs, "data");
+  const std::string pgdata = volume + "/pgdata";
+  auto runs = [&] {
+    std::string text = Read(volume + "/runs");
+    return text == "<missing>" ? 0 : static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  };
+  auto recreate = [&](const std::string& policy, int wantRuns) {
+    pid_t old = kubelet_->PodPid(kNs, "pg");
+    std::string oldDir = kubelet_->PodDir(kNs, "pg");
+    ASSERT_EQ(server_.Call("DELETE", kPods.Path(kNs, "pg")).status, 200);
+    ASSERT_TRUE(WaitFor([&] { return !ProcessExists(old) && !PathExists(oldDir); })) << "pid " << old;
+    Create(kPods, pod(policy));
+    ASSERT_TRUE(WaitFor([&] { return IsReady(Pod("pg")) && runs() == wantRuns; })) << Pod("pg").serialize();
+  };
+
+  Create(kPods, pod(""));
+  ASSERT_TRUE(WaitFor([&] { return IsReady(Pod("pg")) && runs() == 1; })) << Pod("pg").serialize() << Log("pg");
+  // A local PersistentVolume starts root's 0755; fsGroup made it 2775 group 999.
+  EXPECT_EQ(OwnerOf(volume), 0u);
+  EXPECT_EQ(GroupOf(volume), postgresGid_);
+  EXPECT_EQ(ModeOf(volume), 02775u);
+  EXPECT_EQ(OwnerOf(pgdata), postgresUid_);
+  EXPECT_EQ(ModeOf(pgdata), 0700u);
+
+  // Restart in place: volumes stay mounted, nothing is applied again.
+  kill(kubelet_->PodPid(kNs, "pg"), SIGKILL);
+  ASSERT_TRUE(WaitFor([&] {
+    return kube::GetInt(Container(Pod("pg")), {"restartCount"}).value_or(0) == 1 && IsReady(Pod("pg")) && runs() == 2;
+  }, seconds(15))) << Pod("pg").serialize();
+  EXPECT_EQ(ModeOf(pgdata), 0700u);
+
+  // The Pod made again on its claim, policy Always (the default): the walk
+  // runs again, the data directory is 2770 and its file 0660.
+  recreate("", 3);
+  EXPECT_EQ(ModeOf(pgdata), 02770u);
+  EXPECT_EQ(GroupOf(pgdata), postgresGid_);
+  EXPECT_EQ(ModeOf(pgdata + "/file"), 0660u);
+
+  // OnRootMismatch: the claim's root already has the group, rwx and setgid,
+  // so nothing below it is touched.
+  ASSERT_EQ(chmod(pgdata.c_str(), 0700), 0);
+  ASSERT_EQ(chmod((pgdata + "/file").c_str(), 0600), 0);
+  recreate("OnRootMismatch", 4);
+  EXPECT_EQ(ModeOf(pgdata), 0700u);
+  EXPECT_EQ(ModeOf(pgdata + "/file"), 0600u);
+  EXPECT_EQ(ModeOf(volume), 02775u);
+}
+
+TEST_F(KubeletTest, NonRootContainerReadsItsMode0400SecretThroughFsGroupAndHostPathIsLeftAlone) {
+  MapToPostgres();
+  CreateSecret("creds", "password", "s3cret");
+  const std::string host = tmp_.path() + "/host";
+  ASSERT_TRUE(MakeDirs(host, 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(host + "/file", "root only", 0600).ok());
+  StartKubelet();
+  const std::string creds = tmp_.path() + "/mnt/creds", out = tmp_.path() + "/mnt/out",
+                    hostMount = tmp_.path() + "/mnt/host";
+  const std::string token = "/var/run/secrets/kubernetes.io/serviceaccount";
+  Json pod = ShellPod("reader", "cat " + creds + "/password > " + out + "/read 2>&1; cat " + hostMount +
+                                    "/file > " + out + "/host 2>&1; stat -c %g " + token + "/namespace > " + out +
+                                    "/tokengroup 2>&1; exec sleep 60");
+  RunAs999(pod);
+  pod["spec"]["automountServiceAccountToken"] = Json::boolean(true);
+  Mount(pod, 0, "creds", creds, true);
+  Mount(pod, 1, "out", out);
+  Mount(pod, 2, "host", hostMount);
+  pod["spec"]["volumes"][0]["name"] = Str("creds");
+  pod["spec"]["volumes"][0]["secret"]["secretName"] = Str("creds");
+  pod["spec"]["volumes"][0]["secret"]["defaultMode"] = Json::number(0400);
+  pod["spec"]["volumes"][1]["name"] = Str("out");
+  pod["spec"]["volumes"][1]["emptyDir"] = Json::object();
+  pod["spec"]["volumes"][2]["name"] = Str("host");
+  pod["spec"]["volumes"][2]["hostPath"]["path"] = Str(host);
+  Create(kPods, pod);
+
+  ASSERT_TRUE(WaitReady("reader")) << Pod("reader").serialize() << Log("reader");
+  ASSERT_TRUE(WaitFor([&] { return Read(PodVolume("reader", "out") + "/tokengroup") != "<missing>"; }));
+  EXPECT_EQ(Read(PodVolume("reader", "out") + "/read"), "s3cret");
+  // defaultMode 0400 became 0440 group 999: root's file, readable through fsGroup.
+  std::string secretFile = PodVolume("reader", "creds") + "/password";
+  EXPECT_EQ(ModeOf(secretFile), 0440u);
+  EXPECT_EQ(OwnerOf(secretFile), 0u);
+  EXPECT_EQ(GroupOf(secretFile), postgresGid_);
+  EXPECT_EQ(Read(PodVolume("reader", "out") + "/tokengroup"), std::to_string(postgresGid_) + "\n");
+  // hostPath volumes get no ownership: still root's 0600, not readable.
+  EXPECT_EQ(ModeOf(host + "/file"), 0600u);
+  EXPECT_EQ(GroupOf(host + "/file"), 0u);
+  EXPECT_EQ(ModeOf(host), 0700u);
+  EXPECT_NE(Read(PodVolume("reader", "out") + "/host").find("Permission denied"), std::string::npos)
+      << Read(PodVolume("reader", "out") + "/host");
+}
+
+TEST_F(KubeletTest, ReadOnlyRootFilesystemLeavesOnlyTheVolumesWritable) {
+  StartKubelet();
+  const std::string out = tmp_.path() + "/mnt/out", outside = tmp_.path() + "/outside";
+  Json pod = ShellPod("ro", "echo x 2> " + out + "/error > " + outside + "; echo x > /dev/null && echo ok > " + out +
+                                "/inside; exec sleep 60");
+  pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = Json::boolean(true);
+  Mount(pod, 0, "out", out);
+  pod["spec"]["volumes"][0]["name"] = Str("out");
+  pod["spec"]["volumes"][0]["emptyDir"] = Json::object();
+  Create(kPods, pod);
+
+  ASSERT_TRUE(WaitReady("ro")) << Pod("ro").serialize() << Log("ro");
+  ASSERT_TRUE(WaitFor([&] { return Read(PodVolume("ro", "out") + "/inside") == "ok\n"; }))
+      << Read(PodVolume("ro", "out") + "/inside") << Log("ro");
+  EXPECT_NE(Read(PodVolume("ro", "out") + "/error").find("Read-only file system"), std::string::npos)
+      << Read(PodVolume("ro", "out") + "/error");
+  EXPECT_FALSE(PathExists(outside));
+  // The host's file system is as writable as before.
+  ASSERT_TRUE(WriteFileAtomic(outside, "host", 0644).ok());
+  struct statvfs fs;
+  ASSERT_EQ(statvfs(tmp_.path().c_str(), &fs), 0);
+  EXPECT_EQ(fs.f_flag & ST_RDONLY, 0u);
+}
+
+
+// Several kubelets on one host (tests running at the same time) share the
+// host paths of mount points: one that stops must not rmdir a directory
+// another's Pod has a mount on (that would unmount it there).
+TEST_F(KubeletTest, StopKeepsAMountPointThatAnotherMountNamespaceUses) {
+  StartKubelet();
+  const std::string target = tmp_.path() + "/mnt/shared";
+  Json pod = ShellPod("user", "exec sleep 60");
+  Mount(pod, 0, "scratch", target);
+  pod["spec"]["volumes"][0]["name"] = Str("scratch");
+  pod["spec"]["volumes"][0]["emptyDir"] = Json::object();
+  Create(kPods, pod);
+  ASSERT_TRUE(WaitReady("user"));
+  ASSERT_TRUE(IsDirectory(target));  // made by the kubelet
+
+  // Another "kubelet's Pod": a process with a mount on the same path.
+  const std::string source = tmp_.path() + "/other-source";
+  ASSERT_TRUE(MakeDirs(source).ok());
+  ProcessSpec other;
+  other.argv = {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                "mount --bind " + source + " " + target + " && exec sleep 60"};
+  auto pid = SpawnProcess(other);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      int status;
+      waitpid(pid, &status, 0);
+    }
+  } reap{*pid};
+  auto mounted = [&] { return Read("/proc/" + std::to_string(*pid) + "/mountinfo").find(" " + target + " ") != std::string::npos; };
+  ASSERT_TRUE(WaitFor(mounted));
+
+  kubelet_->Stop();
+  EXPECT_TRUE(IsDirectory(target));
+  EXPECT_TRUE(mounted());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // (sets, Pods, Services, Secrets, SQL on an instance, evictions).
 #pragma once
 
+#include <pwd.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -65,6 +66,12 @@ class KubeEnvironment {
     const char* binary = std::getenv("PGRS_BINARY");
     if (binary == nullptr) return Status::Invalid("PGRS_BINARY must name the pgrs binary");
     kubelet.commandMap["/usr/local/bin/pgrs"] = binary;
+    // The instance Pod runs as 999:999 (fsGroup 999), the image's postgres
+    // user; here that is the host's postgres user.
+    struct passwd* postgres = getpwnam("postgres");
+    if (postgres == nullptr) return Status::Unavailable("the OS user postgres is needed (install postgresql)");
+    kubelet.uidMap[999] = postgres->pw_uid;
+    kubelet.gidMap[999] = postgres->pw_gid;
     // Pod addresses of their own, so that two runs on one machine (two
     // worktrees) do not meet: 127.0.X.1 with X in 20..219.
     kubelet.ipBase = "127.0." + std::to_string(20 + std::stoul(RandomHex(1), nullptr, 16) % 200) + ".1";
