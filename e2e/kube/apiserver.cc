@@ -1,4 +1,5 @@
 #include "e2e/kube/apiserver.h"
+#include "e2e/kube/apiserver_internal.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,7 +25,7 @@ namespace pgrs::e2e {
 
 using kube::GetString;
 
-namespace {
+namespace apiserver_internal {
 
 std::string UrlDecode(const std::string& s) {
   std::string out;
@@ -81,7 +82,7 @@ const char* ReasonPhrase(int code) {
   }
 }
 
-Json StatusJson(int code, const std::string& reason, const std::string& message) {
+Json StatusJson(int code, const std::string& reason, const std::string& message, const Json& details) {
   Json s = Json::object();
   s["kind"] = Json::string("Status");
   s["apiVersion"] = Json::string("v1");
@@ -89,15 +90,16 @@ Json StatusJson(int code, const std::string& reason, const std::string& message)
   s["status"] = Json::string("Failure");
   s["message"] = Json::string(message);
   s["reason"] = Json::string(reason);
+  if (!details.is_null()) s["details"] = details;
   s["code"] = Json::number(code);
   return s;
 }
 
-ApiResponse Error(int code, const std::string& reason, const std::string& message) {
-  return {code, StatusJson(code, reason, message).serialize(), 0};
+ApiResponse Error(int code, const std::string& reason, const std::string& message, const Json& details) {
+  return {code, StatusJson(code, reason, message, details).serialize(), 0};
 }
 
-ApiResponse Ok(const Json& body, int code = 200) { return {code, body.serialize(), 0}; }
+ApiResponse Ok(const Json& body, int code) { return {code, body.serialize(), 0}; }
 
 Json MergePatch(const Json& target, const Json& patch) {
   if (!patch.is_object()) return patch;
@@ -168,67 +170,104 @@ bool MatchesSelector(const Json& object, const std::string& selector) {
   return true;
 }
 
+ApiResponse Success(int code) {
+  Json s = Json::object();
+  s["kind"] = Json::string("Status");
+  s["apiVersion"] = Json::string("v1");
+  s["metadata"] = Json::object();
+  s["status"] = Json::string("Success");
+  s["code"] = Json::number(code);
+  return {code, s.serialize(), 0};
+}
+
+ApiResponse NotFound(const std::string& plural, const std::string& name) {
+  Json details = Json::object();
+  details["name"] = Json::string(name);
+  details["kind"] = Json::string(plural);
+  return Error(404, "NotFound", plural + " \"" + name + "\" not found", details);
+}
+
+ApiResponse Conflict(const std::string& resource, const std::string& name, const std::string& why) {
+  Json details = Json::object();
+  details["name"] = Json::string(name);
+  details["kind"] = Json::string(resource);
+  return Error(409, "Conflict", "Operation cannot be fulfilled on " + resource + " \"" + name + "\": " + why, details);
+}
+
+bool MatchesLabelSelector(const Json& object, const Json& selector) {
+  if (!selector.is_object()) return false;
+  const Json* labels = kube::GetField(object, {"metadata", "labels"});
+  auto label = [&](const std::string& key) -> std::optional<std::string> {
+    if (labels == nullptr || !labels->is_object() || !labels->has_field(key)) return std::nullopt;
+    const Json& v = labels->at(key);
+    return v.is_string() ? v.as_string() : v.serialize();
+  };
+  if (const Json* match = kube::GetField(selector, {"matchLabels"}); match != nullptr && match->is_object()) {
+    for (const auto& [k, v] : match->as_object()) {
+      auto have = label(k);
+      if (!have || !v.is_string() || *have != v.as_string()) return false;
+    }
+  }
+  if (const Json* exprs = kube::GetField(selector, {"matchExpressions"}); exprs != nullptr && exprs->is_array()) {
+    for (const auto& e : exprs->as_array()) {
+      auto have = label(kube::GetString(e, {"key"}));
+      std::string op = kube::GetString(e, {"operator"});
+      bool listed = false;
+      if (const Json* values = kube::GetField(e, {"values"}); values != nullptr && values->is_array() && have) {
+        for (const auto& v : values->as_array()) listed = listed || (v.is_string() && v.as_string() == *have);
+      }
+      if (op == "In" && !listed) return false;
+      if (op == "NotIn" && listed) return false;
+      if (op == "Exists" && !have) return false;
+      if (op == "DoesNotExist" && have) return false;
+    }
+  }
+  return true;
+}
+
 std::string NowRfc3339() { return kube::FormatRfc3339(std::chrono::system_clock::now()); }
 
-}  // namespace
+}  // namespace apiserver_internal
 
-// A parsed API request path.
-struct ApiServer::Parsed {
-  std::string method;
-  std::string path;
-  std::map<std::string, std::string> query;
-  std::string base;  // "/apis/g/v/plural" (the resource, namespace-free)
-  std::string plural;
-  std::string ns;
-  std::string name;
-  std::string subresource;
-  bool valid = false;
+using namespace apiserver_internal;
 
-  std::string Key() const { return kube::MakeKey(ns, name); }
-  std::string Q(const std::string& k) const {
-    auto it = query.find(k);
-    return it == query.end() ? "" : it->second;
+ApiServer::Parsed ApiServer::Parsed::From(const std::string& method, const std::string& pathAndQuery) {
+  Parsed p;
+  p.method = method;
+  auto qpos = pathAndQuery.find('?');
+  p.path = pathAndQuery.substr(0, qpos);
+  if (qpos != std::string::npos) {
+    for (const auto& pair : Split(pathAndQuery.substr(qpos + 1), '&')) {
+      if (pair.empty()) continue;
+      auto eq = pair.find('=');
+      p.query[UrlDecode(pair.substr(0, eq))] = eq == std::string::npos ? "" : UrlDecode(pair.substr(eq + 1));
+    }
   }
-  bool IsWatch() const { return method == "GET" && name.empty() && (Q("watch") == "true" || Q("watch") == "1"); }
-
-  static Parsed From(const std::string& method, const std::string& pathAndQuery) {
-    Parsed p;
-    p.method = method;
-    auto qpos = pathAndQuery.find('?');
-    p.path = pathAndQuery.substr(0, qpos);
-    if (qpos != std::string::npos) {
-      for (const auto& pair : Split(pathAndQuery.substr(qpos + 1), '&')) {
-        if (pair.empty()) continue;
-        auto eq = pair.find('=');
-        p.query[UrlDecode(pair.substr(0, eq))] = eq == std::string::npos ? "" : UrlDecode(pair.substr(eq + 1));
-      }
-    }
-    auto parts = Split(p.path, '/');  // "", "api"|"apis", ...
-    size_t i;
-    std::string prefix;
-    if (parts.size() >= 3 && parts[1] == "api") {
-      prefix = "/api/" + parts[2];
-      i = 3;
-    } else if (parts.size() >= 4 && parts[1] == "apis") {
-      prefix = "/apis/" + parts[2] + "/" + parts[3];
-      i = 4;
-    } else {
-      return p;
-    }
-    std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
-    if (rest.size() >= 3 && rest[0] == "namespaces") {
-      p.ns = rest[1];
-      rest.erase(rest.begin(), rest.begin() + 2);
-    }
-    if (rest.empty() || rest.size() > 3 || rest[0].empty()) return p;
-    p.plural = rest[0];
-    if (rest.size() >= 2) p.name = rest[1];
-    if (rest.size() == 3) p.subresource = rest[2];
-    p.base = prefix + "/" + p.plural;
-    p.valid = true;
+  auto parts = Split(p.path, '/');  // "", "api"|"apis", ...
+  size_t i;
+  std::string prefix;
+  if (parts.size() >= 3 && parts[1] == "api") {
+    prefix = "/api/" + parts[2];
+    i = 3;
+  } else if (parts.size() >= 4 && parts[1] == "apis") {
+    prefix = "/apis/" + parts[2] + "/" + parts[3];
+    i = 4;
+  } else {
     return p;
   }
-};
+  std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
+  if (rest.size() >= 3 && rest[0] == "namespaces") {
+    p.ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  if (rest.empty() || rest.size() > 3 || rest[0].empty()) return p;
+  p.plural = rest[0];
+  if (rest.size() >= 2) p.name = rest[1];
+  if (rest.size() == 3) p.subresource = rest[2];
+  p.base = prefix + "/" + p.plural;
+  p.valid = true;
+  return p;
+}
 
 // One client connection, plain or TLS.
 struct ApiServer::Conn {
@@ -267,10 +306,19 @@ struct ApiServer::Conn {
   }
 };
 
-ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) { tokens_ = options_.tokens; }
+ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
+  tokens_ = options_.tokens;
+  janitor_ = std::thread([this] { Janitor(); });
+}
 
 ApiServer::~ApiServer() {
   Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    janitorStop_ = true;
+    janitorCv_.notify_all();
+  }
+  if (janitor_.joinable()) janitor_.join();
   if (sslCtx_ != nullptr) SSL_CTX_free(static_cast<SSL_CTX*>(sslCtx_));
 }
 
@@ -477,6 +525,7 @@ void ApiServer::ServeConnection(int fd) {
     if (!answered) {
       bool authRequired;
       bool tokenOk = false;
+      bool tokenRejected = false;
       {
         std::lock_guard<std::mutex> lock(mu_);
         authRequired = !tokens_.empty() || !options_.clientCaFile.empty();
@@ -484,9 +533,15 @@ void ApiServer::ServeConnection(int fd) {
         if (auth != headers.end() && auth->second.rfind("Bearer ", 0) == 0) {
           std::string token = auth->second.substr(7);
           tokenOk = std::find(tokens_.begin(), tokens_.end(), token) != tokens_.end();
+          // An issued token that expired or whose Pod is gone fails even
+          // where anonymous requests pass: a real server answers 401 to a
+          // bearer token it cannot authenticate.
+          TokenCheck issued = tokenOk ? TokenCheck::kNotIssued : CheckTokenLocked(token);
+          tokenOk = tokenOk || issued == TokenCheck::kValid;
+          tokenRejected = issued == TokenCheck::kInvalid;
         }
       }
-      if (authRequired && !certAuthenticated && !tokenOk) {
+      if ((authRequired && !certAuthenticated && !tokenOk) || tokenRejected) {
         response = Error(401, "Unauthorized", "Unauthorized");
         answered = true;
       }
@@ -673,11 +728,14 @@ ApiResponse ApiServer::Dispatch(const std::string& method, const std::string& pa
   Parsed req = Parsed::From(method, pathAndQuery);
   if (!req.valid) return Error(404, "NotFound", "the server could not find the requested resource");
   std::lock_guard<std::mutex> lock(mu_);
-  return HandleLocked(req, body);
+  ApiResponse response = HandleLocked(req, body);
+  SyncBudgetsLocked();
+  return response;
 }
 
 void ApiServer::RecordLocked(const std::string& base, const std::string& ns, const std::string& type,
                              const Json& object, const Json& previous) {
+  NoteChangeForBudgetsLocked(base, object, previous);
   history_.push_back({rv_, base, ns, type, object, previous});
   while (history_.size() > options_.historyLimit) {
     compactedRv_ = history_.front().rv;
@@ -732,10 +790,15 @@ ApiResponse ApiServer::HandleLocked(const Parsed& req, const std::string& bodyTe
   }
   if (req.method == "POST" && req.name.empty()) return WriteLocked(req, "POST", body);
   if (req.name.empty()) return Error(405, "MethodNotAllowed", "method not allowed on a collection");
+  if (req.method == "POST" && req.base == kPodsBase && req.subresource == "binding") return BindLocked(req, body);
+  if (req.method == "POST" && req.base == kPodsBase && req.subresource == "eviction") return EvictLocked(req, body);
+  if (req.method == "POST" && req.base == kServiceAccountsBase && req.subresource == "token") {
+    return CreateTokenLocked(req, body);
+  }
 
   auto it = objects.find(req.Key());
   if (req.method == "GET") {
-    if (it == objects.end()) return Error(404, "NotFound", req.plural + " \"" + req.name + "\" not found");
+    if (it == objects.end()) return NotFound(req.plural, req.name);
     if (req.subresource == "scale") {
       const Json& o = it->second;
       bool instances = kube::GetField(o, {"spec", "instances"}) != nullptr;
@@ -796,7 +859,7 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
   }
 
   auto it = objects.find(req.Key());
-  if (it == objects.end()) return Error(404, "NotFound", req.plural + " \"" + req.name + "\" not found");
+  if (it == objects.end()) return NotFound(req.plural, req.name);
   const Json old = it->second;
   std::string currentRv = kube::ResourceVersionOf(old);
   Json incoming = method == "PATCH" ? MergePatch(old, body) : body;
@@ -830,10 +893,12 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
     next["metadata"]["creationTimestamp"] = old.at("metadata").at("creationTimestamp");
     next["metadata"]["generation"] = old.at("metadata").at("generation");
     if (next["metadata"].has_field("namespace") || !req.ns.empty()) next["metadata"]["namespace"] = Json::string(req.ns);
-    if (old.at("metadata").has_field("deletionTimestamp")) {
-      next["metadata"]["deletionTimestamp"] = old.at("metadata").at("deletionTimestamp");
-    } else if (next["metadata"].has_field("deletionTimestamp")) {
-      next["metadata"].erase("deletionTimestamp");
+    for (const char* field : {"deletionTimestamp", "deletionGracePeriodSeconds"}) {
+      if (old.at("metadata").has_field(field)) {
+        next["metadata"][field] = old.at("metadata").at(field);
+      } else if (next["metadata"].has_field(field)) {
+        next["metadata"].erase(field);
+      }
     }
     if (!next.has_field("kind") && old.has_field("kind")) next["kind"] = old.at("kind");
     if (!next.has_field("apiVersion") && old.has_field("apiVersion")) next["apiVersion"] = old.at("apiVersion");
@@ -853,10 +918,12 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
     next["metadata"]["generation"] = Json::number(kube::GetInt(old, {"metadata", "generation"}).value_or(0) + 1);
   }
   if (next == old) return Ok(old);  // a no-op write changes nothing, not even the version
-  // The last finalizer removed from an object being deleted: it goes.
+  // The last finalizer removed from an object being deleted: it goes, unless
+  // a grace period still runs (a Pod: the kubelet's grace-0 delete ends it).
   const Json* finalizers = kube::GetField(next, {"metadata", "finalizers"});
   bool noFinalizers = finalizers == nullptr || !finalizers->is_array() || finalizers->as_array().size() == 0;
-  if (next["metadata"].has_field("deletionTimestamp") && noFinalizers) {
+  bool graceRuns = kube::GetInt(old, {"metadata", "deletionGracePeriodSeconds"}).value_or(0) > 0;
+  if (next["metadata"].has_field("deletionTimestamp") && noFinalizers && !graceRuns) {
     it->second = next;
     RemoveLocked(req.base, req.Key(), false);
     return Ok(next);
@@ -870,27 +937,51 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
 
 ApiResponse ApiServer::DeleteLocked(const Parsed& req, const Json& body) {
   auto& objects = store_[req.base];
-  auto it = objects.find(req.Key());
-  if (it == objects.end()) return Error(404, "NotFound", req.plural + " \"" + req.name + "\" not found");
-  std::string precondition = body.is_object() ? GetString(body, {"preconditions", "resourceVersion"}) : "";
-  if (!precondition.empty() && precondition != kube::ResourceVersionOf(it->second)) {
-    return Error(409, "Conflict", "Precondition failed: resourceVersion " + precondition);
+  if (objects.find(req.Key()) == objects.end()) return NotFound(req.plural, req.name);
+  // DeleteOptions come in the body; the query stands in when there is none.
+  DeleteRequest options;
+  if (body.is_object()) {
+    options.gracePeriodSeconds = kube::GetInt(body, {"gracePeriodSeconds"});
+    options.uid = GetString(body, {"preconditions", "uid"});
+    options.resourceVersion = GetString(body, {"preconditions", "resourceVersion"});
+    options.propagationPolicy = GetString(body, {"propagationPolicy"});
+  } else {
+    if (!req.Q("gracePeriodSeconds").empty()) options.gracePeriodSeconds = std::stoll(req.Q("gracePeriodSeconds"));
+    options.propagationPolicy = req.Q("propagationPolicy");
   }
-  std::string policy = body.is_object() ? GetString(body, {"propagationPolicy"}) : "";
-  if (policy.empty()) policy = req.Q("propagationPolicy");
-  const Json* finalizers = kube::GetField(it->second, {"metadata", "finalizers"});
+  return DeleteObjectLocked(req.base, req.Key(), options);
+}
+
+ApiResponse ApiServer::DeleteObjectLocked(const std::string& base, const std::string& key,
+                                          const DeleteRequest& options) {
+  Json& object = store_[base][key];
+  std::string kind = GetString(object, {"kind"});
+  if (kind.empty()) kind = kinds_[base];
+  const std::string name = kube::NameOf(object);
+  if (!options.uid.empty() && options.uid != kube::UidOf(object)) {
+    return Conflict(kind, name,
+                    "the UID in the precondition (" + options.uid + ") does not match the UID in record (" +
+                        kube::UidOf(object) + "). The object might have been deleted and then recreated");
+  }
+  if (!options.resourceVersion.empty() && options.resourceVersion != kube::ResourceVersionOf(object)) {
+    return Conflict(kind, name,
+                    "the ResourceVersion in the precondition (" + options.resourceVersion +
+                        ") does not match the ResourceVersion in record (" + kube::ResourceVersionOf(object) +
+                        "). The object might have been modified");
+  }
+  if (base == kPodsBase) return DeletePodLocked(key, options);
+  const Json* finalizers = kube::GetField(object, {"metadata", "finalizers"});
   if (finalizers != nullptr && finalizers->is_array() && finalizers->as_array().size() > 0) {
-    Json& object = it->second;
     if (!object["metadata"].has_field("deletionTimestamp")) {
       Json before = object;
       object["metadata"]["deletionTimestamp"] = Json::string(NowRfc3339());
       object["metadata"]["resourceVersion"] = Json::string(std::to_string(++rv_));
-      RecordLocked(req.base, req.ns, "MODIFIED", object, before);
+      RecordLocked(base, kube::NamespaceOf(object), "MODIFIED", object, before);
     }
     return Ok(object);
   }
-  Json deleted = it->second;
-  RemoveLocked(req.base, req.Key(), policy == "Orphan");
+  Json deleted = object;
+  RemoveLocked(base, key, options.propagationPolicy == "Orphan");
   return Ok(deleted);
 }
 

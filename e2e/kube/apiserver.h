@@ -11,8 +11,16 @@
 //   - watch as a chunked stream: ADDED/MODIFIED/DELETED, BOOKMARK every
 //     `bookmarkInterval`, and an in-band 410 ERROR event for a version
 //     older than the kept history
-//   - JSON merge patch, finalizers, owner-reference cascade on delete
-//   - HTTPS with client-certificate and bearer-token authentication
+//   - JSON merge patch, finalizers, owner-reference cascade on delete,
+//     DeleteOptions preconditions (uid, resourceVersion)
+//   - Pods as the real registry keeps them: the binding subresource; graceful
+//     deletion (a bound, unfinished Pod deleted with a grace period gets a
+//     deletionTimestamp and stays until a grace-0 delete, as the kubelet's);
+//     the eviction subresource checked against PodDisruptionBudgets, whose
+//     status the server keeps as the disruption controller would
+//   - HTTPS with client-certificate and bearer-token authentication, and
+//     service-account tokens from TokenRequest that expire and die with the
+//     Pod they are bound to
 // Tests can restart it (dropping every connection and watch, keeping the
 // data), compact its history, and inject faults (error codes, delays,
 // closed connections).
@@ -27,6 +35,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +75,10 @@ struct ApiServerOptions {
   size_t historyLimit = 200000;  // watch events kept
   std::chrono::milliseconds bookmarkInterval{1000};
   bool splitWatchChunks = false;  // send events in 16-byte chunks
+  // TokenRequest refuses a shorter spec.expirationSeconds (real: 10 min).
+  std::chrono::seconds minTokenExpiration{600};
+  // An evicted Pod not deleted within this leaves a budget's disruptedPods.
+  std::chrono::milliseconds disruptedPodTimeout{120000};
 };
 
 struct ApiResponse {
@@ -110,6 +124,13 @@ class ApiServer {
  private:
   struct Conn;
   struct Parsed;
+  struct DeleteRequest;
+  struct IssuedToken {
+    std::string ns, serviceAccount, serviceAccountUid;
+    std::string podName, podUid;  // the bound Pod; "" when unbound
+    std::chrono::system_clock::time_point expires;
+  };
+  enum class TokenCheck { kNotIssued, kValid, kInvalid };
   struct WatchEventRecord {
     int64_t rv;
     std::string resourceBase;
@@ -126,6 +147,23 @@ class ApiServer {
   ApiResponse HandleLocked(const Parsed& req, const std::string& body);
   ApiResponse WriteLocked(const Parsed& req, const std::string& method, const Json& body);
   ApiResponse DeleteLocked(const Parsed& req, const Json& body);
+  // Deletes one stored object as the real registry would: preconditions,
+  // finalizers, and for Pods the graceful-deletion strategy.
+  ApiResponse DeleteObjectLocked(const std::string& base, const std::string& key, const DeleteRequest& options);
+  ApiResponse DeletePodLocked(const std::string& key, const DeleteRequest& options);
+  // POST of pods/NAME/binding, pods/NAME/eviction, serviceaccounts/NAME/token.
+  ApiResponse BindLocked(const Parsed& req, const Json& body);
+  ApiResponse EvictLocked(const Parsed& req, const Json& body);
+  ApiResponse CreateTokenLocked(const Parsed& req, const Json& body);
+  TokenCheck CheckTokenLocked(const std::string& token) const;
+  // The disruption controller: budgets touched by a change are marked in
+  // RecordLocked and their status is written when the request is done.
+  void NoteChangeForBudgetsLocked(const std::string& base, const Json& object, const Json& previous);
+  void SyncBudgetsLocked();
+  void SyncBudgetLocked(const std::string& key);
+  // The scale (replicas) of the object a controller owner reference names.
+  std::optional<int64_t> OwnerScaleLocked(const std::string& ns, const Json& ownerRef) const;
+  void Janitor();
   void RemoveLocked(const std::string& base, const std::string& key, bool orphanDependents);
   void RecordLocked(const std::string& base, const std::string& ns, const std::string& type, const Json& object,
                     const Json& previous = Json::null());
@@ -144,7 +182,13 @@ class ApiServer {
   int64_t compactedRv_ = 0;
   std::vector<Fault> faults_;
   std::vector<std::string> tokens_;
+  std::map<std::string, IssuedToken> issuedTokens_;  // by token text
+  std::set<std::string> dirtyBudgets_;               // "ns/name" of budgets to recompute
+  bool syncingBudgets_ = false;
   std::deque<std::string> requestLog_;
+  std::thread janitor_;  // expires budgets' disruptedPods entries
+  std::condition_variable janitorCv_;
+  bool janitorStop_ = false;
 
   std::mutex connMu_;
   bool running_ = false;

@@ -40,6 +40,7 @@ using SteadyClock = std::chrono::steady_clock;
 kube::Resource PodResource() { return {"", "v1", "pods", "Pod", true}; }
 kube::Resource ClaimResource() { return {"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true}; }
 kube::Resource SecretResource() { return {"", "v1", "secrets", "Secret", true}; }
+kube::Resource ServiceAccountResource() { return {"", "v1", "serviceaccounts", "ServiceAccount", true}; }
 
 std::string Now() { return kube::FormatRfc3339(std::chrono::system_clock::now()); }
 
@@ -431,6 +432,17 @@ class ProcessKubelet::PodWorker {
   };
 
   void Run();
+  // Binds an unbound Pod to this node (pods/binding), as the scheduler
+  // would. False when the Pod is not ours to run: bound elsewhere, or gone.
+  bool Bind();
+  // The service-account token into `dir`: TokenRequest for the Pod's
+  // service account, bound to the Pod (or --pod-token's fixed text).
+  Status WriteToken(const std::string& dir, std::string* reason);
+  // Renews the token in place once 80% of its life has passed.
+  void RefreshTokenIfDue();
+  // The Pod's deletion is done: the last status, then the grace-0 delete of
+  // this very object (uid precondition).
+  void FinishDeletion();
   // Builds what the next start needs; on failure fills the waiting reason.
   std::optional<Launch> Prepare(const Json& pod, std::string* reason, std::string* message);
   Status PrepareVolumes(const Json& pod, Launch* launch, std::string* reason);
@@ -487,6 +499,12 @@ class ProcessKubelet::PodWorker {
   // emptyDirs are set up once per Pod, not at every container start.
   std::set<std::string> volumesSetUp_;
   std::thread thread_;
+  std::optional<int> endedWaitStatus_;  // the container's, when deletion ended it
+
+  // The service-account token, owned by the worker thread.
+  std::string token_;
+  std::string tokenDir_;
+  SteadyClock::time_point tokenRefreshAt_;
 
   // Status, owned by the worker thread.
   std::string phase_ = "Pending";
@@ -503,6 +521,17 @@ class ProcessKubelet::PodWorker {
 void ProcessKubelet::PodWorker::Run() {
   const std::string pod = PodName(ns_, name_);
   spdlog::info("accepted pod pod={} uid={} ip={} dir={}", pod, uid_, ip_, dir_);
+  if (!Bind()) {
+    kubelet_->ReleaseIp(ip_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      deleted_ = true;  // not ours: the housekeeper forgets the worker
+    }
+    std::lock_guard<std::mutex> lock(kubelet_->mu_);
+    kubelet_->wake_.notify_all();
+    done_ = true;
+    return;
+  }
   startTime_ = Now();
   SetCondition("PodScheduled", true);
   SetCondition("Initialized", true);
@@ -603,14 +632,7 @@ void ProcessKubelet::PodWorker::Run() {
     deleted = deleted_;
   }
   if (deleted) {
-    if (deleteObject) {
-      kube::DeleteOptions atOnce;
-      atOnce.gracePeriodSeconds = 0;  // its processes are gone: nothing left to wait for
-      Status s = kubelet_->client_->Delete(PodResource(), ns_, name_, atOnce);
-      if (!s.ok() && s.code() != StatusCode::kNotFound) {
-        spdlog::warn("could not delete pod pod={} error=\"{}\"", pod, s.message());
-      }
-    }
+    if (deleteObject) FinishDeletion();
     (void)RemoveTree(dir_);
     kubelet_->ReleaseIp(ip_);
     spdlog::info("removed pod pod={} uid={} ip={}", pod, uid_, ip_);
@@ -621,6 +643,134 @@ void ProcessKubelet::PodWorker::Run() {
     kubelet_->wake_.notify_all();
   }
   done_ = true;
+}
+
+bool ProcessKubelet::PodWorker::Bind() {
+  const std::string pod = PodName(ns_, name_);
+  const std::string& node = kubelet_->options_.nodeName;
+  milliseconds backoff(100);
+  while (!Ending()) {
+    std::string bound = GetString(CurrentPod(), {"spec", "nodeName"});
+    if (bound == node) return true;
+    if (!bound.empty()) {
+      spdlog::info("pod bound to another node pod={} uid={} node={}", pod, uid_, bound);
+      return false;
+    }
+    Json binding = Json::object();
+    binding["apiVersion"] = Json::string("v1");
+    binding["kind"] = Json::string("Binding");
+    binding["metadata"]["name"] = Json::string(name_);
+    binding["metadata"]["namespace"] = Json::string(ns_);
+    binding["metadata"]["uid"] = Json::string(uid_);  // never a namesake
+    binding["target"]["apiVersion"] = Json::string("v1");
+    binding["target"]["kind"] = Json::string("Node");
+    binding["target"]["name"] = Json::string(node);
+    auto result = kubelet_->client_->CreateSubresource(PodResource(), ns_, name_, "binding", binding);
+    if (result.ok()) {
+      spdlog::info("bound pod pod={} uid={} node={}", pod, uid_, node);
+      Json current = CurrentPod();
+      current["spec"]["nodeName"] = Json::string(node);  // until the informer's copy says so
+      Update(current);
+      return true;
+    }
+    if (result.status().code() == StatusCode::kNotFound) return false;
+    if (result.status().code() == StatusCode::kConflict) {
+      // Bound meanwhile (by whom?), or a namesake: look again.
+      auto fresh = kubelet_->client_->Get(PodResource(), ns_, name_);
+      if (!fresh.ok() && fresh.status().code() == StatusCode::kNotFound) return false;
+      if (fresh.ok()) {
+        if (kube::UidOf(*fresh) != uid_) return false;
+        Update(*fresh);
+        continue;
+      }
+    }
+    spdlog::warn("could not bind pod pod={} node={} error=\"{}\"", pod, node, result.status().message());
+    if (WaitEnding(backoff)) break;
+    backoff = std::min(backoff * 2, milliseconds(2000));
+  }
+  return true;  // ending anyway: the usual teardown
+}
+
+Status ProcessKubelet::PodWorker::WriteToken(const std::string& dir, std::string* reason) {
+  tokenDir_ = dir;
+  if (kubelet_->fixedPodToken_) return WriteFileAtomic(dir + "/token", kubelet_->podToken_, 0644);
+  if (token_.empty() || SteadyClock::now() >= tokenRefreshAt_) {
+    Json pod = CurrentPod();
+    std::string account = GetString(pod, {"spec", "serviceAccountName"});
+    if (account.empty()) account = "default";
+    Json request = Json::object();
+    request["apiVersion"] = Json::string("authentication.k8s.io/v1");
+    request["kind"] = Json::string("TokenRequest");
+    request["spec"]["expirationSeconds"] = Json::number(static_cast<int64_t>(kubelet_->options_.tokenExpiration.count()));
+    request["spec"]["boundObjectRef"]["kind"] = Json::string("Pod");
+    request["spec"]["boundObjectRef"]["apiVersion"] = Json::string("v1");
+    request["spec"]["boundObjectRef"]["name"] = Json::string(name_);
+    request["spec"]["boundObjectRef"]["uid"] = Json::string(uid_);
+    auto issued = kubelet_->client_->CreateSubresource(ServiceAccountResource(), ns_, account, "token", request);
+    std::string token = issued.ok() ? GetString(*issued, {"status", "token"}) : "";
+    if (token.empty()) {
+      // A real kubelet's kube-api-access volume cannot be set up: the Pod
+      // does not start.
+      *reason = "ContainerCreating";
+      std::string why = issued.ok() ? "the TokenRequest answer has no status.token" : issued.status().message();
+      return Status(issued.ok() ? StatusCode::kInternal : issued.status().code(),
+                    "MountVolume.SetUp failed for volume \"kube-api-access\": failed to fetch token: " + why);
+    }
+    int64_t lifetime = GetInt(*issued, {"spec", "expirationSeconds"})
+                           .value_or(static_cast<int64_t>(kubelet_->options_.tokenExpiration.count()));
+    token_ = token;
+    tokenRefreshAt_ = SteadyClock::now() + milliseconds(lifetime * 800);  // 80% of its life
+    spdlog::info("issued service account token pod={} serviceAccount={} expirationSeconds={} expires={}",
+                 PodName(ns_, name_), account, lifetime, GetString(*issued, {"status", "expirationTimestamp"}));
+  }
+  return WriteFileAtomic(dir + "/token", token_, 0644);
+}
+
+void ProcessKubelet::PodWorker::RefreshTokenIfDue() {
+  if (kubelet_->fixedPodToken_ || token_.empty() || tokenDir_.empty() || SteadyClock::now() < tokenRefreshAt_) return;
+  std::string reason;
+  // A new file renamed over the old one inside the bind-mounted directory:
+  // the running container sees the new token at once.
+  Status s = WriteToken(tokenDir_, &reason);
+  if (!s.ok()) {
+    spdlog::warn("could not refresh service account token pod={} error=\"{}\"", PodName(ns_, name_), s.message());
+    tokenRefreshAt_ = SteadyClock::now() + milliseconds(1000);
+    return;
+  }
+  spdlog::info("refreshed service account token pod={} file={}/token", PodName(ns_, name_), tokenDir_);
+}
+
+void ProcessKubelet::PodWorker::FinishDeletion() {
+  const std::string pod = PodName(ns_, name_);
+  if (endedWaitStatus_) {
+    int waitStatus = *endedWaitStatus_;
+    ContainerState ended;
+    ended.kind = Kind::kTerminated;
+    ended.startedAt = state_.startedAt;
+    ended.finishedAt = Now();
+    ended.exitCode = WIFEXITED(waitStatus) ? WEXITSTATUS(waitStatus) : 128 + WTERMSIG(waitStatus);
+    ended.signal = WIFSIGNALED(waitStatus) ? WTERMSIG(waitStatus) : 0;
+    ended.reason = ended.exitCode == 0 ? "Completed" : "Error";
+    state_ = ended;
+  }
+  // A deleted Pod ends in a terminal phase before it goes (kubelet >= 1.27).
+  if (phase_ != "Succeeded" && phase_ != "Failed") {
+    phase_ = state_.kind == Kind::kTerminated && state_.exitCode == 0 ? "Succeeded" : "Failed";
+  }
+  ready_ = false;
+  started_ = false;
+  SetCondition("ContainersReady", false);
+  SetCondition("Ready", false);
+  WriteStatus();
+  kube::DeleteOptions atOnce;
+  atOnce.gracePeriodSeconds = 0;  // its processes are gone: nothing left to wait for
+  atOnce.preconditionUid = uid_;
+  Status s = kubelet_->client_->Delete(PodResource(), ns_, name_, atOnce);
+  if (!s.ok() && s.code() != StatusCode::kNotFound && s.code() != StatusCode::kConflict) {
+    spdlog::warn("could not delete pod pod={} error=\"{}\"", pod, s.message());
+  } else {
+    spdlog::info("deleted pod object pod={} uid={} phase={}", pod, uid_, phase_);
+  }
 }
 
 bool ProcessKubelet::PodWorker::WaitEnding(milliseconds d) {
@@ -908,7 +1058,7 @@ Status ProcessKubelet::PodWorker::PrepareVolumes(const Json& pod, Launch* launch
   if (GetBool(pod, {"spec", "automountServiceAccountToken"}, true) && !tokenMounted) {
     std::string dir = dir_ + "/serviceaccount";
     PGRS_RETURN_IF_ERROR(MakeDirs(dir));
-    PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/token", kubelet_->podToken_, 0644));
+    PGRS_RETURN_IF_ERROR(WriteToken(dir, reason));
     PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/ca.crt", kubelet_->client_->config().caData, 0644));
     PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir + "/namespace", ns_, 0644));
     launch->mounts.push_back({dir, kube::kServiceAccountDir, true});
@@ -1066,9 +1216,11 @@ int ProcessKubelet::PodWorker::Terminate(pid_t pid, milliseconds grace) {
   bool exited = false;
   if (grace.count() > 0) {
     spdlog::info("stopping container pod={} pid={} signal=SIGTERM grace={}ms", pod, pid, grace.count());
-    kill(-pid, SIGTERM);
-    auto deadline = SteadyClock::now() + grace;
+    kill(pid, SIGTERM);  // a runtime signals the container's PID 1, not a process group
+    auto started = SteadyClock::now();
+    auto deadline = started + grace;
     while (SteadyClock::now() < deadline) {
+      if (deleted()) deadline = std::min(deadline, started + Grace());  // a later DELETE may shorten it
       if (auto reaped = TryReap(pid)) {
         status = *reaped;
         exited = true;
@@ -1135,9 +1287,10 @@ std::optional<int> ProcessKubelet::PodWorker::Supervise(const Launch& launch, pi
         std::lock_guard<std::mutex> lock(mu_);
         halted = halted_ && !deleted_;
       }
-      Terminate(pid, kill ? milliseconds(0) : halted ? kubelet_->options_.stopGrace : Grace());
+      endedWaitStatus_ = Terminate(pid, kill ? milliseconds(0) : halted ? kubelet_->options_.stopGrace : Grace());
       return std::nullopt;
     }
+    RefreshTokenIfDue();
     if (auto status = TryReap(pid)) {
       kill(-pid, SIGKILL);  // what the container left behind goes with it
       KillPodProcesses();
@@ -1355,11 +1508,7 @@ Status ProcessKubelet::Start() {
     auto token = ReadFile(options_.podTokenFile);
     if (!token.ok()) return token.status().WithContext("kubelet: --pod-token");
     podToken_ = *token;
-  } else if (!options_.config.token.empty()) {
-    podToken_ = options_.config.token;
-  } else if (!options_.config.tokenFile.empty()) {
-    auto token = ReadFile(options_.config.tokenFile);
-    if (token.ok()) podToken_ = *token;
+    fixedPodToken_ = true;
   }
   kube::ClientOptions clientOptions;
   clientOptions.userAgent = "pgrs-test-kubelet";
@@ -1418,7 +1567,13 @@ void ProcessKubelet::OnPod(const Json& pod) {
     else it->second->Update(pod);
     return;
   }
-  if (terminating) return;
+  if (terminating) {
+    if (node == options_.nodeName && GetInt(pod, {"metadata", "deletionGracePeriodSeconds"}).value_or(0) > 0) {
+      orphanedDeletions_[kube::KeyOf(pod)] = uid;
+      wake_.notify_all();
+    }
+    return;
+  }
   std::string phase = GetString(pod, {"status", "phase"});
   if (phase == "Succeeded" || phase == "Failed") return;  // finished before we came up
   std::string ip = AllocateIp(GetString(pod, {"status", "podIP"}));
@@ -1536,7 +1691,19 @@ void ProcessKubelet::Housekeeping() {
         ++it;
       }
     }
+    std::map<std::string, std::string> orphans;
+    orphans.swap(orphanedDeletions_);
     lock.unlock();
+    for (const auto& [key, uid] : orphans) {
+      std::string ns, name;
+      kube::SplitKey(key, &ns, &name);
+      kube::DeleteOptions atOnce;
+      atOnce.gracePeriodSeconds = 0;
+      atOnce.preconditionUid = uid;
+      Status s = client_->Delete(PodResource(), ns, name, atOnce);
+      spdlog::info("deleted terminating pod that runs nowhere pod={} uid={} result=\"{}\"", key, uid,
+                   s.ok() ? "ok" : s.message());
+    }
     SyncVolumes();
     lock.lock();
     wake_.wait_for(lock, milliseconds(200));

@@ -21,9 +21,14 @@
 //   - readiness, liveness and startup probes (httpGet, tcpSocket, exec),
 //     restarts with backoff per restartPolicy, and a Pod status written
 //     through /status only when it changed
-//   - on deletion: SIGTERM, the grace period (capped), SIGKILL of every
-//     process of the Pod; the Pod directory goes, PVC directories stay until
-//     their claim is deleted
+//   - binding: an unbound Pod it takes is bound to its node (pods/binding),
+//     as the scheduler would
+//   - a service-account token from TokenRequest, bound to the Pod and
+//     renewed in place before it expires
+//   - on deletion (a deletionTimestamp): SIGTERM to the main process, the
+//     grace period (capped), SIGKILL of every process of the Pod, a final
+//     status, then the object's grace-0 delete; the Pod directory goes, PVC
+//     directories stay until their claim is deleted
 // Stop() and KillAll() end every Pod's processes but leave the API objects
 // alone, as a node that goes down would.
 #pragma once
@@ -64,9 +69,13 @@ struct KubeletOptions {
   std::map<gid_t, gid_t> gidMap;
   uid_t imageUser = 0;
   std::string ipBase = "127.0.10.1";  // the first Pod IP; later ones count up
-  // The token file mounted into Pods; "" = the config's bearer token (or
-  // none when it has none).
+  // A fixed token mounted into every Pod instead of one from TokenRequest
+  // (never refreshed); "" = a token per Pod, as a real kubelet's
+  // kube-api-access volume.
   std::string podTokenFile;
+  // spec.expirationSeconds of the Pods' TokenRequests (a real kubelet's
+  // 3607 s); the token is renewed once 80% of its life has passed.
+  std::chrono::seconds tokenExpiration{3607};
   std::chrono::milliseconds maxGrace{10000};  // caps terminationGracePeriodSeconds
   std::chrono::milliseconds stopGrace{2000};  // SIGTERM -> SIGKILL on Stop()
   // Restart backoff after a container exits: doubling from the first to the
@@ -135,7 +144,8 @@ class ProcessKubelet {
   std::unique_ptr<kube::Client> client_;
   std::unique_ptr<kube::Informer> pods_;
   std::unique_ptr<kube::Informer> claims_;
-  std::string podToken_;  // the token text mounted into Pods
+  std::string podToken_;  // --pod-token's text, mounted into every Pod when set
+  bool fixedPodToken_ = false;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
@@ -147,6 +157,9 @@ class ProcessKubelet {
   std::map<std::string, std::string> deletedClaims_;  // "ns/claim" -> uid
   std::set<std::string> boundClaims_;                 // uids we marked Bound
   std::vector<std::string> createdMountPoints_;       // host directories we made, in creation order
+  // Terminating Pods of this node that no worker runs (the kubelet started
+  // after their deletion began): only their grace-0 delete is left. "ns/name" -> uid.
+  std::map<std::string, std::string> orphanedDeletions_;
   std::thread housekeeper_;
 };
 

@@ -3,7 +3,8 @@
 //   pgrs-test-kubelet --root DIR [--kubeconfig PATH] [--node-name N] [--namespace NS]
 //                     [--map-command FROM=TO]... [--map-uid FROM=TO]... [--map-gid FROM=TO]...
 //                     [--image-user UID] [--ip-base 127.0.10.1] [--pod-token FILE]
-//                     [--max-grace 10s] [--log-level info] [--log-format auto|text|json]
+//                     [--max-grace 10s] [--token-expiration 3607s] [--log-level info]
+//                     [--log-format auto|text|json]
 //
 // Runs until SIGTERM or SIGINT, then stops every Pod's processes (the Pod
 // objects stay, as when a node goes down).
@@ -24,7 +25,8 @@ constexpr char kUsage[] =
     "usage: pgrs-test-kubelet --root DIR [--kubeconfig PATH] [--node-name NAME] [--namespace NS]\n"
     "                         [--map-command FROM=TO]... [--map-uid FROM=TO]... [--map-gid FROM=TO]...\n"
     "                         [--image-user UID] [--ip-base 127.0.10.1] [--pod-token FILE]\n"
-    "                         [--max-grace 10s] [--log-level info] [--log-format auto|text|json]\n";
+    "                         [--max-grace 10s] [--token-expiration 3607s] [--log-level info]\n"
+    "                         [--log-format auto|text|json]\n";
 
 // "10s", "500ms", "2m" or plain seconds.
 bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
@@ -99,6 +101,12 @@ int main(int argc, char** argv) {
       options.imageUser = uid;
     } else if (flag == "--max-grace") {
       if (!ParseDuration(value, &options.maxGrace)) return Fail("--max-grace " + value + ": want a duration like 10s");
+    } else if (flag == "--token-expiration") {
+      std::chrono::milliseconds expiration{0};
+      if (!ParseDuration(value, &expiration) || expiration < std::chrono::seconds(1)) {
+        return Fail("--token-expiration " + value + ": want a duration of at least 1s, like 3607s");
+      }
+      options.tokenExpiration = std::chrono::duration_cast<std::chrono::seconds>(expiration);
     } else {
       return Fail("unknown flag " + flag + "\n" + kUsage);
     }

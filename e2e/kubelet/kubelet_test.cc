@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "e2e/kube/test_util.h"
@@ -232,7 +233,11 @@ TEST_F(KubeletTest, PodRunsWithItsEnvSecretAndClaimThenRestartsAndGoesAway) {
   EXPECT_EQ(Read(volume + "/mounted"), "s3cret");
   EXPECT_EQ(Read(volume + "/escaped"), "$(POD_NAME)\n");
   EXPECT_EQ(Read(volume + "/readonly"), "ro\n");
-  EXPECT_EQ(Read(volume + "/token"), "pod-token-123");
+  // The token is the Pod's own, from TokenRequest, not the kubelet's.
+  std::string token = Read(volume + "/token");
+  EXPECT_NE(token, "pod-token-123");
+  EXPECT_EQ(std::count(token.begin(), token.end(), '.'), 2) << token;  // a JWT in shape
+  EXPECT_EQ(kube::GetString(running, {"spec", "nodeName"}), "process-node");  // bound by the kubelet
   EXPECT_EQ(Read(volume + "/namespace"), "default");
   struct stat st;
   ASSERT_EQ(stat((kubelet_->PodDir(kNs, "web-1") + "/volumes/creds/password").c_str(), &st), 0);
@@ -312,7 +317,8 @@ TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRunsAndANamesakeStartsA
 
   // The same name again is a new Pod: new UID, new directory, a fresh run.
   std::string firstDir = kubelet_->PodDir(kNs, "late");
-  ASSERT_EQ(server_.Call("DELETE", kPods.Path(kNs, "late")).status, 200);
+  // Force-deleted (grace 0), the name is free at once.
+  ASSERT_EQ(server_.Call("DELETE", kPods.Path(kNs, "late") + "?gracePeriodSeconds=0").status, 200);
   Create(kPods, pod);
   ASSERT_TRUE(WaitFor([&] {
     Json p = Pod("late");

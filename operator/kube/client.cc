@@ -41,6 +41,13 @@ Status StatusFromResponse(int code, const std::string& body, const std::string& 
   if (auto json = ParseJson(body)) {
     message = GetString(*json, {"message"});
     reason = GetString(*json, {"reason"});
+    // Causes say why (a disruption budget's numbers, the field at fault).
+    if (const Json* causes = GetField(*json, {"details", "causes"}); causes != nullptr && causes->is_array()) {
+      for (const auto& cause : causes->as_array()) {
+        std::string text = GetString(cause, {"message"});
+        if (!text.empty() && message.find(text) == std::string::npos) message += ": " + text;
+      }
+    }
   }
   if (message.empty()) message = body.size() > 200 ? body.substr(0, 200) : body;
   std::string text = what + ": " + message + " (HTTP " + std::to_string(code);
@@ -50,6 +57,10 @@ Status StatusFromResponse(int code, const std::string& body, const std::string& 
   if (code == 409 || code == 410) return Status::Conflict(text);
   if (code == 429 || code >= 500) return Status::Unavailable(text);
   return Status::Invalid(text);
+}
+
+bool IsTooManyRequests(const Status& status) {
+  return status.code() == StatusCode::kUnavailable && status.message().find("(HTTP 429") != std::string::npos;
 }
 
 bool IsAlreadyExists(const Status& status) {
@@ -282,7 +293,7 @@ std::string Client::CurrentToken(bool forceReload) {
 }
 
 Result<Json> Client::Call(const std::string& what, const std::string& method, const std::string& path,
-                          const std::string& body, const std::string& contentType) {
+                          const std::string& body, const std::string& contentType, bool retryTooManyRequests) {
   Backoff backoff(impl_->options.retryBackoff);
   bool tokenReloaded = false;
   Status last;
@@ -310,6 +321,7 @@ Result<Json> Client::Call(const std::string& what, const std::string& method, co
     } else {
       last = StatusFromResponse(resp->status, resp->body, what);
       if (last.code() != StatusCode::kUnavailable) return last;
+      if (resp->status == 429 && !retryTooManyRequests) return last;
       retryAfter = std::min(resp->retryAfter, impl_->options.maxRetryAfter);
     }
     if (attempt >= impl_->options.maxAttempts) return last;
@@ -394,13 +406,41 @@ Status Client::Delete(const Resource& r, const std::string& ns, const std::strin
   if (!options.preconditionResourceVersion.empty()) {
     body["preconditions"]["resourceVersion"] = Json::string(options.preconditionResourceVersion);
   }
+  if (!options.preconditionUid.empty()) body["preconditions"]["uid"] = Json::string(options.preconditionUid);
   auto result = Call(Describe("delete", r, ns, name), "DELETE", r.Path(ns, name), body.serialize(), kJson);
+  return result.ok() ? Status::Ok() : result.status();
+}
+
+Status Client::Evict(const std::string& ns, const std::string& name, const DeleteOptions& options) {
+  Json body = Json::object();
+  body["apiVersion"] = Json::string("policy/v1");
+  body["kind"] = Json::string("Eviction");
+  body["metadata"]["name"] = Json::string(name);
+  body["metadata"]["namespace"] = Json::string(ns);
+  Json deleteOptions = Json::object();
+  if (!options.propagationPolicy.empty()) deleteOptions["propagationPolicy"] = Json::string(options.propagationPolicy);
+  if (options.gracePeriodSeconds >= 0) deleteOptions["gracePeriodSeconds"] = Json::number(options.gracePeriodSeconds);
+  if (!options.preconditionResourceVersion.empty()) {
+    deleteOptions["preconditions"]["resourceVersion"] = Json::string(options.preconditionResourceVersion);
+  }
+  if (!options.preconditionUid.empty()) deleteOptions["preconditions"]["uid"] = Json::string(options.preconditionUid);
+  if (deleteOptions.size() > 0) body["deleteOptions"] = deleteOptions;
+  const Resource pods{"", "v1", "pods", "Pod", true};
+  // A 429 here is the budget's answer, not an overloaded server.
+  auto result = Call("evict Pod " + MakeKey(ns, name), "POST", pods.Path(ns, name, "eviction"), body.serialize(), kJson,
+                     /*retryTooManyRequests=*/false);
   return result.ok() ? Status::Ok() : result.status();
 }
 
 Result<Json> Client::GetSubresource(const Resource& r, const std::string& ns, const std::string& name,
                                     const std::string& subresource) {
   return Call(Describe("get " + subresource + " of", r, ns, name), "GET", r.Path(ns, name, subresource), "", kJson);
+}
+
+Result<Json> Client::CreateSubresource(const Resource& r, const std::string& ns, const std::string& name,
+                                       const std::string& subresource, const Json& object) {
+  return Call(Describe("create " + subresource + " of", r, ns, name), "POST", r.Path(ns, name, subresource),
+              object.serialize(), kJson);
 }
 
 Result<Json> Client::UpdateSubresource(const Resource& r, const std::string& ns, const std::string& name,

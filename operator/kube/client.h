@@ -5,7 +5,9 @@
 //   kConflict     stale resourceVersion or AlreadyExists: re-read, retry
 //   kInvalid      rejected input (400, 403, 422 ...): do not retry
 //   kUnavailable  5xx, 429, network, timeouts: retried here with backoff
-//                 (honouring Retry-After) before they are returned
+//                 (honouring Retry-After) before they are returned; an
+//                 eviction refused by a disruption budget (429) is returned
+//                 at once (IsTooManyRequests)
 // Calls block the calling thread and must not be made from a cpprestsdk
 // continuation. A Client is safe to use from many threads.
 #pragma once
@@ -60,6 +62,7 @@ struct ObjectList {
 struct DeleteOptions {
   std::string propagationPolicy;  // "", "Background", "Foreground", "Orphan"
   std::string preconditionResourceVersion;
+  std::string preconditionUid;  // never a namesake made after the object we mean
   int gracePeriodSeconds = -1;  // -1 = the object's default; 0 = at once
 };
 
@@ -142,6 +145,14 @@ class Client {
                               const std::string& subresource);
   Result<Json> UpdateSubresource(const Resource& r, const std::string& ns, const std::string& name,
                                  const std::string& subresource, const Json& object);
+  // POST to a subresource (serviceaccounts/NAME/token, pods/NAME/binding).
+  Result<Json> CreateSubresource(const Resource& r, const std::string& ns, const std::string& name,
+                                 const std::string& subresource, const Json& object);
+  // POST pods/NAME/eviction (policy/v1 Eviction): the Pod is deleted as
+  // `options` say, if its PodDisruptionBudget allows. A refusal by the
+  // budget is kUnavailable at once, not retried: IsTooManyRequests tells it
+  // apart; try again later. NotFound when there is no such Pod.
+  Status Evict(const std::string& ns, const std::string& name, const DeleteOptions& options = {});
 
   // Streams events to `onEvent` (on this thread) until the server ends the
   // watch, it fails, it goes silent for too long, or `canceller` fires.
@@ -161,13 +172,16 @@ class Client {
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
   Result<Json> Call(const std::string& what, const std::string& method, const std::string& path,
-                    const std::string& body, const std::string& contentType);
+                    const std::string& body, const std::string& contentType, bool retryTooManyRequests = true);
   std::unique_ptr<Impl> impl_;
   std::atomic<int64_t> requests_{0};
 };
 
 // True for a Conflict that is an AlreadyExists (create of an existing name).
 bool IsAlreadyExists(const Status& status);
+// True for an Unavailable that is a 429 TooManyRequests (an eviction the
+// disruption budget does not allow now).
+bool IsTooManyRequests(const Status& status);
 
 // Maps an HTTP status and the API's Status body to an error.
 Status StatusFromResponse(int httpStatus, const std::string& body, const std::string& what);
