@@ -829,7 +829,9 @@ Result<bool> InstanceAgent::WriteConfiguration(const AgentConfig& config, bool* 
   if (config.role == "standby") {
     std::string passfile = "*:*:*:" + config.replicationUser + ":" + config.replicationPassword + "\n";
     auto current = ReadFile(PassfilePath());
-    if (!current.ok() || *current != passfile) {
+    // libpq ignores a passfile its group may read, which a volume's fsGroup
+    // applied at mount time makes of it: rewritten then too.
+    if (!current.ok() || *current != passfile || !HasMode(PassfilePath(), 0600)) {
       PGRS_RETURN_IF_ERROR(WriteFileAtomic(PassfilePath(), passfile, 0600));
       PGRS_RETURN_IF_ERROR(ChownPath(PassfilePath(), postgresUser_->uid, postgresUser_->gid));
     }
