@@ -842,6 +842,9 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
       return Error(409, "AlreadyExists", req.plural + " \"" + name + "\" already exists");
     }
     if (!object.has_object_field("metadata")) object["metadata"] = Json::object();
+    // Top-level fields first: adding one later would move `meta`.
+    if (!object.has_field("kind")) object["kind"] = Json::string(kinds_[req.base]);
+    if (statusSub && object.has_field("status")) object.erase("status");
     auto& meta = object["metadata"];
     meta["name"] = Json::string(name);
     if (!req.ns.empty()) meta["namespace"] = Json::string(req.ns);
@@ -849,8 +852,6 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
     meta["creationTimestamp"] = Json::string(NowRfc3339());
     meta["generation"] = Json::number(1);
     if (meta.has_field("deletionTimestamp")) meta.erase("deletionTimestamp");
-    if (statusSub && object.has_field("status")) object.erase("status");
-    if (!object.has_field("kind")) object["kind"] = Json::string(kinds_[req.base]);
     kinds_[req.base] = GetString(object, {"kind"});
     meta["resourceVersion"] = Json::string(std::to_string(++rv_));
     objects[key] = object;
@@ -1021,6 +1022,9 @@ void ApiServer::RemoveLocked(const std::string& base, const std::string& key, bo
       else refs = kept;
       dep->second["metadata"]["resourceVersion"] = Json::string(std::to_string(++rv_));
       RecordLocked(depBase, kube::NamespaceOf(dep->second), "MODIFIED", dep->second, before);
+    } else if (depBase == kPodsBase) {
+      // The garbage collector's DELETE: a running Pod terminates gracefully.
+      DeleteObjectLocked(depBase, depKey, DeleteRequest{});
     } else {
       RemoveLocked(depBase, depKey, false);
     }

@@ -272,12 +272,7 @@ ApiResponse ApiServer::EvictLocked(const Parsed& req, const Json& body) {
   }
   status["disruptedPods"][req.name] = Json::string(NowRfc3339());
   budget["metadata"]["resourceVersion"] = Json::string(std::to_string(++rv_));
-  {
-    bool syncing = syncingBudgets_;
-    syncingBudgets_ = true;
-    RecordLocked(kBudgetsBase, req.ns, "MODIFIED", budget, before);
-    syncingBudgets_ = syncing;
-  }
+  RecordLocked(kBudgetsBase, req.ns, "MODIFIED", budget, before);  // the controller looks again after the request
   return deletePod();
 }
 

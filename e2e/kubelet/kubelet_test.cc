@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "e2e/kube/test_util.h"
 #include "operator/kube/config.h"
@@ -169,7 +171,13 @@ class KubeletTest : public ::testing::Test {
   gid_t postgresGid_ = 0;
   std::string postgresHome_;
 
-  ApiServer server_;
+  static ApiServerOptions ServerOptions() {
+    ApiServerOptions options;
+    options.minTokenExpiration = seconds(1);  // short-lived Pod tokens
+    return options;
+  }
+
+  ApiServer server_{ServerOptions()};
   TempDir tmp_;
   KubeletOptions options_;
   std::unique_ptr<ProcessKubelet> kubelet_;
@@ -683,6 +691,103 @@ TEST_F(KubeletTest, StopKeepsAMountPointThatAnotherMountNamespaceUses) {
   kubelet_->Stop();
   EXPECT_TRUE(IsDirectory(target));
   EXPECT_TRUE(mounted());
+
+TEST_F(KubeletTest, GracefulDeletionSendsSigtermToTheMainProcessThenTheObjectGoesWithItsFinalStatus) {
+  StartKubelet();
+  // The marker outlives the Pod's directory: a hostPath volume.
+  std::string markers = tmp_.path() + "/markers";
+  ASSERT_TRUE(MakeDirs(markers).ok());
+  std::string mount = tmp_.path() + "/mnt/markers";
+  Json pod = ShellPod("polite", "trap 'echo term > " + mount + "/marker; exit 0' TERM; while true; do sleep 0.1; done");
+  pod["spec"]["containers"][0]["volumeMounts"][0]["name"] = Str("markers");
+  pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = Str(mount);
+  pod["spec"]["volumes"][0]["name"] = Str("markers");
+  pod["spec"]["volumes"][0]["hostPath"]["path"] = Str(markers);
+  Create(kPods, pod);
+  ASSERT_TRUE(WaitReady("polite"));
+  EXPECT_EQ(kube::GetString(Pod("polite"), {"spec", "nodeName"}), "process-node");
+  pid_t main = kubelet_->PodPid(kNs, "polite");
+  ASSERT_GT(main, 0);
+
+  // The last state of the object, as its DELETED event carries it.
+  Json last = Json::null();
+  std::mutex mu;
+  kube::WatchCanceller canceller;
+  auto client = PlainClient(server_);
+  std::thread watcher([&] {
+    kube::WatchOptions options;
+    options.resourceVersion = kube::ResourceVersionOf(Pod("polite"));
+    client->Watch(kPods, kNs, options, [&](const kube::WatchEvent& e) {
+      if (e.type != "DELETED") return;
+      std::lock_guard<std::mutex> lock(mu);
+      last = e.object;
+      canceller.Cancel();
+    }, &canceller);
+  });
+
+  ApiResponse deleted = server_.Call("DELETE", kPods.Path(kNs, "polite"));
+  ASSERT_EQ(deleted.status, 200);
+  Json terminating = *kube::ParseJson(deleted.body);
+  EXPECT_EQ(kube::GetInt(terminating, {"metadata", "deletionGracePeriodSeconds"}).value_or(-1), 30);
+  EXPECT_FALSE(kube::GetString(terminating, {"metadata", "deletionTimestamp"}).empty());
+  // The trap runs, the container exits 0, the kubelet deletes the object.
+  EXPECT_TRUE(WaitFor([&] { return Pod("polite").is_null(); }, seconds(10))) << Pod("polite").serialize();
+  EXPECT_EQ(Read(markers + "/marker"), "term\n");
+  EXPECT_FALSE(ProcessExists(main));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !last.is_null();
+  }));
+  canceller.Cancel();
+  watcher.join();
+  EXPECT_EQ(kube::GetString(last, {"status", "phase"}), "Succeeded") << last.serialize();
+  EXPECT_EQ(kube::GetInt(Container(last), {"state", "terminated", "exitCode"}).value_or(-1), 0) << last.serialize();
+  EXPECT_FALSE(IsReady(last));
+}
+
+TEST_F(KubeletTest, ThePodTokenIsRenewedInPlaceSeenByTheContainerAndAcceptedByTheServer) {
+  server_.SetTokens({"pod-token-123"});  // authentication required: the kubelet's token, and issued ones
+  options_.tokenExpiration = seconds(2);
+  StartKubelet();
+  std::string copies = tmp_.path() + "/copies";
+  ASSERT_TRUE(MakeDirs(copies).ok());
+  std::string mount = tmp_.path() + "/mnt/copies";
+  Json pod = ShellPod("reader", "while true; do cat /var/run/secrets/kubernetes.io/serviceaccount/token > " + mount +
+                                    "/t.tmp && mv " + mount + "/t.tmp " + mount + "/token; sleep 0.1; done");
+  pod["spec"]["automountServiceAccountToken"] = Json::boolean(true);
+  pod["spec"]["containers"][0]["volumeMounts"][0]["name"] = Str("copies");
+  pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = Str(mount);
+  pod["spec"]["volumes"][0]["name"] = Str("copies");
+  pod["spec"]["volumes"][0]["hostPath"]["path"] = Str(copies);
+  Create(kPods, pod);
+  ASSERT_TRUE(WaitReady("reader"));
+  auto authenticates = [&](const std::string& token) {
+    kube::ClientConfig config;
+    config.server = server_.url();
+    config.token = token;
+    kube::ClientOptions clientOptions;
+    clientOptions.maxAttempts = 1;
+    auto client = kube::Client::Create(config, clientOptions);
+    return client.ok() && (*client)->List(kSecrets, kNs).ok();
+  };
+  std::string first;
+  ASSERT_TRUE(WaitFor([&] {
+    first = Read(copies + "/token");
+    return first != "<missing>" && !first.empty();
+  }));
+  EXPECT_TRUE(authenticates(first));
+  pid_t pid = kubelet_->PodPid(kNs, "reader");
+
+  // Within its 2 s the token is renewed (at 80%), in the same running
+  // container, and the new one works.
+  std::string renewed;
+  ASSERT_TRUE(WaitFor([&] {
+    renewed = Read(copies + "/token");
+    return renewed != first && renewed != "<missing>" && !renewed.empty();
+  }, seconds(5)));
+  EXPECT_EQ(kubelet_->PodPid(kNs, "reader"), pid) << "the container was not restarted";
+  EXPECT_TRUE(WaitFor([&] { return authenticates(Read(copies + "/token")); }));
+  EXPECT_TRUE(WaitFor([&] { return !authenticates(first); }, seconds(5))) << "the first token expires";
 }
 
 }  // namespace
