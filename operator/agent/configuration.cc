@@ -45,7 +45,9 @@ Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, cons
   if (config.role == "standby") {
     std::string passfile = PassfileLine(config.replicationUser, config.replicationPassword);
     auto current = ReadFile(layout.ReplicationPassfile());
-    if (!current.ok() || *current != passfile) {
+    // libpq ignores a passfile its group may read, which a volume's fsGroup
+    // applied at mount time makes of it: rewritten then too.
+    if (!current.ok() || *current != passfile || !HasMode(layout.ReplicationPassfile(), 0600)) {
       PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(layout.ReplicationPassfile(), passfile));
     }
   }

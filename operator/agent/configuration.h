@@ -29,7 +29,7 @@ struct ConfigurationWrite {
 // Writes the generated files into the data directory and removes those the
 // role no longer has; a file already as generated is left alone, so a
 // second call with the same config changes nothing. A standby's passfile is
-// rewritten when its password changed.
+// rewritten when its password changed or its mode is no longer 0600.
 Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 
 // After WriteConfiguration changed files under a running postmaster: true

@@ -4,6 +4,7 @@
 #include "operator/agent/configuration.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "operator/agent/temp_dir_for_test.h"
@@ -60,6 +61,15 @@ TEST_F(WriteConfigurationTest, AStandbyGetsItsFilesOnceAndAPassfileWithItsPasswo
   auto third = WriteConfiguration(layout_, rotated);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(Text(layout_.ReplicationPassfile()), "*:*:*:pgrs_replication:r2\n");
+}
+
+TEST_F(WriteConfigurationTest, APassfileMadeGroupReadableByAnFsGroupIsWrittenAgainWith0600) {
+  ASSERT_TRUE(WriteConfiguration(layout_, Standby()).ok());
+  // What a kubelet applying fsGroup at mount leaves; libpq would ignore it.
+  ASSERT_EQ(::chmod(layout_.ReplicationPassfile().c_str(), 0660), 0);
+  ASSERT_TRUE(WriteConfiguration(layout_, Standby()).ok());
+  EXPECT_TRUE(HasMode(layout_.ReplicationPassfile(), 0600));
+  EXPECT_EQ(Text(layout_.ReplicationPassfile()), "*:*:*:pgrs_replication:r1\n");
 }
 
 TEST_F(WriteConfigurationTest, AChangedParameterChangesTheFilesAndAPrimaryLosesStandbySignal) {

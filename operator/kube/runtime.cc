@@ -13,6 +13,8 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kRememberDeleted = 60s;
+// A fence from outside is over (confirmed, promoted) within seconds.
+constexpr auto kRememberFence = 30s;
 
 SetRef RefOf(const api::PostgresReplicaSet& set) {
   return {set.metadata.namespace_, set.metadata.name, set.metadata.uid};
@@ -284,10 +286,23 @@ Status KubeRuntime::FenceFromOutside(const api::PostgresReplicaSet& set, const s
   // The kubelet kills the containers of a Pod deleted without grace. The
   // Pod comes back (EnsureAgent) with an agent that waits for its config,
   // which keeps it fenced until it rejoins as a standby.
+  auto pod = CachedPod(set, name);
+  if (!pod) return Status::Ok();
+  const std::string uid = UidOf(*pod);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = fencedPods_.find(Key(set, name));
+    if (it != fencedPods_.end() && it->second.first != uid &&
+        std::chrono::steady_clock::now() - it->second.second < kRememberFence) {
+      return Status::Ok();  // made again since this fence began
+    }
+  }
   DeleteOptions options;
   options.gracePeriodSeconds = 0;
   Status st = client_->Delete(PodResource(), set.metadata.namespace_, name, options);
   if (!st.ok() && st.code() != StatusCode::kNotFound) return st.WithContext("delete pod " + name);
+  std::lock_guard<std::mutex> lock(mu_);
+  fencedPods_[Key(set, name)] = {uid, std::chrono::steady_clock::now()};
   return Status::Ok();
 }
 

@@ -67,6 +67,10 @@ class KubeRuntime : public executor::Runtime {
   std::map<std::string, executor::SetSecrets> secrets_;
   std::map<std::string, std::string> tokens_;
   std::map<std::string, std::string> leases_;  // "ns/set" -> uid, once its primary Lease exists
+  // "ns/instance" -> the uid of the Pod last deleted to fence it, and when:
+  // a Pod made again since runs an agent that obeys its fenced config, and
+  // is not deleted again during that fence (kRememberFence).
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> fencedPods_;
 };
 
 }  // namespace pgrs::kube

@@ -65,6 +65,11 @@ bool IsDirectory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool HasMode(const std::string& path, mode_t mode) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && (st.st_mode & 07777) == mode;
+}
+
 Status MakeDirs(const std::string& path, mode_t mode) {
   std::error_code ec;
   fs::create_directories(path, ec);

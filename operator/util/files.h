@@ -16,6 +16,8 @@ Result<std::string> ReadFile(const std::string& path);
 // to the new file. fsyncs the file before the rename.
 Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode = 0644);
 bool PathExists(const std::string& path);
+// Whether `path` exists with exactly these permission bits (07777).
+bool HasMode(const std::string& path, mode_t mode);
 bool IsDirectory(const std::string& path);
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 Status RemoveTree(const std::string& path);
