@@ -21,12 +21,17 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "operator/agent/api.h"
+#include "operator/agent/fencing.h"
+#include "operator/agent/instance_layout.h"
+#include "operator/agent/lease_keeper.h"
+#include "operator/agent/postmaster.h"
+#include "operator/agent/probe.h"
 #include "operator/agent/protocol.h"
-#include "operator/lease/lease.h"
-#include "operator/pq/pq.h"
+#include "operator/agent/rejoin.h"
 #include "operator/util/http.h"
-#include "operator/util/process.h"
 
 namespace pgrs::agent {
 
@@ -54,6 +59,12 @@ struct AgentOptions {
   std::chrono::milliseconds shutdownHandover{0};
 };
 
+// The agent wires its parts together and keeps the state machine: the
+// supervisor (Tick) decides what to do next from the desired config and
+// what the data directory and the postmaster say; each job is in a file of
+// its own: bootstrap.h (initdb, clone), configuration.h, postmaster.h,
+// promote.h, rejoin.h (pg_rewind, a standby that cannot continue),
+// fencing.h, lease_keeper.h, probe.h and api.h (the HTTP API).
 class InstanceAgent {
  public:
   explicit InstanceAgent(AgentOptions options);
@@ -78,48 +89,36 @@ class InstanceAgent {
 
  private:
   void SuperviseLoop();
+  // A primary data directory found not shut down cleanly when the agent
+  // starts crashed while no agent watched.
+  void NoticeUncleanPrimary();
   void Tick();
   // One look while shutting down; true when PostgreSQL may be stopped now.
   bool ShutdownStep();
   void NoticePostmasterExit(const std::optional<AgentConfig>& config);
   // Stops PostgreSQL (as config.fenceMode says) and keeps it stopped.
   void Fence(const AgentConfig& config, const std::string& why);
-  void ReadControlData(int major, uint64_t* checkpoint, int* timeline, std::string* state);
+  // Starts a stopped standby, or promotes a running one once it holds the lease.
   Status Promote(const AgentConfig& config);
   Status Rejoin(const AgentConfig& config);
-  // True when postgres.log shows, since the last call, that this standby
-  // cannot go on replaying (timeline diverged, WAL gone).
-  bool RecoveryCannotContinue();
   void Repair(const AgentConfig& config, const std::string& why);
+  // Renews through lease_ and reports the renewal in status.
   Status RenewLease(const AgentConfig& config, bool beforeStart);
-  // The lease at config.lease, opened once and kept while it stays there.
-  Result<lease::PrimaryLease*> OpenedLease(const AgentConfig& config);
   // PrimaryDown and the controller silent for long: restart in place if the
   // lease is still ours (nobody was promoted). True when it may start.
   bool MayRestartWithoutController(const AgentConfig& config);
   void NoteControllerContact();
-  bool LeaseRenewOverdue(const AgentConfig& config) const;
-  std::string FenceMarkerPath() const;
-  Status EnsureDataDirectory(const AgentConfig& config);
-  Status Initdb(const AgentConfig& config);
-  Status Clone(const AgentConfig& config);
-  // Writes the generated files; true if anything on disk changed.
-  Result<bool> WriteConfiguration(const AgentConfig& config, bool* recoveryConfChanged);
+  int64_t MsSinceControllerContact() const;
   Status StartPostgres(const AgentConfig& config);
   void StopPostgres();
   void ApplyChangedConfiguration(const AgentConfig& config, bool recoveryConfChanged);
-  void StopOrphanPostmaster();
-  std::string DataDirRole() const;
-  std::string PgBin(int major, const std::string& program) const;
   void SetState(const std::string& state, const std::string& progress = "");
   void SetError(const std::string& error);
 
-  std::string DataDir() const;
-  std::string PassfilePath() const;
-
   AgentOptions options_;
+  InstanceLayout layout_;  // postgresUser filled in by Start
+  AgentApi api_;           // outlives server_, whose handlers call it
   std::unique_ptr<HttpServer> server_;
-  std::optional<UserIds> postgresUser_;
 
   std::mutex mu_;
   std::condition_variable wake_;
@@ -131,31 +130,22 @@ class InstanceAgent {
   std::thread supervisor_;
 
   // Supervisor-thread state.
-  pid_t postmasterPid_ = 0;
+  Postmaster postmaster_;
+  LeaseKeeper lease_;
+  FenceMarker fenceMarker_;
+  RecoveryWatch recovery_;
   std::chrono::steady_clock::time_point retryAfter_{};
   std::chrono::milliseconds backoff_{500};
-  std::chrono::steady_clock::time_point postmasterStartedAt_{};
   bool primaryCrashed_ = false;  // waiting for the controller's decision
   bool handingOver_ = false;     // shutting down: waiting for the controller to move the primary
   std::chrono::steady_clock::time_point handoverDeadline_{};
   bool fenceFactsKnown_ = false;
-  int64_t lastRenewMs_ = 0;
-  std::unique_ptr<lease::PrimaryLease> lease_;
-  std::string leaseLocation_;
+  int repairs_ = 0;       // rewinds tried on this standby since it last ran well
+  std::chrono::steady_clock::time_point lastRepair_{};
   // When the controller last spoke to us (steady clock, ms since epoch).
   std::atomic<int64_t> lastControllerContactMs_{0};
   // The readiness probe, on a thread of its own (a hung server blocks it).
-  void ProbeLoop();
-  std::thread prober_;
-  std::mutex probeMu_;
-  std::condition_variable probeWake_;
-  bool probeStop_ = false;                // guarded by probeMu_
-  bool probeActive_ = false;              // guarded by probeMu_
-  pq::ConnectionParams probeParams_;      // guarded by probeMu_
-  std::atomic<bool> lastPingOk_{false};
-  size_t logOffset_ = 0;  // how far postgres.log was read
-  int repairs_ = 0;       // rewinds tried on this standby since it last ran well
-  std::chrono::steady_clock::time_point lastRepair_{};
+  ReadinessProbe probe_;
 };
 
 // `pgrs instance` command line.

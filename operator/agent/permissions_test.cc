@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 
+#include "operator/agent/temp_dir_for_test.h"
 #include "operator/util/files.h"
 
 namespace pgrs::agent {
@@ -16,12 +17,7 @@ namespace {
 
 class DirectoryModesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/pgrs-permissions-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { (void)RemoveTree(root_); }
+  void SetUp() override { ASSERT_FALSE(root_.empty()); }
 
   std::string Dir(const std::string& name, mode_t mode) {
     std::string path = JoinPath(root_, name);
@@ -35,7 +31,8 @@ class DirectoryModesTest : public ::testing::Test {
     return st.st_mode & 07777;
   }
 
-  std::string root_;
+  TempDirForTest dir_{"pgrs-permissions"};
+  const std::string& root_ = dir_.path();
 };
 
 TEST_F(DirectoryModesTest, AnFsGroupModeIsMade0700AndReported) {

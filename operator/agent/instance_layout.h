@@ -1,0 +1,46 @@
+// Where an instance's files are and who owns them: the paths under the
+// instance directory, the PostgreSQL programs of a major version, and the OS
+// user PostgreSQL runs as. The parts of the agent (bootstrap, configuration,
+// postmaster, promote, rejoin) reach the disk and the PostgreSQL tools
+// through this, so none of them needs the agent itself.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/util/process.h"
+#include "operator/util/status.h"
+
+namespace pgrs::agent {
+
+struct InstanceLayout {
+  std::string name;         // the instance, e.g. demo-2 (named in every log line)
+  std::string instanceDir;  // holds data/, the passfiles and postgres.log
+  std::string pgBinRoot;    // <root>/<major>/bin
+  UserIds postgresUser;     // who PostgreSQL runs as and owns its files
+
+  std::string DataDir() const;                 // <instanceDir>/data
+  std::string ReplicationPassfile() const;     // what a standby streams with
+  std::string SuperuserPassfile() const;       // what pg_rewind connects with
+  std::string PostgresLog() const;             // the postmaster's stdout and stderr
+  std::string FenceMarker() const;             // present while fenced
+  std::string PgBin(int major, const std::string& program) const;
+
+  // What the data directory says it is: "primary", "standby" (standby.signal
+  // or recovery.conf), or "" when there is none (no PG_VERSION).
+  std::string DataDirRole() const;
+  // The major version in PG_VERSION; nullopt when it cannot be read.
+  std::optional<int> DataDirMajorVersion() const;
+
+  // A PostgreSQL program of `major` with its arguments, run as the postgres
+  // user when we are root. The caller adds environment and working directory.
+  ProcessSpec PostgresProgram(int major, const std::string& program, std::vector<std::string> args) const;
+  // Writes `content` atomically with mode 0600, owned by the postgres user.
+  Status WritePostgresFile(const std::string& path, const std::string& content) const;
+};
+
+// A passfile line that gives `user` its password on every host and database.
+std::string PassfileLine(const std::string& user, const std::string& password);
+
+}  // namespace pgrs::agent
