@@ -691,6 +691,7 @@ TEST_F(KubeletTest, StopKeepsAMountPointThatAnotherMountNamespaceUses) {
   kubelet_->Stop();
   EXPECT_TRUE(IsDirectory(target));
   EXPECT_TRUE(mounted());
+}
 
 TEST_F(KubeletTest, GracefulDeletionSendsSigtermToTheMainProcessThenTheObjectGoesWithItsFinalStatus) {
   StartKubelet();
