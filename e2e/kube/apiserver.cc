@@ -874,6 +874,14 @@ ApiResponse ApiServer::WriteLocked(const Parsed& req, const std::string& method,
   if (!kube::NameOf(incoming).empty() && kube::NameOf(incoming) != req.name) {
     return Error(400, "BadRequest", "the name of the object does not match the name in the URL");
   }
+  // A uid in the body is a precondition (a patch from a writer that knew an
+  // earlier object of the same name must not land on its namesake).
+  const std::string wantedUid = GetString(method == "PATCH" ? body : incoming, {"metadata", "uid"});
+  if (!wantedUid.empty() && wantedUid != kube::UidOf(old)) {
+    return Error(409, "Conflict",
+                 "Operation cannot be fulfilled on " + req.plural + " \"" + req.name + "\": Precondition failed: UID in "
+                 "precondition: " + wantedUid + ", UID in object meta: " + kube::UidOf(old));
+  }
 
   Json next = old;
   if (req.subresource == "status") {

@@ -235,6 +235,28 @@ TEST_F(PodLifecycleTest, FinalizersHoldAPodAfterItsGraceZeroDeleteUntilTheyAreRe
   EXPECT_TRUE(Pod("held").is_null());
 }
 
+// A kubelet still writing for a Pod deleted and made again under its name
+// (its last status, say) must not land on the namesake: the uid in a patch
+// is a precondition, as in Kubernetes.
+TEST_F(PodLifecycleTest, AStatusPatchForAnEarlierNamesakeIsAConflict) {
+  Json first = RunningPod("twin", true);
+  ASSERT_TRUE(KubeletDelete(first).ok());
+  Json second = RunningPod("twin", false);
+  ASSERT_NE(kube::UidOf(second), kube::UidOf(first));
+  Json patch = Json::object();
+  patch["metadata"]["uid"] = Str(kube::UidOf(first));
+  patch["status"]["podIP"] = Str("127.0.0.99");
+  auto stale = client_->MergePatch(kPods, kNs, "twin", patch, true);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kConflict) << stale.status().ToString();
+  EXPECT_NE(stale.status().message().find("Precondition failed: UID in precondition"), std::string::npos)
+      << stale.status().message();
+  EXPECT_EQ(kube::GetString(Pod("twin"), {"status", "podIP"}), "");
+  patch["metadata"]["uid"] = Str(kube::UidOf(second));
+  EXPECT_TRUE(client_->MergePatch(kPods, kNs, "twin", patch, true).ok());
+  EXPECT_EQ(kube::GetString(Pod("twin"), {"status", "podIP"}), "127.0.0.99");
+}
+
 class EvictionTest : public PodLifecycleTest {
  protected:
   Json Budget(const std::string& name) { return server_.CallJson("GET", kBudgets.Path(kNs, name)); }

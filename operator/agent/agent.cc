@@ -120,7 +120,7 @@ Status InstanceAgent::SetConfig(const AgentConfig& config) {
   if (!options_.postgresListen.empty()) desired_->listenAddresses = options_.postgresListen;
   status_.role = config.role;
   status_.configHash = hash;
-  retryAfter_ = {};  // a new config deserves a prompt attempt
+  configArrived_ = true;  // a new config deserves a prompt attempt
   wake_.notify_all();
   return Status::Ok();
 }
@@ -286,6 +286,11 @@ void InstanceAgent::Tick() {
     status_.fenced = false;
   }
   if (config->restartOnCrash) primaryCrashed_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (configArrived_) retryAfter_ = {};
+    configArrived_ = false;
+  }
   if (Clock::now() < retryAfter_) return;
 
   auto fail = [&](const Status& st) {

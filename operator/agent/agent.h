@@ -135,6 +135,7 @@ class InstanceAgent {
   FenceMarker fenceMarker_;
   RecoveryWatch recovery_;
   std::chrono::steady_clock::time_point retryAfter_{};
+  bool configArrived_ = false;  // guarded by mu_: SetConfig asks the supervisor not to back off
   std::chrono::milliseconds backoff_{500};
   bool primaryCrashed_ = false;  // waiting for the controller's decision
   bool handingOver_ = false;     // shutting down: waiting for the controller to move the primary

@@ -77,9 +77,10 @@ bool NeedsRestartForConfiguration(const AgentConfig& config, pid_t postmaster, b
   auto conn = pq::Connection::Open(LocalParams(config));
   if (!conn.ok()) return true;
   auto t0 = (*conn)->Query("SELECT extract(epoch FROM clock_timestamp())::float8");
+  if (!t0.ok() || t0->empty() || !(*t0)[0][0]) return true;
   ::kill(postmaster, SIGHUP);
   auto deadline = Clock::now() + 5s;
-  while (Clock::now() < deadline && t0.ok()) {
+  while (Clock::now() < deadline) {
     auto fresh = pq::Connection::Open(LocalParams(config));
     if (fresh.ok()) {
       auto rows = (*fresh)->Query(

@@ -112,6 +112,18 @@ void StopOrphanPostmaster(const InstanceLayout& layout) {
   pid_t pid = std::atoi(pidFile->c_str());
   auto comm = ReadFile("/proc/" + std::to_string(pid) + "/comm");
   if (pid <= 0 || !comm.ok() || comm->rfind("postgres", 0) != 0) return;
+  // A stale postmaster.pid may name a process of another instance now
+  // (local mode shares one pid namespace): only a postmaster started on
+  // this data directory ("postgres -D DIR") is ours to stop.
+  auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline.ok()) return;
+  const std::string dir = layout.DataDir();
+  bool ours = false;
+  for (size_t at = cmdline->find(dir); at != std::string::npos && !ours; at = cmdline->find(dir, at + 1)) {
+    size_t end = at + dir.size();
+    ours = end == cmdline->size() || (*cmdline)[end] == '\0' || (*cmdline)[end] == ' ';
+  }
+  if (!ours) return;
   spdlog::warn("stopping orphaned postmaster instance={} pid={}", layout.name, pid);
   ::kill(pid, SIGINT);
   auto deadline = Clock::now() + 60s;

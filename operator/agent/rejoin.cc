@@ -53,6 +53,7 @@ Status Rewind(const InstanceLayout& layout, const AgentConfig& config,
   auto result = RunCommand(spec, 1h, [&](const std::string& line) {
     if (line.find("kB") != std::string::npos || line.find("rewind") != std::string::npos) onProgress(line);
   });
+  ::unlink(passfile.c_str());  // the superuser's password stays on disk no longer than pg_rewind runs
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
   if (!result.ok() || !result->ok()) {
     std::string why = result.ok() ? result->output : result.status().message();
