@@ -1,5 +1,7 @@
 // Benchmark: seconds of write unavailability when the primary's Pod is
-// deleted (what a node drain, an eviction or `kubectl delete pod` does), in
+// deleted while its node is cordoned (what a node drain does: the Pod
+// cannot come back until the node is uncordoned; the benchmark uncordons it
+// once a new primary writes, and waits for the set to be healthy again), in
 // the Kubernetes mode without a cluster: the test API server (graceful Pod
 // deletion), the process kubelet (SIGTERM, then the grace period) and two
 // `pgrs operator` replicas, real PostgreSQL 15. A writer commits a row
@@ -15,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "e2e/local/workload.h"
 #include "e2e/operator/kube_env.h"
 
@@ -26,6 +31,7 @@ int main(int argc, char** argv) {
   const int trials = argc > 1 ? std::atoi(argv[1]) : 10;
   const std::string handover = argc > 2 ? argv[2] : "20s";
   const std::string label = "primary Pod deleted, --instance-shutdown-handover " + handover;
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("bench"));  // stdout is the table row
   KubeEnvironment env;
   env.operatorArgs = {"--instance-shutdown-handover", handover};
   if (Status st = env.Start(); !st.ok()) {
@@ -54,10 +60,12 @@ int main(int argc, char** argv) {
   for (int t = 0; t < trials; ++t) {
     const std::string primary = env.Primary(set);
     const std::string uid = kube::UidOf(env.Pod(primary));
+    env.kubelet_->Cordon(true);
     auto before = std::chrono::steady_clock::now();
     env.server_->CallJson("DELETE", kube::PodResource().Path(KubeEnvironment::kNs, primary));
     WaitFor([&] { return env.Primary(set) != primary; }, 60s);
     writer.WaitForMoreAcks(20, 30s);
+    env.kubelet_->Cordon(false);
     gaps.push_back(writer.LongestGapAround(before));
     std::fprintf(stderr, "trial %d: %s deleted, %s promoted, longest write gap %.3f s\n", t + 1, primary.c_str(),
                  env.Primary(set).c_str(), gaps.back());

@@ -183,6 +183,21 @@ struct Probe {
   int successThreshold = 1;
 };
 
+// In a child between fork and exec (async-signal-safe calls only): a
+// process group of its own, death with the kubelet, and no signal mask or
+// disposition inherited from the kubelet's threads.
+void ChildStartsClean(pid_t parent) {
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  }
+}
+
 int ResolvePort(const Json& port, const Json& container) {
   if (port.is_number()) return port.as_integer();
   if (!port.is_string()) return 0;
@@ -1134,15 +1149,7 @@ Result<pid_t> ProcessKubelet::PodWorker::StartProcess(const Launch& launch) {
     return Status::Unavailable(std::string("fork: ") + std::strerror(err));
   }
   if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
-    }
+    ChildStartsClean(parent);
     dup2(logFd, STDOUT_FILENO);
     dup2(logFd, STDERR_FILENO);
     if (nullFd >= 0) dup2(nullFd, STDIN_FILENO);
@@ -1354,15 +1361,7 @@ bool ProcessKubelet::PodWorker::RunExecProbe(const Probe& probe, const Launch& l
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
-    }
+    ChildStartsClean(parent);
     if (nullFd >= 0) {
       dup2(nullFd, STDIN_FILENO);
       dup2(nullFd, STDOUT_FILENO);
@@ -1576,6 +1575,7 @@ void ProcessKubelet::OnPod(const Json& pod) {
   }
   std::string phase = GetString(pod, {"status", "phase"});
   if (phase == "Succeeded" || phase == "Failed") return;  // finished before we came up
+  if (cordoned_ && node.empty()) return;  // Pending until the node is uncordoned
   std::string ip = AllocateIp(GetString(pod, {"status", "podIP"}));
   if (ip.empty()) {
     spdlog::error("no free pod address pod={}", PodName(kube::NamespaceOf(pod), kube::NameOf(pod)));
@@ -1584,6 +1584,17 @@ void ProcessKubelet::OnPod(const Json& pod) {
   auto worker = std::make_shared<PodWorker>(this, pod, ip);
   workers_[uid] = worker;
   worker->Start();
+}
+
+void ProcessKubelet::Cordon(bool unschedulable) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cordoned_ == unschedulable) return;
+    cordoned_ = unschedulable;
+  }
+  spdlog::info("node {} node={}", unschedulable ? "cordoned" : "uncordoned", options_.nodeName);
+  if (unschedulable || !pods_) return;
+  for (const auto& pod : pods_->List()) OnPod(pod);  // the Pods that waited
 }
 
 void ProcessKubelet::OnPodDeleted(const Json& pod) {

@@ -104,6 +104,10 @@ class ProcessKubelet {
   void Stop();
   // A node crash: SIGKILL to every Pod's processes at once, then Stop().
   void KillAll();
+  // `kubectl cordon` / `uncordon` of this (only) node: while cordoned, Pods
+  // not bound yet are left Pending (no scheduler would place them here);
+  // the Pods it runs go on. Uncordoned, it takes the waiting ones.
+  void Cordon(bool unschedulable);
 
   // Test hooks. Empty / -1 when the kubelet runs no such Pod.
   // The container's main process (its process group leader); -1 also while
@@ -151,6 +155,7 @@ class ProcessKubelet {
   std::condition_variable wake_;
   bool running_ = false;
   bool stopping_ = false;
+  bool cordoned_ = false;
   std::map<std::string, std::shared_ptr<PodWorker>> workers_;  // by Pod uid
   std::set<std::string> heldIps_;
   uint32_t nextIp_ = 0;

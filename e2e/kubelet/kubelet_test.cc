@@ -308,6 +308,24 @@ TEST_F(KubeletTest, TwoPodsGetDifferentAddressesAndStopLeavesThePods) {
   EXPECT_FALSE(Pod("b").is_null());
 }
 
+// A cordoned node (the first step of `kubectl drain`) runs what it runs and
+// takes nothing new until it is uncordoned.
+TEST_F(KubeletTest, ACordonedNodeLeavesNewPodsPendingUntilUncordoned) {
+  StartKubelet();
+  Create(kPods, ShellPod("before", "exec sleep 60"));
+  ASSERT_TRUE(WaitReady("before"));
+  kubelet_->Cordon(true);
+  Create(kPods, ShellPod("after", "exec sleep 60"));
+  // Not placed: no node, no address, no process, for as long as we look.
+  EXPECT_FALSE(WaitFor([&] {
+    return !kube::GetString(Pod("after"), {"spec", "nodeName"}).empty() || kubelet_->PodPid(kNs, "after") > 0;
+  }, milliseconds(1500)));
+  EXPECT_EQ(kube::GetString(Pod("after"), {"status", "podIP"}), "");
+  EXPECT_GT(kubelet_->PodPid(kNs, "before"), 0) << "what runs goes on";
+  kubelet_->Cordon(false);
+  EXPECT_TRUE(WaitReady("after"));
+}
+
 TEST_F(KubeletTest, MissingSecretWaitsWithConfigErrorThenRunsAndANamesakeStartsAfresh) {
   StartKubelet();
   Json pod = ShellPod("late", "exec sleep 60");
