@@ -191,11 +191,14 @@ bool InstanceAgent::ShutdownStep() {
   NoticePostmasterExit(config);
   const bool primary = config && config->role == "primary" && layout_.DataDirRole() == "primary";
   if (!handingOver_) {
-    // Decided once: only a running primary that a standby can replace waits.
-    if (!primary || !postmaster_.running() || config->fenced || !config->handoverOnShutdown ||
-        options_.shutdownHandover <= 0ms) {
-      return true;
-    }
+    // Decided once: only a running primary that a standby can replace
+    // waits, or one whose planned hand-over (a fast fence) has begun: the
+    // controller, which sees its Pod terminating, may be first. Leaving
+    // before the controller has read the shutdown checkpoint would make it
+    // wait out the lease instead.
+    const bool handoverBegun = primary && config->fenced && config->fenceMode == "fast";
+    const bool mayHandOver = primary && postmaster_.running() && !config->fenced && config->handoverOnShutdown;
+    if (options_.shutdownHandover <= 0ms || !(mayHandOver || handoverBegun)) return true;
     handingOver_ = true;
     handoverDeadline_ = Clock::now() + options_.shutdownHandover;
     spdlog::info("shutting down: waiting for the controller to hand the primary over instance={} budgetMs={}",
