@@ -42,6 +42,7 @@ InstanceAgent::InstanceAgent(AgentOptions options)
       lease_(options_.name),
       fenceMarker_(layout_.FenceMarker()),
       recovery_(layout_),
+      stanza_(layout_),
       probe_([this] {
         std::lock_guard<std::mutex> lock(mu_);
         wake_.notify_all();
@@ -368,6 +369,12 @@ void InstanceAgent::Tick() {
       status_.progress.clear();
       status_.lastError.clear();
     }
+  }
+  // Once archiving is configured. A failure is reported, never a reason to
+  // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
+  if (ready && config->role == "primary" && BackupConfigured(*config)) {
+    stanza_.Poll(*config, LocalParams(*config).host);
+    if (!stanza_.error().empty()) SetError(stanza_.error());
   }
   if (ready) backoff_ = 500ms;
   if (ready && repairs_ > 0 && Clock::now() - lastRepair_ > 60s) repairs_ = 0;
