@@ -24,12 +24,13 @@ struct Archiver {
 
 class Backup : public ::testing::Test {
  protected:
-  void SetUp() override {
-    base_ = FreePortRange(2);
+  void Create(int instances, const std::string& repository) {
+    base_ = FreePortRange(instances);
     ASSERT_GT(base_, 0);
-    repository_ = c_.stateDir() + "/backups";
+    repository_ = repository;
     c_.StartRun();
-    auto applied = c_.ApplyText(Manifest(name_, 2, base_, "  backup:\n    repository:\n      path: " + repository_ + "\n"));
+    auto applied =
+        c_.ApplyText(Manifest(name_, instances, base_, "  backup:\n    repository:\n      path: " + repository_ + "\n"));
     ASSERT_EQ(applied.exitCode, 0) << applied.output;
     ASSERT_TRUE(c_.WaitReady(name_));
   }
@@ -105,6 +106,7 @@ class Backup : public ::testing::Test {
 };
 
 TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
+  Create(2, c_.stateDir() + "/backups");
   const std::string first = Primary();
   ASSERT_FALSE(first.empty());
   // Archiving works: a switched segment reaches the repository.
@@ -155,6 +157,32 @@ TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
   const std::string after = TakeBackup("full");
   EXPECT_EQ(after.back(), 'F') << after;
   EXPECT_NE(after, full);
+}
+
+// A repository PostgreSQL's user cannot reach: the primary keeps serving
+// writes, and the failure is in its status and in pg_stat_archiver.
+TEST_F(Backup, UnreachableRepositoryIsReportedAndThePrimaryKeepsServing) {
+  const std::string locked = c_.stateDir() + "/locked";
+  ASSERT_TRUE(MakeDirs(locked, 0700).ok());  // ours (root's), closed to postgres
+  Create(1, locked + "/repo");
+  const std::string primary = Primary();
+  std::string message;
+  EXPECT_TRUE(Eventually([&] {
+    for (const auto& inst : c_.Get(name_).status.instances) {
+      if (inst.name == primary) message = inst.message;
+    }
+    return message.find("pgbackrest stanza-create") != std::string::npos;
+  }, 60s)) << "message: " << message << "\n" << AgentLog(primary);
+  EXPECT_TRUE(c_.Sql(name_, PortOf(primary), "CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)").ok());
+  EXPECT_TRUE(c_.Sql(name_, PortOf(primary), "SELECT pg_switch_wal()").ok());
+  EXPECT_TRUE(Eventually([&] { return ArchiverOn(primary).failed > 0; }, 60s));
+  auto rows = c_.Sql(name_, PortOf(primary), "SELECT count(*) FROM kept");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0][0], std::optional<std::string>("1"));
+  auto backup = c_.Local("backup", {name_}, 120s);
+  EXPECT_EQ(backup.exitCode, 1) << backup.output;
+  EXPECT_NE(backup.output.find("error: postgresreplicaset " + name_ + ": pgbackrest backup failed"), std::string::npos)
+      << backup.output;
 }
 
 }  // namespace

@@ -359,6 +359,11 @@ void InstanceAgent::Tick() {
   // it, never this thread (which must stay free to fence).
   probe_.Aim(LocalParams(*config), postmaster_.running());
   bool ready = probe_.ok() && postmaster_.running();
+  // Once archiving is configured. A failure is reported, never a reason to
+  // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
+  const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config);
+  if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
+  const std::string stanzaError = createsStanza ? stanza_.error() : "";
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.postgresRunning = postmaster_.running();
@@ -367,14 +372,11 @@ void InstanceAgent::Tick() {
     status_.state = ready ? kStateRunning : kStateStarting;
     if (ready) {
       status_.progress.clear();
-      status_.lastError.clear();
+      if (!stanzaError.empty() && status_.lastError != stanzaError) {
+        spdlog::warn("instance={} error={}", options_.name, stanzaError);
+      }
+      status_.lastError = stanzaError;
     }
-  }
-  // Once archiving is configured. A failure is reported, never a reason to
-  // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
-  if (ready && config->role == "primary" && BackupConfigured(*config)) {
-    stanza_.Poll(*config, LocalParams(*config).host);
-    if (!stanza_.error().empty()) SetError(stanza_.error());
   }
   if (ready) backoff_ = 500ms;
   if (ready && repairs_ > 0 && Clock::now() - lastRepair_ > 60s) repairs_ = 0;

@@ -27,6 +27,23 @@ TEST(NewestBackupLabelTest, StanzaWithoutBackupsOrUnknownIsNotFound) {
   EXPECT_EQ(NewestBackupLabel("not json", "demo").status().code(), StatusCode::kInvalid);
 }
 
+TEST(AgentConfigBackupTest, RepositoryAndStanzaRoundTripAndAreAbsentWithoutBackup) {
+  AgentConfig config;
+  config.role = "primary";
+  config.port = 15432;
+  // A set without spec.backup encodes (and so hashes) as before.
+  EXPECT_EQ(EncodeAgentConfig(config).find("stanza"), std::string::npos);
+  config.backupRepositoryPath = "/var/lib/pgrs-backups";
+  config.stanza = "demo";
+  auto decoded = DecodeAgentConfig(EncodeAgentConfig(config));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->backupRepositoryPath, "/var/lib/pgrs-backups");
+  EXPECT_EQ(decoded->stanza, "demo");
+  config.stanza = "";
+  // A repository without a stanza is refused.
+  EXPECT_EQ(DecodeAgentConfig(EncodeAgentConfig(config)).status().code(), StatusCode::kInvalid);
+}
+
 class PgBackRestConfigurationTest : public testing::Test {
  protected:
   void SetUp() override {
