@@ -1,7 +1,7 @@
 // Backups, first slice, end to end with real PostgreSQL 15 and pgBackRest: a
 // local set with spec.backup.repository.path archives its WAL, `pgrs local
-// backup` takes full and incremental backups, and after a failover the new
-// primary archives its new timeline.
+// backup` takes full, incremental and differential backups, and after a
+// failover the new primary archives its new timeline.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -122,9 +122,13 @@ TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
   const std::string incr = TakeBackup("incr");
   EXPECT_EQ(incr.rfind(full + "_", 0), 0u) << incr;
   EXPECT_EQ(incr.back(), 'I') << incr;
+  const std::string diff = TakeBackup("diff");
+  EXPECT_EQ(diff.rfind(full + "_", 0), 0u) << diff;
+  EXPECT_EQ(diff.back(), 'D') << diff;
   const std::string info = Info(first);
   EXPECT_NE(info.find("\"label\":\"" + full + "\""), std::string::npos) << info;
   EXPECT_NE(info.find("\"label\":\"" + incr + "\""), std::string::npos) << info;
+  EXPECT_NE(info.find("\"label\":\"" + diff + "\""), std::string::npos) << info;
   EXPECT_NE(info.find("\"type\":\"full\""), std::string::npos) << info;
 
   // Bad input: an unknown type is refused before anything runs.
