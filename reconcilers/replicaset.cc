@@ -41,6 +41,10 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   c.parameters = set.spec.postgres.parameters;
   c.pgHBA = set.spec.postgres.pgHBA;
   c.replicationUser = kReplicationUser;
+  if (set.spec.backup) {
+    c.backupRepositoryPath = set.spec.backup->repository.path;
+    c.stanza = set.metadata.name;
+  }
   return c;
 }
 

@@ -235,6 +235,21 @@ TEST(Reconcile, StandbysFollowThePrimaryWithTheirSlots) {
   EXPECT_EQ(plan.configs["demo-1"].synchronousStandbyNames, "");
 }
 
+TEST(Reconcile, BackupRepositoryAndStanzaReachEveryInstanceOnlyWithSpecBackup) {
+  for (const auto& [name, config] : Reconcile(Set(3, "demo-1"), Healthy(3), kNow).configs) {
+    EXPECT_EQ(config.backupRepositoryPath, "") << name;
+    EXPECT_EQ(config.stanza, "") << name;
+  }
+  api::PostgresReplicaSet set = Set(3, "demo-1");
+  set.spec.backup = api::BackupSpec{api::BackupRepositorySpec{"/var/lib/pgrs-backups"}};
+  Plan plan = Reconcile(set, Healthy(3), kNow);
+  ASSERT_EQ(plan.configs.size(), 3u);
+  for (const auto& [name, config] : plan.configs) {
+    EXPECT_EQ(config.backupRepositoryPath, "/var/lib/pgrs-backups") << name;
+    EXPECT_EQ(config.stanza, "demo") << name;
+  }
+}
+
 TEST(Reconcile, SyncModeListsStandbysAsAnyK) {
   auto set = Set(3, "demo-1");
   set.spec.replication.mode = "sync";

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15
   openssl procps
+  pgbackrest
 )
 
 # kubectl (v1.21+, whose built-in kustomize reads manifests/) is used by the

@@ -165,6 +165,9 @@ TEST(CrdTest, RejectsWhatValidateRejects) {
       {"  storage: {size: true}\n", "spec.storage.size: Invalid value: \"boolean\": spec.storage.size in body must be of type integer,string"},
       {"  local: {basePort: 80}\n", "spec.local.basePort: Invalid value: 80"},
       {"  local: {basePort: 70000}\n", "spec.local.basePort: Invalid value: 70000"},
+      {"  backup: {repository: {path: backups}}\n", "spec.backup.repository.path: Invalid value: \"backups\""},
+      {"  backup: {repository: {}}\n", "spec.backup.repository.path: Required value"},
+      {"  backup: {repository: {path: /b, s3: {}}}\n", "unknown field \"spec.backup.repository.s3\""},
       {"  bogus: 1\n", "unknown field \"spec.bogus\""},
       {"  replication: {mode: async, extra: true}\n", "unknown field \"spec.replication.extra\""},
   };
@@ -194,6 +197,7 @@ TEST(CrdTest, AcceptsWhatValidateAccepts) {
       "  storage: {size: \"1e9\"}\n",
       "  storage: {size: .5Ti}\n",
       "  local: {basePort: 65535}\n",
+      "  backup: {repository: {path: /var/lib/pgrs-backups}}\n",
   };
   for (const char* spec : rows) {
     const std::string text = Minimal(spec);

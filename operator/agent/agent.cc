@@ -42,6 +42,7 @@ InstanceAgent::InstanceAgent(AgentOptions options)
       lease_(options_.name),
       fenceMarker_(layout_.FenceMarker()),
       recovery_(layout_),
+      stanza_(layout_),
       probe_([this] {
         std::lock_guard<std::mutex> lock(mu_);
         wake_.notify_all();
@@ -358,6 +359,11 @@ void InstanceAgent::Tick() {
   // it, never this thread (which must stay free to fence).
   probe_.Aim(LocalParams(*config), postmaster_.running());
   bool ready = probe_.ok() && postmaster_.running();
+  // Once archiving is configured. A failure is reported, never a reason to
+  // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
+  const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config);
+  if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
+  const std::string stanzaError = createsStanza ? stanza_.error() : "";
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.postgresRunning = postmaster_.running();
@@ -366,7 +372,10 @@ void InstanceAgent::Tick() {
     status_.state = ready ? kStateRunning : kStateStarting;
     if (ready) {
       status_.progress.clear();
-      status_.lastError.clear();
+      if (!stanzaError.empty() && status_.lastError != stanzaError) {
+        spdlog::warn("instance={} error={}", options_.name, stanzaError);
+      }
+      status_.lastError = stanzaError;
     }
   }
   if (ready) backoff_ = 500ms;

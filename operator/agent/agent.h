@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "operator/agent/api.h"
+#include "operator/agent/archiving.h"
 #include "operator/agent/fencing.h"
 #include "operator/agent/instance_layout.h"
 #include "operator/agent/lease_keeper.h"
@@ -134,6 +135,7 @@ class InstanceAgent {
   LeaseKeeper lease_;
   FenceMarker fenceMarker_;
   RecoveryWatch recovery_;
+  StanzaCreator stanza_;  // spec.backup: the primary creates the stanza
   std::chrono::steady_clock::time_point retryAfter_{};
   bool configArrived_ = false;  // guarded by mu_: SetConfig asks the supervisor not to back off
   std::chrono::milliseconds backoff_{500};

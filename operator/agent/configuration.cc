@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "operator/agent/archiving.h"
 #include "operator/agent/postmaster.h"
 #include "operator/pq/pq.h"
 #include "operator/util/files.h"
@@ -15,7 +16,8 @@ namespace pgrs::agent {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-postgres::InstanceConfig ToInstanceConfig(const std::string& name, const AgentConfig& c, const std::string& passfile) {
+postgres::InstanceConfig ToInstanceConfig(const InstanceLayout& layout, const AgentConfig& c) {
+  const std::string& name = layout.name;
   postgres::InstanceConfig ic;
   ic.majorVersion = c.majorVersion;
   ic.instanceName = name;
@@ -32,10 +34,13 @@ postgres::InstanceConfig ToInstanceConfig(const std::string& name, const AgentCo
     up.host = c.upstreamHost;
     up.port = c.upstreamPort;
     up.user = c.replicationUser;
-    up.passfile = passfile;
+    up.passfile = layout.ReplicationPassfile();
     up.applicationName = name;
     up.slotName = c.slotName;
     ic.upstream = up;
+  }
+  if (BackupConfigured(c)) {
+    ic.archive = postgres::ArchiveConfig{layout.pgbackrest, layout.PgBackRestConfigFile(), c.stanza};
   }
   return ic;
 }
@@ -51,7 +56,9 @@ Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, cons
       PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(layout.ReplicationPassfile(), passfile));
     }
   }
-  auto generated = postgres::GenerateConfig(ToInstanceConfig(layout.name, config, layout.ReplicationPassfile()));
+  // Before postgresql.conf names it in archive_command.
+  if (BackupConfigured(config)) PGRS_RETURN_IF_ERROR(WritePgBackRestConfiguration(layout, config));
+  auto generated = postgres::GenerateConfig(ToInstanceConfig(layout, config));
   for (const auto& file : generated.files) {
     std::string path = JoinPath(layout.DataDir(), file.name);
     auto current = ReadFile(path);

@@ -16,10 +16,10 @@
 
 namespace pgrs::agent {
 
-// The generator's input for instance `name`; a standby streams from its
-// upstream with the password in `passfile`.
-postgres::InstanceConfig ToInstanceConfig(const std::string& name, const AgentConfig& config,
-                                          const std::string& passfile);
+// The generator's input for the instance of `layout`; a standby streams
+// from its upstream with the password in its replication passfile, and
+// archiving (when configured) uses its pgbackrest.conf.
+postgres::InstanceConfig ToInstanceConfig(const InstanceLayout& layout, const AgentConfig& config);
 
 struct ConfigurationWrite {
   bool changed = false;              // a file was written or removed
@@ -29,7 +29,8 @@ struct ConfigurationWrite {
 // Writes the generated files into the data directory and removes those the
 // role no longer has; a file already as generated is left alone, so a
 // second call with the same config changes nothing. A standby's passfile is
-// rewritten when its password changed or its mode is no longer 0600.
+// rewritten when its password changed or its mode is no longer 0600. With
+// spec.backup, the pgBackRest configuration is written first (archiving.h).
 Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 
 // After WriteConfiguration changed files under a running postmaster: true

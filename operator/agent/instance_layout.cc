@@ -11,6 +11,9 @@ std::string InstanceLayout::ReplicationPassfile() const { return JoinPath(instan
 std::string InstanceLayout::SuperuserPassfile() const { return JoinPath(instanceDir, "superuser.pgpass"); }
 std::string InstanceLayout::PostgresLog() const { return JoinPath(instanceDir, "postgres.log"); }
 std::string InstanceLayout::FenceMarker() const { return JoinPath(instanceDir, "fenced"); }
+std::string InstanceLayout::PgBackRestDir() const { return JoinPath(instanceDir, "pgbackrest"); }
+std::string InstanceLayout::PgBackRestConfigFile() const { return JoinPath(PgBackRestDir(), "pgbackrest.conf"); }
+std::string InstanceLayout::PgBackRestPassfile() const { return JoinPath(PgBackRestDir(), "superuser.pgpass"); }
 
 std::string InstanceLayout::PgBin(int major, const std::string& program) const {
   return pgBinRoot + "/" + std::to_string(major) + "/bin/" + program;

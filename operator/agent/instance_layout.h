@@ -19,12 +19,16 @@ struct InstanceLayout {
   std::string instanceDir;  // holds data/, the passfiles and postgres.log
   std::string pgBinRoot;    // <root>/<major>/bin
   UserIds postgresUser;     // who PostgreSQL runs as and owns its files
+  std::string pgbackrest = "/usr/bin/pgbackrest";  // the program (spec.backup)
 
   std::string DataDir() const;                 // <instanceDir>/data
   std::string ReplicationPassfile() const;     // what a standby streams with
   std::string SuperuserPassfile() const;       // what pg_rewind connects with
   std::string PostgresLog() const;             // the postmaster's stdout and stderr
   std::string FenceMarker() const;             // present while fenced
+  std::string PgBackRestDir() const;           // <instanceDir>/pgbackrest: its config, spool, locks, logs
+  std::string PgBackRestConfigFile() const;    // what archive_command and `pgrs local backup` use
+  std::string PgBackRestPassfile() const;      // what pgBackRest connects to PostgreSQL with
   std::string PgBin(int major, const std::string& program) const;
 
   // What the data directory says it is: "primary", "standby" (standby.signal

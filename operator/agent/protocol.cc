@@ -61,6 +61,11 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
   v["leaseDurationSeconds"] = json::value::number(c.leaseDurationSeconds);
   v["renewDeadlineSeconds"] = json::value::number(c.renewDeadlineSeconds);
   v["retryPeriodSeconds"] = json::value::number(c.retryPeriodSeconds);
+  // Only when set, so that a set without backups keeps its config hash.
+  if (!c.backupRepositoryPath.empty()) {
+    v["backupRepositoryPath"] = json::value::string(c.backupRepositoryPath);
+    v["stanza"] = json::value::string(c.stanza);
+  }
   return v.serialize();
 }
 
@@ -99,6 +104,11 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     if (v.has_number_field("leaseDurationSeconds")) c.leaseDurationSeconds = static_cast<int>(Int(v, "leaseDurationSeconds"));
     if (v.has_number_field("renewDeadlineSeconds")) c.renewDeadlineSeconds = static_cast<int>(Int(v, "renewDeadlineSeconds"));
     if (v.has_number_field("retryPeriodSeconds")) c.retryPeriodSeconds = static_cast<int>(Int(v, "retryPeriodSeconds"));
+    c.backupRepositoryPath = Str(v, "backupRepositoryPath");
+    c.stanza = Str(v, "stanza");
+    if (c.backupRepositoryPath.empty() != c.stanza.empty()) {
+      return Status::Invalid("config.stanza: must be set exactly when config.backupRepositoryPath is");
+    }
     if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {
       return Status::Invalid("config.upstreamHost: a standby needs an upstream");
     }

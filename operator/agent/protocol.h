@@ -50,6 +50,10 @@ struct AgentConfig {
   int leaseDurationSeconds = 5;
   int renewDeadlineSeconds = 3;
   int retryPeriodSeconds = 1;
+  // Backups (spec.backup): the pgBackRest repository (repo1-path) and the
+  // stanza (the set's name). Empty = no archiving; both or neither.
+  std::string backupRepositoryPath;
+  std::string stanza;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;

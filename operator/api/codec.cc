@@ -418,6 +418,18 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                 [&](N v, P p) {
                   d.Object(v, p, {{"basePort", [&](N v2, P p2) { d.Read(v2, p2, out.local.basePort); }}});
                 }},
+               {"backup",
+                [&](N v, P p) {
+                  BackupSpec& b = out.backup.emplace();
+                  d.Object(v, p,
+                           {
+                               {"repository",
+                                [&](N v2, P p2) {
+                                  d.Object(v2, p2,
+                                           {{"path", [&](N v3, P p3) { d.Read(v3, p3, b.repository.path); }}});
+                                }},
+                           });
+                }},
            });
 }
 
@@ -726,6 +738,14 @@ value SpecToJson(const ReplicaSetSpec& s) {
   value local = NewObject();
   PutOptional(local, "basePort", s.local.basePort);
   PutIfNotEmpty(out, "local", std::move(local));
+
+  if (s.backup) {
+    value repository = NewObject();
+    PutString(repository, "path", s.backup->repository.path);
+    value backup = NewObject();
+    backup["repository"] = std::move(repository);
+    out["backup"] = std::move(backup);
+  }
   return out;
 }
 

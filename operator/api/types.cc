@@ -188,6 +188,9 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     }
     // postgresql.conf has no way to continue a value on the next line.
     if (HasLineBreak(value)) fail(path, "must not contain a line break");
+    if (spec.backup && postgres::IsArchiveParameter(parameter)) {
+      fail(path, "is managed by pgrs when spec.backup is set and cannot be set");
+    }
   }
 
   for (size_t i = 0; i < spec.postgres.pgHBA.size(); ++i) {
@@ -284,6 +287,18 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     // Instance N listens on basePort + N - 1.
     fail("spec.local.basePort", "must leave room for spec.instances (" + std::to_string(instances) +
                                     ") ports: at most " + std::to_string(65535 - instances + 1));
+  }
+
+  if (spec.backup) {
+    const std::string& repository = spec.backup->repository.path;
+    if (repository.empty()) {
+      fail("spec.backup.repository.path", "is required");
+    } else if (repository[0] != '/') {
+      fail("spec.backup.repository.path", "must be an absolute path");
+    } else if (HasLineBreak(repository)) {
+      // The path goes into pgbackrest.conf, a line-based file.
+      fail("spec.backup.repository.path", "must not contain a line break");
+    }
   }
 
   return errors;

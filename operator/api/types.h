@@ -103,6 +103,25 @@ struct LocalSpec {
   bool operator==(const LocalSpec&) const = default;
 };
 
+// Where backups and the WAL archive go (pgBackRest's repo1). This slice has
+// a POSIX repository only: a directory (local mode), which pgBackRest
+// creates if missing; the PostgreSQL OS user must be able to write it.
+struct BackupRepositorySpec {
+  std::string path;  // absolute
+
+  bool operator==(const BackupRepositorySpec&) const = default;
+};
+
+// Backups with pgBackRest (one stanza per set, named after it). When set,
+// every instance archives with archive-push (only the primary does, as
+// PostgreSQL's archive_mode=on means) and standbys restore from the archive;
+// absent, nothing about backups is configured.
+struct BackupSpec {
+  BackupRepositorySpec repository;
+
+  bool operator==(const BackupSpec&) const = default;
+};
+
 struct ReplicaSetSpec {
   std::optional<int> instances;  // 1..16, defaulted to 1
   PostgresSpec postgres;
@@ -111,6 +130,7 @@ struct ReplicaSetSpec {
   std::string primary;  // wanted primary; empty = the operator's choice
   StorageSpec storage;
   LocalSpec local;
+  std::optional<BackupSpec> backup;  // unset = no archiving, no backups
 
   bool operator==(const ReplicaSetSpec&) const = default;
 };

@@ -81,6 +81,7 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.storage.size = "1024";
   o.spec.storage.storageClassName = "fast-ssd";
   o.spec.local.basePort = 20000;
+  o.spec.backup = BackupSpec{BackupRepositorySpec{"/var/lib/pgrs-backups"}};
 
   ReplicaSetStatus& s = o.status;
   s.phase = "Healthy";
@@ -628,6 +629,17 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.local.basePort", "must be between 1024 and 65535"}},
         ValidateRow{"BasePortNoRoom", "  instances: 3\n  local: {basePort: 65534}\n",
                     {"spec.local.basePort", "must leave room for spec.instances (3) ports: at most 65533"}},
+        ValidateRow{"BackupRepositoryRelative", "  backup: {repository: {path: backups}}\n",
+                    {"spec.backup.repository.path", "must be an absolute path"}},
+        ValidateRow{"BackupRepositoryMissing", "  backup: {repository: {}}\n",
+                    {"spec.backup.repository.path", "is required"}},
+        ValidateRow{"BackupWithoutRepository", "  backup: {}\n", {"spec.backup.repository.path", "is required"}},
+        ValidateRow{"BackupRepositoryNewline", "  backup: {repository: {path: \"/b\\nrepo2-path=/x\"}}\n",
+                    {"spec.backup.repository.path", "must not contain a line break"}},
+        ValidateRow{"ArchiveCommandWithBackup",
+                    "  backup: {repository: {path: /b}}\n  postgres: {parameters: {archive_command: 'true'}}\n",
+                    {"spec.postgres.parameters.archive_command",
+                     "is managed by pgrs when spec.backup is set and cannot be set"}},
         ValidateRow{"ParameterOwned", "  postgres: {parameters: {port: 5433}}\n",
                     {"spec.postgres.parameters.port", "is managed by pgrs and cannot be set"}},
         ValidateRow{"ParameterOwnedWalLevel", "  postgres: {parameters: {wal_level: minimal}}\n",
@@ -649,6 +661,8 @@ TEST(Validate, AcceptsBoundaryValues) {
   const std::string specs[] = {
       "  instances: 1\n",
       "  instances: 16\n  local: {basePort: 65520}\n",
+      "  backup: {repository: {path: /var/lib/pgrs-backups}}\n",
+      "  postgres: {parameters: {archive_mode: 'on', archive_command: 'true'}}\n",  // the user's without spec.backup
       "  postgres: {version: 11}\n",
       "  postgres: {version: 17}\n",
       "  instances: 2\n  replication: {mode: sync, syncReplicas: 1}\n",

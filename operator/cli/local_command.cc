@@ -9,9 +9,11 @@
 #include <sstream>
 #include <thread>
 
+#include "operator/agent/archiving.h"
 #include "operator/api/types.h"
 #include "operator/cli/commands.h"
 #include "operator/local/controller.h"
+#include "operator/local/runtime.h"
 #include "operator/util/duration.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
@@ -33,7 +35,10 @@ void LocalUsage() {
                "  wait    --state-dir DIR NAME --for condition=Ready [--timeout 120s]\n"
                "  delete  --state-dir DIR NAME [--timeout 120s]    stop and remove a replica set\n"
                "  psql    --state-dir DIR NAME [--replica] [-- PSQL-ARGS]\n"
-               "  switchover --state-dir DIR NAME --to INSTANCE [--timeout 120s]   move the primary, no lost commit\n");
+               "  switchover --state-dir DIR NAME --to INSTANCE [--timeout 120s]   move the primary, no lost commit\n"
+               "  backup  --state-dir DIR NAME [--type full|diff|incr] [--timeout 10m]\n"
+               "          take a pgBackRest backup of a set with spec.backup (from its primary), wait\n"
+               "          for it and print its label; exit code 1 when it fails\n");
 }
 
 // Parsed `--flag value` options and positional arguments.
@@ -423,6 +428,104 @@ int Switchover(const Args& args) {
   }
 }
 
+// Runs pgBackRest here, as the PostgreSQL user with the primary's own
+// pgbackrest.conf (which its agent writes), rather than through the agent:
+// in local mode the data directory is on this machine, and a backup that
+// outlives an HTTP request needs no job tracking in the agent.
+int Backup(const Args& args) {
+  if (args.positional.size() != 1) {
+    std::fprintf(stderr, "pgrs local backup: NAME is required\n");
+    return 2;
+  }
+  const std::string& name = args.positional[0];
+  const std::string type = args.flags.count("--type") ? args.flags.at("--type") : "full";
+  if (type != "full" && type != "diff" && type != "incr") {
+    std::fprintf(stderr, "pgrs local backup: --type must be full, diff or incr\n");
+    return 2;
+  }
+  auto timeout = ParseDuration(args.flags.count("--timeout") ? args.flags.at("--timeout") : "10m");
+  if (!timeout) {
+    std::fprintf(stderr, "pgrs local backup: --timeout must be a duration such as 10m\n");
+    return 2;
+  }
+  local::LocalStore store(args.flags.at("--state-dir"));
+  auto set = store.Get(name);
+  if (!set.ok()) {
+    std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
+    return 1;
+  }
+  if (!set->spec.backup) {
+    std::fprintf(stderr, "error: postgresreplicaset %s: spec.backup.repository.path: not set, nothing to back up to\n",
+                 name.c_str());
+    return 1;
+  }
+  const std::string primary = set->status.currentPrimary;
+  if (primary.empty() || !set->status.promotionReason.empty()) {
+    std::fprintf(stderr, "error: postgresreplicaset %s has no settled primary (is `pgrs local run` running?)\n",
+                 name.c_str());
+    return 1;
+  }
+  std::string host = "127.0.0.1";
+  for (const auto& inst : set->status.instances) {
+    if (inst.name == primary && !inst.host.empty()) host = inst.host;
+  }
+  local::LocalRuntime runtime(store, SelfExe());
+  agent::InstanceLayout layout{primary, runtime.InstanceDir(name, primary), "", {}};
+  if (RunningAsRoot()) {
+    auto user = PostgresUser();
+    if (!user.ok()) {
+      std::fprintf(stderr, "error: %s\n", user.status().message().c_str());
+      return 1;
+    }
+    layout.postgresUser = *user;
+  }
+  if (!PathExists(layout.PgBackRestConfigFile())) {
+    std::fprintf(stderr, "error: postgresreplicaset %s: instance %s has no pgBackRest configuration yet (%s)\n",
+                 name.c_str(), primary.c_str(), layout.PgBackRestConfigFile().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "backing up %s from %s (%s)\n", name.c_str(), primary.c_str(), type.c_str());
+  // pgBackRest's lock error (50): another command holds the stanza's backup
+  // lock, e.g. the stanza-create a new primary's agent runs after a
+  // failover. It is short-lived: retried until the deadline.
+  constexpr int kPgBackRestLockError = 50;
+  const auto deadline = std::chrono::steady_clock::now() + *timeout;
+  Result<CommandResult> backup = Status::Unavailable("not run");
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    backup = RunCommand(agent::PgBackRestProgram(layout, host, name, {"backup", "--type=" + type}),
+                        std::max<std::chrono::milliseconds>(left, 1ms));
+    if (!backup.ok() || backup->exitCode != kPgBackRestLockError || std::chrono::steady_clock::now() + 1s >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(1s);
+  }
+  if (!backup.ok()) {
+    std::fprintf(stderr, "error: postgresreplicaset %s: pgbackrest backup: %s\n", name.c_str(),
+                 backup.status().message().c_str());
+    return 1;
+  }
+  if (!backup->ok()) {
+    std::fprintf(stderr, "error: postgresreplicaset %s: pgbackrest backup failed (exit code %d): %s\n", name.c_str(),
+                 backup->exitCode, backup->output.c_str());
+    return 1;
+  }
+  // The newest backup is the one just taken (pgBackRest holds the stanza's
+  // backup lock while it runs, so no other finished in between).
+  auto info = RunCommand(agent::PgBackRestProgram(layout, host, name,
+                                                  {"--log-level-console=off", "--log-level-stderr=off", "info",
+                                                   "--output=json"}),
+                         60s);
+  Result<std::string> label = info.ok() ? agent::NewestBackupLabel(info->output, name) : info.status();
+  if (!label.ok()) {
+    std::fprintf(stderr, "error: postgresreplicaset %s: the backup finished but its label is unknown: %s\n",
+                 name.c_str(), label.status().message().c_str());
+    return 1;
+  }
+  std::printf("%s\n", label->c_str());
+  return 0;
+}
+
 int Psql(const Args& args) {
   if (args.positional.size() != 1) {
     std::fprintf(stderr, "pgrs local psql: NAME is required\n");
@@ -463,7 +566,7 @@ int RunLocalCommand(const std::vector<std::string>& argv) {
   std::string verb = argv[0];
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   Args args = ParseArgs(rest, {"--state-dir", "-f", "--filename", "-o", "--output", "--for", "--timeout",
-                               "--log-format", "--log-level", "--to"},
+                               "--log-format", "--log-level", "--to", "--type"},
                         {"--replica"});
   if (!args.error.empty()) {
     std::fprintf(stderr, "pgrs local %s: %s\n", verb.c_str(), args.error.c_str());
@@ -482,6 +585,7 @@ int RunLocalCommand(const std::vector<std::string>& argv) {
   if (verb == "delete") return Delete(args);
   if (verb == "psql") return Psql(args);
   if (verb == "switchover") return Switchover(args);
+  if (verb == "backup") return Backup(args);
   std::fprintf(stderr, "pgrs local: unknown verb %s\n", verb.c_str());
   LocalUsage();
   return 2;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
+#include <iterator>
 #include <string_view>
 
 namespace pgrs::postgres {
@@ -209,6 +211,35 @@ std::string PrimaryConnInfo(const UpstreamConfig& upstream) {
   return out;
 }
 
+// A word for /bin/sh, which runs archive_command and restore_command:
+// single-quoted unless it is plain.
+std::string ShellWord(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr("/._-=+:@,", c) != nullptr);
+  });
+  if (plain) return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// PostgreSQL expands %p, %f and %% in the command before the shell sees it.
+std::string PercentEscaped(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '%' ? std::string("%%") : std::string(1, c);
+  return out;
+}
+
+std::string PgBackRestCommand(const ArchiveConfig& archive, const std::string& command) {
+  return PercentEscaped(ShellWord(archive.pgbackrest) + " " + ShellWord("--config=" + archive.configFile) + " " +
+                        ShellWord("--stanza=" + archive.stanza)) +
+         " " + command;
+}
+
+std::string RestoreCommand(const ArchiveConfig& archive) {
+  return PgBackRestCommand(archive, "archive-get %f \"%p\"");
+}
+
 // The settings that make a server a standby of its upstream; in
 // postgresql.conf from 12 on, in recovery.conf before. A standby without an
 // upstream (not meant to happen) still stays a standby, waiting: better
@@ -220,6 +251,10 @@ std::vector<std::pair<std::string, std::string>> StandbySettings(const InstanceC
     if (!config.upstream->slotName.empty()) {
       out.emplace_back("primary_slot_name", config.upstream->slotName);
     }
+  }
+  // WAL the upstream no longer has comes from the archive.
+  if (config.archive) {
+    out.emplace_back("restore_command", RestoreCommand(*config.archive));
   }
   // Follow the new primary's timeline after a failover.
   out.emplace_back("recovery_target_timeline", "latest");
@@ -263,6 +298,21 @@ std::string PostgresqlConf(const InstanceConfig& config) {
   // block writes right after a promotion until pgrs rewrote its config.
   settings["synchronous_standby_names"] =
       primary ? QuoteSyncStandbyNames(config.synchronousStandbyNames) : "";
+  if (config.archive) {
+    // On every instance, so that a promoted standby archives its new
+    // timeline (the .history file first) without a restart: with "on"
+    // (not "always") a standby archives nothing.
+    for (auto it = settings.begin(); it != settings.end();) {
+      it = IsArchiveParameter(it->first) ? settings.erase(it) : std::next(it);
+    }
+    settings["archive_mode"] = "on";
+    settings["archive_command"] = PgBackRestCommand(*config.archive, "archive-push %p");
+    if (!UsesRecoveryConf(config.majorVersion)) {
+      // A primary ignores it, and has it too: on 12 and 13 it takes a
+      // restart to change, which a promotion must not need.
+      settings["restore_command"] = RestoreCommand(*config.archive);
+    }
+  }
   if (!primary && !UsesRecoveryConf(config.majorVersion)) {
     for (auto& [name, value] : StandbySettings(config)) settings[name] = value;
   }

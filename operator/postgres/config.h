@@ -29,6 +29,15 @@ struct UpstreamConfig {
   std::string slotName;         // empty = no slot
 };
 
+// Continuous archiving with pgBackRest: every instance gets archive_mode=on
+// and an archive_command that pushes to the stanza (PostgreSQL archives only
+// on the primary), and a standby gets a restore_command that reads from it.
+struct ArchiveConfig {
+  std::string pgbackrest = "pgbackrest";  // the program
+  std::string configFile;                 // the instance's pgbackrest.conf (absolute)
+  std::string stanza;                     // the set's name
+};
+
 struct InstanceConfig {
   int majorVersion = 15;
   std::string instanceName;
@@ -44,6 +53,7 @@ struct InstanceConfig {
   std::optional<UpstreamConfig> upstream;  // set iff role == kStandby
   // primary only: e.g. "ANY 1 (demo-2, demo-3)"; empty = asynchronous
   std::string synchronousStandbyNames;
+  std::optional<ArchiveConfig> archive;  // unset = archive_mode and restore_command left alone
 };
 
 struct ConfigFile {
@@ -63,6 +73,9 @@ GeneratedConfig GenerateConfig(const InstanceConfig& config);
 // them for replication, failover and rewind to work), for that major.
 const std::vector<std::string>& OwnedParameters();
 bool IsOwnedParameter(const std::string& name);
+// archive_mode, archive_command, archive_library, restore_command: owned
+// by pgrs only while archiving is on (spec.backup); the user's otherwise.
+bool IsArchiveParameter(const std::string& name);
 
 // Version facts the agent and executor act on.
 inline bool UsesRecoveryConf(int major) { return major < 12; }

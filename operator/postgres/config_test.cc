@@ -1,4 +1,5 @@
 #include "operator/postgres/config.h"
+#include "operator/postgres/pgbackrest.h"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -52,6 +53,14 @@ InstanceConfig StandbyConfig(int major) {
       .applicationName = "demo-2",
       .slotName = "demo_2",
   };
+  return config;
+}
+
+// spec.backup: archiving with pgBackRest.
+template <InstanceConfig (*Base)(int)>
+InstanceConfig Archiving(int major) {
+  InstanceConfig config = Base(major);
+  config.archive = ArchiveConfig{"/usr/bin/pgbackrest", "/var/lib/pgrs/demo-1/pgbackrest/pgbackrest.conf", "demo"};
   return config;
 }
 
@@ -143,6 +152,12 @@ std::vector<GoldenCase> GoldenCases() {
   // Synchronous replication on the oldest and the local major.
   cases.push_back({11, "primary-sync", SyncPrimaryConfig});
   cases.push_back({15, "primary-sync", SyncPrimaryConfig});
+  // Archiving on the oldest (restore_command in recovery.conf), on 12 (the
+  // first with it in postgresql.conf) and on the local major.
+  for (int major : {11, 12, 15}) {
+    cases.push_back({major, "primary-archive", Archiving<PrimaryConfig>});
+    cases.push_back({major, "standby-archive", Archiving<StandbyConfig>});
+  }
   return cases;
 }
 
@@ -187,6 +202,59 @@ INSTANTIATE_TEST_SUITE_P(AllMajors, GoldenTest, testing::ValuesIn(GoldenCases())
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
+
+// ---- archiving -----------------------------------------------------------
+
+TEST(GenerateConfigTest, WithoutArchivingTheUsersArchiveSettingsStay) {
+  InstanceConfig config = PrimaryConfig(15);
+  config.userParameters = {{"archive_mode", "on"}, {"archive_command", "cp %p /mnt/%f"}};
+  const std::string conf = FileText(GenerateConfig(config), "postgresql.conf");
+  EXPECT_EQ(SettingLine(conf, "archive_command"), "archive_command = 'cp %p /mnt/%f'");
+  EXPECT_EQ(SettingLine(conf, "restore_command"), "");
+}
+
+TEST(GenerateConfigTest, ArchivingOwnsArchiveSettingsOnEveryInstance) {
+  for (auto make : {Archiving<PrimaryConfig>, Archiving<StandbyConfig>}) {
+    InstanceConfig config = make(15);
+    config.userParameters = {{"archive_command", "cp %p /mnt/%f"}, {"archive_library", "basic_archive"}};
+    const std::string conf = FileText(GenerateConfig(config), "postgresql.conf");
+    EXPECT_EQ(SettingLine(conf, "archive_mode"), "archive_mode = 'on'");
+    EXPECT_EQ(SettingLine(conf, "archive_command"),
+              "archive_command = '/usr/bin/pgbackrest --config=/var/lib/pgrs/demo-1/pgbackrest/pgbackrest.conf "
+              "--stanza=demo archive-push %p'");
+    EXPECT_EQ(SettingLine(conf, "restore_command"),
+              R"(restore_command = '/usr/bin/pgbackrest --config=/var/lib/pgrs/demo-1/pgbackrest/pgbackrest.conf )"
+              R"(--stanza=demo archive-get %f "%p"')");
+    EXPECT_EQ(SettingLine(conf, "archive_library"), "");
+  }
+}
+
+TEST(GenerateConfigTest, ArchiveCommandQuotesPathsForTheShellAndEscapesPercent) {
+  InstanceConfig config = PrimaryConfig(15);
+  config.archive = ArchiveConfig{"pgbackrest", "/srv/my pgrs/100%/it's.conf", "demo"};
+  const std::string conf = FileText(GenerateConfig(config), "postgresql.conf");
+  EXPECT_EQ(SettingLine(conf, "archive_command"),
+            R"(archive_command = 'pgbackrest ''--config=/srv/my pgrs/100%%/it''\\''''s.conf'' --stanza=demo archive-push %p')");
+}
+
+TEST(PgBackRestConfigTest, MatchesGoldenFile) {
+  PgBackRestConfig config;
+  config.stanza = "demo";
+  config.repositoryPath = "/var/lib/pgrs-backups";
+  config.dataDir = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/data";
+  config.port = 15432;
+  const std::string dir = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/pgbackrest";
+  config.spoolPath = dir + "/spool";
+  config.lockPath = dir + "/lock";
+  config.logPath = dir + "/log";
+  const std::string text = GeneratePgBackRestConfig(config);
+  const fs::path golden = GoldenDir() / "pgbackrest" / "pgbackrest.conf";
+  if (UpdatingGolden()) {
+    fs::create_directories(golden.parent_path());
+    WriteText(golden, text);
+  }
+  EXPECT_EQ(text, ReadText(golden)) << golden << " differs; run with PGRS_UPDATE_GOLDEN=1 and review the diff";
+}
 
 // ---- merging -------------------------------------------------------------
 

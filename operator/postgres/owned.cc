@@ -61,4 +61,12 @@ bool IsOwnedParameter(const std::string& name) {
   return std::binary_search(owned.begin(), owned.end(), lower);
 }
 
+bool IsArchiveParameter(const std::string& name) {
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // archive_library (15+) would replace archive_command.
+  return lower == "archive_mode" || lower == "archive_command" || lower == "archive_library" ||
+         lower == "restore_command";
+}
+
 }  // namespace pgrs::postgres

@@ -1,0 +1,63 @@
+// The instance's side of backups (spec.backup): the pgBackRest configuration
+// its archive_command and restore_command name, the stanza the primary
+// creates, and how any pgBackRest command is run for this instance (as the
+// PostgreSQL user, with the environment it needs to reach PostgreSQL).
+// Archiving never stops PostgreSQL: a failure is reported, and retried.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "operator/agent/instance_layout.h"
+#include "operator/agent/protocol.h"
+#include "operator/util/process.h"
+#include "operator/util/status.h"
+
+namespace pgrs::agent {
+
+inline bool BackupConfigured(const AgentConfig& config) { return !config.backupRepositoryPath.empty(); }
+
+// Writes <instanceDir>/pgbackrest/ (pgbackrest.conf, the superuser passfile,
+// spool/, lock/, log/), all owned by the PostgreSQL user, and creates the
+// repository directory if it is missing. Idempotent; a file already as
+// generated is left alone.
+Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config);
+
+// `pgbackrest --config=<instance's> --stanza=STANZA ARGS...` as the
+// PostgreSQL user, with PGHOST=host and the superuser passfile.
+ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza,
+                              std::vector<std::string> args);
+
+// The label of the newest backup in `pgbackrest info --output=json` text for
+// `stanza`; NotFound when it has none.
+Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza);
+
+// Runs `pgbackrest stanza-create` for the primary once per repository and
+// stanza, in the background (the supervisor must stay free to fence): Poll
+// starts it, later Polls reap it. A failure is kept in error() and retried
+// after a pause; stanza-create is idempotent, so a new primary after a
+// failover runs it again harmlessly.
+class StanzaCreator {
+ public:
+  explicit StanzaCreator(const InstanceLayout& layout) : layout_(layout) {}
+  ~StanzaCreator();
+  void Poll(const AgentConfig& config, const std::string& host);
+  // The last failure, "" when none (or once it succeeded).
+  const std::string& error() const { return error_; }
+  bool created() const { return !createdFor_.empty(); }
+
+ private:
+  void Reap(int waitStatus);
+
+  const InstanceLayout& layout_;
+  pid_t child_ = 0;
+  std::string runningFor_;  // repository + stanza of the running child
+  std::string createdFor_;  // ... of the last success
+  std::string error_;
+  std::chrono::steady_clock::time_point retryAfter_{};
+};
+
+}  // namespace pgrs::agent
