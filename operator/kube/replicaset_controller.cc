@@ -13,6 +13,14 @@ Acceptance EvaluateReplicaSet(const Json& object) {
   if (spec.has_field("status")) spec.erase("status");
   api::ParseResult parsed = api::ParseManifest(spec.serialize());
   Acceptance a;
+  if (parsed.errors.empty() && parsed.object && parsed.object->spec.backup) {
+    // The instance Pods have no repository volume yet: archiving would fail
+    // on every segment and WAL would pile up on the primary's volume.
+    a.reason = "Unsupported";
+    a.message = "postgresreplicaset " + parsed.object->metadata.name +
+                ": spec.backup: backups are not supported in Kubernetes mode yet (pgrs local only); remove it";
+    return a;
+  }
   if (parsed.errors.empty()) {
     a.accepted = true;
     a.reason = "SpecValid";

@@ -35,6 +35,15 @@ TEST(EvaluateReplicaSetTest, AnInvalidSpecNamesTheObjectAndTheField) {
   EXPECT_NE(verdict.message.find("postgresreplicaset demo: spec.instances"), std::string::npos) << verdict.message;
 }
 
+TEST(EvaluateReplicaSetTest, BackupsAreRefusedUntilTheKubernetesModeHasThem) {
+  Json rs = ReplicaSet(2);
+  rs["spec"]["backup"]["repository"]["path"] = Json::string("/var/lib/pgrs/backup");
+  Acceptance verdict = EvaluateReplicaSet(rs);
+  EXPECT_FALSE(verdict.accepted);
+  EXPECT_EQ(verdict.reason, "Unsupported");
+  EXPECT_NE(verdict.message.find("postgresreplicaset demo: spec.backup: "), std::string::npos) << verdict.message;
+}
+
 TEST(SetConditionTest, TransitionTimeMovesOnlyWhenTheStatusChanges) {
   Json status = Json::object();
   EXPECT_TRUE(SetCondition(status, "Accepted", "False", "InvalidSpec", "bad", 1, "2026-01-01T00:00:00Z"));
