@@ -463,8 +463,29 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
         }
       } else if (fenced && status.targetPrimary != old.name && previous.targetPrimary == status.targetPrimary) {
         const ObservedInstance* target = observed.Find(status.targetPrimary);
+        // A planned move whose old primary was stopped from outside (its
+        // agent left or hung) has no shutdown checkpoint to wait for: the
+        // target chosen while the primary ran may be behind another standby
+        // now, which (in sync mode) may hold the last acknowledged commits.
+        // Choose again among the final positions, as a failover does; not
+        // once the lease is the target's (its promotion has begun).
+        std::string why;
+        std::vector<const ObservedInstance*> finalCandidates;
+        const bool chooseAgain = planned && !fencedByAgent && target != nullptr && !target->IsWritablePrimary() &&
+                                 observed.lease.holder != target->name;
+        if (chooseAgain) {
+          finalCandidates = PromotionCandidates(set, observed, previous, old.name, &why);
+        }
         if (target == nullptr) {
           degraded.push_back("target primary " + status.targetPrimary + " does not exist");
+        } else if (chooseAgain && finalCandidates.empty()) {
+          progressing.push_back("not promoting " + target->name + ": " + why);
+        } else if (chooseAgain && finalCandidates[0]->name != target->name &&
+                   finalCandidates[0]->receiveLsn > target->receiveLsn) {
+          status.targetPrimary = finalCandidates[0]->name;
+          progressing.push_back("chose " + status.targetPrimary + " (received " + FormatLsn(finalCandidates[0]->receiveLsn) +
+                                ") instead of " + target->name + " to replace " + old.name);
+          plan.requeueAfter = std::chrono::milliseconds(0);  // record it, then act
         } else if (planned && fencedByAgent && target->receiveLsn < old.checkpointLsn) {
           progressing.push_back("waiting for " + target->name + " to receive up to " + FormatLsn(old.checkpointLsn) +
                                 " (at " + FormatLsn(target->receiveLsn) + ")");

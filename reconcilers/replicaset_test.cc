@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace pgrs::reconcilers {
 namespace {
 
@@ -586,6 +588,43 @@ TEST(Shutdown, HandOverPrefersSpecPrimaryAndSkipsStandbysThatDoNotStreamOrAreSto
   plan = Reconcile(set, o, kNow + 200ms);
   EXPECT_EQ(plan.status.promotionReason, "Shutdown");
   EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+}
+
+// The hand-over began, then the old primary's agent vanished (killed at the
+// end of its grace period, say): stopped from outside, there is no shutdown
+// checkpoint to wait for, so the most advanced standby is chosen again from
+// the final positions before anyone is promoted.
+TEST(Shutdown, AHandOverWhoseAgentVanishedChoosesAgainFromTheFinalPositions) {
+  auto set = Set(3, "demo-1");
+  ObservedSet o = Healthy(3);
+  o.instances[1].receiveLsn = 0x5000040;  // demo-2 ahead at the start
+  Advance(set, Reconcile(set, o, kNow));
+  o.instances[0].shuttingDown = true;
+  Plan plan = Reconcile(set, o, kNow + 100ms);
+  ASSERT_EQ(plan.status.targetPrimary, "demo-2");
+  Advance(set, plan);
+  // Its agent is gone and its lease ran out; then it is stopped from
+  // outside, nothing streams any more, and demo-3 received the most.
+  auto& old = o.instances[0];
+  old.agentReachable = false;
+  o.lease = LeaseOf("demo-1", kNow - 10s);
+  plan = Reconcile(set, o, kNow + 200ms);
+  EXPECT_EQ(Actions(plan), std::vector<std::string>{"FenceFromOutside:demo-1"});
+  Advance(set, plan);
+  old.pgReachable = false;
+  old.replication.clear();
+  for (int i : {1, 2}) o.instances[i].walReceiverStreaming = false;
+  o.instances[2].receiveLsn = 0x5000090;
+  plan = Reconcile(set, o, kNow + 300ms);
+  EXPECT_EQ(plan.status.targetPrimary, "demo-3");
+  EXPECT_EQ(plan.requeueAfter.count(), 0);
+  EXPECT_TRUE(std::none_of(plan.actions.begin(), plan.actions.end(),
+                           [](const Action& a) { return a.type == ActionType::kAcquireLease; }))
+      << "nobody promoted in the pass that changes the choice";
+  Advance(set, plan);
+  plan = Reconcile(set, o, kNow + 400ms);
+  EXPECT_EQ(Actions(plan), (std::vector<std::string>{"FenceFromOutside:demo-1", "AcquireLease:demo-3"}));
+  EXPECT_EQ(plan.configs["demo-3"].role, "primary");
 }
 
 TEST(Shutdown, WithoutAStandbyToTakeOverThePrimaryJustStops) {
