@@ -9,6 +9,7 @@
 #include "e2e/kube/apiserver.h"
 #include "e2e/kube/test_util.h"
 #include "operator/kube/client.h"
+#include "operator/kube/objects.h"
 
 namespace pgrs::e2e {
 namespace {
@@ -19,9 +20,9 @@ using kube::Json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const kube::Resource kPods{"", "v1", "pods", "Pod", true};
-const kube::Resource kBudgets{"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true};
-const kube::Resource kAccounts{"", "v1", "serviceaccounts", "ServiceAccount", true};
+const kube::Resource kPods = kube::PodResource();
+const kube::Resource kBudgets = kube::PdbResource();
+const kube::Resource kAccounts = kube::ServiceAccountResource();
 constexpr char kNs[] = "ns1";
 
 Json Str(const std::string& s) { return Json::string(s); }

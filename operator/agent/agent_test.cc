@@ -76,6 +76,26 @@ class AgentTest : public ::testing::Test {
     auto r = HttpCall("GET", "http://127.0.0.1:" + std::to_string(apiPort_) + "/status", "", "token", 2s);
     return r.ok() && r->status == 200;
   }
+  // A controller that observes the agent (GET /status every 100 ms) for as
+  // long as it lives; stopped and joined also when an assertion ends the test.
+  class ControllerPolling {
+   public:
+    explicit ControllerPolling(AgentTest* test)
+        : thread_([this, test] {
+            while (!stop_) {
+              test->PollStatus();
+              std::this_thread::sleep_for(100ms);
+            }
+          }) {}
+    ~ControllerPolling() {
+      stop_ = true;
+      thread_.join();
+    }
+
+   private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+  };
   void StartRunningPrimary(std::chrono::milliseconds shutdownHandover, bool handover) {
     ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-1", "", 5, false).ok());
     StartAgent(60s, shutdownHandover);
@@ -147,13 +167,7 @@ TEST_F(AgentTest, ACrashedPrimaryWhoseLeaseWasHandedOverStaysDown) {
 
 TEST_F(AgentTest, AShutdownPrimaryKeepsRunningUntilTheControllerHasHandedItOver) {
   StartRunningPrimary(20s, /*handover=*/true);
-  std::atomic<bool> polling{true};
-  std::thread controller([&] {
-    while (polling) {
-      PollStatus();
-      std::this_thread::sleep_for(100ms);
-    }
-  });
+  ControllerPolling controller(this);
   agent_->RequestShutdown();
   EXPECT_TRUE(WaitFor([&] { return agent_->CurrentStatus().shuttingDown; }, 2s));
   // A standby could take over: PostgreSQL keeps serving, the lease renewed.
@@ -177,8 +191,6 @@ TEST_F(AgentTest, AShutdownPrimaryKeepsRunningUntilTheControllerHasHandedItOver)
   EXPECT_FALSE(WaitFor([&] { return agent_->Stopped(); }, 1s));
   ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-2", "t-1", 5, /*holderFenced=*/true).ok());
   EXPECT_TRUE(WaitFor([&] { return agent_->Stopped(); }, 5s));
-  polling = false;
-  controller.join();
 }
 
 // The controller saw the Pod terminating first and fenced the primary (fast)
@@ -187,13 +199,7 @@ TEST_F(AgentTest, AShutdownPrimaryKeepsRunningUntilTheControllerHasHandedItOver)
 // the lease (seen in pod_delete_bench: 5 s write gaps instead of 0.5 s).
 TEST_F(AgentTest, ASignalAfterThePlannedFenceStillWaitsForTheLeaseToMove) {
   StartRunningPrimary(20s, /*handover=*/true);
-  std::atomic<bool> polling{true};
-  std::thread controller([&] {
-    while (polling) {
-      PollStatus();
-      std::this_thread::sleep_for(100ms);
-    }
-  });
+  ControllerPolling controller(this);
   AgentConfig fenced = PrimaryConfig();
   fenced.fenced = true;
   fenced.fenceMode = "fast";
@@ -205,8 +211,6 @@ TEST_F(AgentTest, ASignalAfterThePlannedFenceStillWaitsForTheLeaseToMove) {
   EXPECT_GT(agent_->CurrentStatus().checkpointLsn, 0u);
   ASSERT_TRUE(lease::OpenLease(lease_).value()->Acquire("t-2", "t-1", 5, /*holderFenced=*/true).ok());
   EXPECT_TRUE(WaitFor([&] { return agent_->Stopped(); }, 5s));
-  polling = false;
-  controller.join();
 }
 
 TEST_F(AgentTest, AShutdownPrimaryStopsAtOnceWithoutAHandOverAndSoonWithoutAController) {
