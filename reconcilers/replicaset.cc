@@ -48,6 +48,19 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   return c;
 }
 
+// The first primary of a set that has never run (no timeline seen yet) is
+// restored, not initialized, as long as it has no data directory.
+std::optional<agent::RestoreConfig> RestoreForNewSet(const PostgresReplicaSet& set) {
+  if (!set.spec.bootstrap || !set.spec.bootstrap->recovery || set.status.timeline != 0) return std::nullopt;
+  return RestoreConfigFor(*set.spec.bootstrap->recovery);
+}
+
+// Its agent answers and it has no data directory yet, or its restored one
+// still replays the archive: not a primary that can be lost yet.
+bool Bootstrapping(const ObservedInstance& p) {
+  return p.agentReachable && (p.dataDirRole.empty() || p.agentState == agent::kStateRestoring);
+}
+
 agent::AgentConfig StandbyConfig(const PostgresReplicaSet& set, const std::string& name,
                                  const ObservedInstance& primary) {
   agent::AgentConfig c = BaseConfig(set);
@@ -97,6 +110,8 @@ InstanceStatus DescribeInstance(const ObservedInstance& inst, const ObservedInst
     s.state = "Initializing";
   } else if (inst.agentState == agent::kStateCloning) {
     s.state = "Cloning";
+  } else if (inst.agentState == agent::kStateRestoring) {
+    s.state = "Restoring";
   } else if (!inst.postgresRunning) {
     if (inst.agentState == agent::kStateFailed) s.state = "Failed";
     else if (inst.dataDirRole.empty()) s.state = "Pending";
@@ -150,6 +165,19 @@ std::string Action::ToString() const {
   return s;
 }
 
+agent::RestoreConfig RestoreConfigFor(const api::RecoverySpec& recovery) {
+  agent::RestoreConfig r;
+  r.repositoryPath = recovery.repository.path;
+  r.stanza = recovery.source;
+  if (recovery.target) {
+    r.targetTime = recovery.target->time;
+    r.targetLsn = recovery.target->lsn;
+    r.targetName = recovery.target->name;
+    r.targetImmediate = recovery.target->immediate;
+  }
+  return r;
+}
+
 std::string SlotName(const std::string& instance) {
   std::string s = kSlotPrefix;
   for (char c : instance) s += (c == '-' || c == '.') ? '_' : c;
@@ -178,7 +206,7 @@ const InstanceStatus* PreviousInstance(const ReplicaSetStatus& previous, const s
 // Why the primary counts as lost, or "" while it does not.
 std::string PrimaryLossReason(const PostgresReplicaSet& set, const ObservedSet& observed, const ObservedInstance& p,
                               int64_t nowMs, int64_t lostSinceMs) {
-  if (p.agentReachable && p.dataDirRole.empty()) return "";  // still bootstrapping
+  if (Bootstrapping(p)) return "";
   const int detection = set.spec.failover.detectionSeconds.value_or(5);
   const bool detectionOver = nowMs - lostSinceMs >= int64_t{detection} * 1000;
   if (p.agentReachable) {
@@ -293,6 +321,8 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       plan.actions.push_back(lease);
       Action create{ActionType::kCreateInstance, first, index, "", "", false, BaseConfig(set), "bootstrap the primary"};
       create.config.role = "primary";
+      create.config.restore = RestoreForNewSet(set);
+      if (create.config.restore) create.reason = "restore the primary from stanza " + create.config.restore->stanza;
       plan.actions.push_back(create);
       status.currentPrimary = status.targetPrimary = first;
       progressing.push_back("creating primary " + first);
@@ -351,7 +381,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
 
     const bool healthy = old.IsWritablePrimary() && old.agentReachable && old.postgresReady;
     if (status.promotionReason.empty()) {
-      if (healthy || (old.agentReachable && old.dataDirRole.empty())) {
+      if (healthy || Bootstrapping(old)) {
         status.primaryLostSince.clear();
       } else if (status.primaryLostSince.empty()) {
         status.primaryLostSince = api::FormatTimeMillis(now);
@@ -558,6 +588,7 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     pc.role = "primary";
     pc.synchronousStandbyNames = syncNames(standbyNames);
     pc.restartOnCrash = restartPrimaryOnCrash;
+    if (primary->dataDirRole.empty()) pc.restore = RestoreForNewSet(set);
     pc.handoverOnShutdown = handoverOnShutdown;
     plan.configs[primaryName] = pc;
     for (const auto& inst : observed.instances) {
@@ -591,8 +622,11 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
 
   // 4. With the primary writable: the replication role, slots, scaling.
   if (primary != nullptr && !primaryUp && !transitioning) {
-    progressing.push_back(primary->dataDirRole.empty() ? "bootstrapping primary " + primaryName
-                                                       : "waiting for primary " + primaryName);
+    const auto restore = RestoreForNewSet(set);
+    progressing.push_back(restore && Bootstrapping(*primary)
+                              ? "restoring primary " + primaryName + " from stanza " + restore->stanza
+                          : primary->dataDirRole.empty() ? "bootstrapping primary " + primaryName
+                                                         : "waiting for primary " + primaryName);
   }
   if (primaryUp) {
     if (!primary->replicationRoleExists) {
@@ -692,7 +726,8 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       // Mid-promotion nothing counts as ready, yet a healthy instance is
       // no trouble either.
       if (!transitioning) status.readyInstances++;
-    } else if (s.state == "Cloning" || s.state == "Initializing" || s.state == "Pending" || s.state == "Starting" ||
+    } else if (s.state == "Cloning" || s.state == "Initializing" || s.state == "Restoring" || s.state == "Pending" ||
+               s.state == "Starting" ||
                s.state == "Connecting" || s.state == "Rewinding" || s.state == "Promoting" || s.state == "Stopping" ||
                (s.state == "Fenced" && transitioning)) {
       progressing.push_back(inst.name + " " + s.state + (s.message.empty() ? "" : " (" + s.message + ")"));

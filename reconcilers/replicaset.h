@@ -4,7 +4,8 @@
 // every decision of pgrs lives here and is tested by scenario tables.
 //
 // One call moves the set one step toward its spec:
-//   no instance           -> create the primary (initdb)
+//   no instance           -> create the primary (initdb, or a restore:
+//                            spec.bootstrap.recovery)
 //   primary not up yet    -> wait (its agent bootstraps it)
 //   no replication role   -> create it
 //   missing slots         -> create them; stale inactive ones are dropped
@@ -67,6 +68,10 @@ struct Plan {
 // `set` carries the defaulted spec, metadata and the previous status.
 Plan Reconcile(const api::PostgresReplicaSet& set, const ObservedSet& observed,
                std::chrono::system_clock::time_point now);
+
+// What the agent of a new set's first primary restores from
+// (spec.bootstrap.recovery).
+agent::RestoreConfig RestoreConfigFor(const api::RecoverySpec& recovery);
 
 // Names pgrs derives.
 std::string SlotName(const std::string& instance);  // demo-2 -> pgrs_demo_2

@@ -395,6 +395,67 @@ TEST(Failover, FrozenAgentWithServingPostgresWaitsForTheLeaseThenFencesFromOutsi
   EXPECT_EQ(plan.status.targetPrimary, "demo-3");
 }
 
+TEST(Restore, TheFirstPrimaryOfANewSetIsRestoredUntilItRunsAndIsNotLostWhileItReplays) {
+  api::PostgresReplicaSet set = Set(2);
+  api::RecoverySpec recovery;
+  recovery.source = "old";
+  recovery.repository.path = "/var/lib/pgrs-backups";
+  recovery.target = api::RecoveryTargetSpec{"2026-12-03T10:00:00Z", "", "", false};
+  set.spec.bootstrap = api::BootstrapSpec{recovery};
+
+  // Nothing exists: the primary is created with what to restore.
+  Plan plan = Reconcile(set, ObservedSet{}, kNow);
+  const Action* create = nullptr;
+  for (const auto& a : plan.actions) {
+    if (a.type == ActionType::kCreateInstance) create = &a;
+  }
+  ASSERT_NE(create, nullptr);
+  ASSERT_TRUE(create->config.restore.has_value());
+  EXPECT_EQ(create->config.restore->stanza, "old");
+  EXPECT_EQ(create->config.restore->repositoryPath, "/var/lib/pgrs-backups");
+  EXPECT_EQ(create->config.restore->targetTime, "2026-12-03T10:00:00Z");
+  Advance(set, plan);
+
+  // Restoring (no data directory yet): its config still says so.
+  ObservedSet o = Healthy(1);
+  ObservedInstance& p = o.instances[0];
+  p.agentState = agent::kStateRestoring;
+  p.dataDirRole = "";
+  p.postgresRunning = p.postgresReady = p.pgReachable = false;
+  plan = Reconcile(set, o, kNow + 1s);
+  ASSERT_TRUE(plan.configs["demo-1"].restore.has_value());
+  EXPECT_EQ(plan.status.instances[0].state, "Restoring");
+
+  // Replaying the archive for longer than detectionSeconds: in recovery,
+  // yet no lost primary, no standby created before it is promoted.
+  p.dataDirRole = "primary";
+  p.postgresRunning = p.postgresReady = p.pgReachable = true;
+  p.inRecovery = true;
+  Advance(set, plan);
+  for (auto t : {2s, 10s, 30s}) {
+    plan = Reconcile(set, o, kNow + t);
+    EXPECT_TRUE(plan.status.primaryLostSince.empty()) << t.count();
+    EXPECT_TRUE(plan.status.promotionReason.empty()) << t.count();
+    EXPECT_FALSE(plan.configs["demo-1"].restore.has_value()) << "its data directory exists: nothing to restore";
+    EXPECT_EQ(plan.status.instances[0].state, "Restoring");
+    for (const auto& a : plan.actions) EXPECT_NE(a.type, ActionType::kCreateInstance) << a.ToString();
+    Advance(set, plan);
+  }
+
+  // Promoted: a primary like any other; the set has run, so a lost data
+  // directory is never restored again from the old backups.
+  p.agentState = agent::kStateRunning;
+  p.inRecovery = false;
+  p.timeline = 3;
+  plan = Reconcile(set, o, kNow + 31s);
+  EXPECT_EQ(plan.status.timeline, 3);
+  Advance(set, plan);
+  p.dataDirRole = "";
+  p.postgresRunning = p.postgresReady = p.pgReachable = false;
+  plan = Reconcile(set, o, kNow + 32s);
+  EXPECT_FALSE(plan.configs["demo-1"].restore.has_value());
+}
+
 TEST(Failover, SilentPrimaryIsLostOnlyAfterDetectionSeconds) {
   auto set = Set(3, "demo-1");
   Advance(set, Reconcile(set, Healthy(3), kNow));

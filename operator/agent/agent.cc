@@ -5,6 +5,7 @@
 #include "operator/agent/bootstrap.h"
 #include "operator/agent/configuration.h"
 #include "operator/agent/promote.h"
+#include "operator/agent/restore.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 
@@ -14,6 +15,10 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr char kRecoveryTargetMissed[] =
+    "spec.bootstrap.recovery.target: the archive ends before the recovery target was reached (a time after the last "
+    "archived commit, or a restore point it does not hold); delete the set and restore with another target";
 
 int64_t SteadyNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
@@ -257,13 +262,17 @@ void InstanceAgent::NoticePostmasterExit(const std::optional<AgentConfig>& confi
     retryAfter_ = Clock::now() + backoff_;
     backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, 10s);
   }
+  // A restore whose target the archive does not reach: PostgreSQL stops
+  // with a FATAL error every time it gets to the end of the archive.
+  const bool targetMissed = RestoreRecovering(layout_) && RecoveryTargetMissed(layout_);
+  if (targetMissed) SetError(kRecoveryTargetMissed);
   std::lock_guard<std::mutex> lock(mu_);
   status_.postgresRunning = false;
   status_.postgresReady = false;
   status_.postmasterPid = 0;
   status_.lastExit = *how;
   status_.restarts++;
-  status_.state = primaryCrashed_ ? kStatePrimaryDown : kStateRestarting;
+  status_.state = targetMissed ? kStateFailed : primaryCrashed_ ? kStatePrimaryDown : kStateRestarting;
 }
 
 void InstanceAgent::Tick() {
@@ -308,6 +317,14 @@ void InstanceAgent::Tick() {
     SetState(state, progress);
   });
   if (!st.ok()) return fail(st);
+  if (config->role == "primary" && RestorePromoted(layout_)) {
+    // A restored primary promoted itself at its target: the last step of
+    // the restore, with PostgreSQL stopped for a moment.
+    StopPostgres();
+    SetState(kStateRestoring, "setting this set's passwords after the promotion");
+    st = FinishRestore(layout_, *config);
+    if (!st.ok()) return fail(st);
+  }
 
   std::string dirRole = layout_.DataDirRole();
   if (dirRole == "standby" && config->role == "primary") {
@@ -349,6 +366,7 @@ void InstanceAgent::Tick() {
     st = StartPostgres(*config);
     if (!st.ok()) {
       if (config->role == "standby" && recovery_.CannotContinue()) return Repair(*config, "it cannot start recovery");
+      if (RestoreRecovering(layout_) && RecoveryTargetMissed(layout_)) return fail(Status::Invalid(kRecoveryTargetMissed));
       return fail(st);
     }
   }
@@ -359,9 +377,11 @@ void InstanceAgent::Tick() {
   // it, never this thread (which must stay free to fence).
   probe_.Aim(LocalParams(*config), postmaster_.running());
   bool ready = probe_.ok() && postmaster_.running();
+  // A restored primary replays the archive up to its target before it is one.
+  const bool restoring = config->role == "primary" && RestoreRecovering(layout_);
   // Once archiving is configured. A failure is reported, never a reason to
   // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
-  const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config);
+  const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config) && !restoring;
   if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
   const std::string stanzaError = createsStanza ? stanza_.error() : "";
   {
@@ -369,8 +389,9 @@ void InstanceAgent::Tick() {
     status_.postgresRunning = postmaster_.running();
     status_.postgresReady = ready;
     status_.postmasterPid = postmaster_.pid();
-    status_.state = ready ? kStateRunning : kStateStarting;
-    if (ready) {
+    status_.state = restoring ? kStateRestoring : ready ? kStateRunning : kStateStarting;
+    if (restoring) status_.progress = "replaying WAL from the archive up to the recovery target";
+    if (ready && !restoring) {
       status_.progress.clear();
       if (!stanzaError.empty() && status_.lastError != stanzaError) {
         spdlog::warn("instance={} error={}", options_.name, stanzaError);

@@ -34,33 +34,43 @@ Status MakePostgresDir(const InstanceLayout& layout, const std::string& path) {
   return Status::Ok();
 }
 
+Status WritePostgresFileIfChanged(const InstanceLayout& layout, const std::string& path, const std::string& content) {
+  auto current = ReadFile(path);
+  if (current.ok() && *current == content && HasMode(path, 0600)) return Status::Ok();
+  return layout.WritePostgresFile(path, content);
+}
+
 }  // namespace
 
-Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
+postgres::PgBackRestConfig PgBackRestConfigFor(const InstanceLayout& layout, int port, const std::string& stanza,
+                                               const std::string& repositoryPath) {
   postgres::PgBackRestConfig pc;
-  pc.stanza = config.stanza;
-  pc.repositoryPath = config.backupRepositoryPath;
+  pc.stanza = stanza;
+  pc.repositoryPath = repositoryPath;
   pc.dataDir = layout.DataDir();
-  pc.port = config.port;
+  pc.port = port;
   pc.spoolPath = JoinPath(layout.PgBackRestDir(), "spool");
   pc.lockPath = JoinPath(layout.PgBackRestDir(), "lock");
   pc.logPath = JoinPath(layout.PgBackRestDir(), "log");
+  return pc;
+}
+
+Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string& path,
+                                 const postgres::PgBackRestConfig& pc) {
   for (const std::string& dir : {layout.PgBackRestDir(), pc.spoolPath, pc.lockPath, pc.logPath}) {
     PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, dir));
   }
+  return WritePostgresFileIfChanged(layout, path, postgres::GeneratePgBackRestConfig(pc));
+}
+
+Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
+  auto pc = PgBackRestConfigFor(layout, config.port, config.stanza, config.backupRepositoryPath);
+  PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
   // pgBackRest makes the repository's own subdirectories, not the repository.
   PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
                            .WithContext("spec.backup.repository.path " + config.backupRepositoryPath));
-  const std::pair<std::string, std::string> files[] = {
-      {layout.PgBackRestConfigFile(), postgres::GeneratePgBackRestConfig(pc)},
-      {layout.PgBackRestPassfile(), PassfileLine("postgres", config.superuserPassword)},
-  };
-  for (const auto& [path, content] : files) {
-    auto current = ReadFile(path);
-    if (current.ok() && *current == content && HasMode(path, 0600)) continue;
-    PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(path, content));
-  }
-  return Status::Ok();
+  return WritePostgresFileIfChanged(layout, layout.PgBackRestPassfile(),
+                                    PassfileLine("postgres", config.superuserPassword));
 }
 
 ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza,

@@ -13,6 +13,7 @@
 
 #include "operator/agent/instance_layout.h"
 #include "operator/agent/protocol.h"
+#include "operator/postgres/pgbackrest.h"
 #include "operator/util/process.h"
 #include "operator/util/status.h"
 
@@ -25,6 +26,14 @@ inline bool BackupConfigured(const AgentConfig& config) { return !config.backupR
 // repository directory if it is missing. Idempotent; a file already as
 // generated is left alone.
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config);
+
+// The configuration for one stanza and repository with the instance's data
+// directory as pg1 and its spool, lock and log directories; written (those
+// directories made) to `path` by WritePgBackRestConfigFile.
+postgres::PgBackRestConfig PgBackRestConfigFor(const InstanceLayout& layout, int port, const std::string& stanza,
+                                               const std::string& repositoryPath);
+Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string& path,
+                                 const postgres::PgBackRestConfig& config);
 
 // `pgbackrest --config=<instance's> --stanza=STANZA ARGS...` as the
 // PostgreSQL user, with PGHOST=host and the superuser passfile.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <regex>
 
+#include "operator/agent/restore.h"
 #include "operator/postgres/config.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
@@ -28,7 +29,8 @@ Status EnsureDataDirectory(const InstanceLayout& layout, const AgentConfig& conf
     return Status::Unavailable("PostgreSQL " + std::to_string(config.majorVersion) + " is not installed (" +
                                layout.PgBin(config.majorVersion, "postgres") + " not found)");
   }
-  return config.role == "primary" ? Initdb(layout, config, progress) : Clone(layout, config, progress);
+  if (config.role != "primary") return Clone(layout, config, progress);
+  return config.restore ? Restore(layout, config, progress) : Initdb(layout, config, progress);
 }
 
 std::vector<std::string> InitdbArguments(int major, const std::string& target, const std::string& pwfile) {

@@ -21,7 +21,8 @@ namespace pgrs::agent {
 using BootstrapProgress = std::function<void(const std::string& state, const std::string& progress)>;
 
 // Nothing when the data directory exists and holds config.majorVersion
-// (Invalid when it holds another); else Initdb or Clone as config.role says.
+// (Invalid when it holds another); else Initdb or Clone as config.role says,
+// or for a primary with config.restore, Restore (restore.h).
 // Unavailable when that version's PostgreSQL is not installed.
 Status EnsureDataDirectory(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
 

@@ -42,6 +42,7 @@ postgres::InstanceConfig ToInstanceConfig(const InstanceLayout& layout, const Ag
   if (BackupConfigured(c)) {
     ic.archive = postgres::ArchiveConfig{layout.pgbackrest, layout.PgBackRestConfigFile(), c.stanza};
   }
+  ic.archiveRecovery = ic.role == postgres::Role::kPrimary && PathExists(layout.RestoreMarker());
   return ic;
 }
 

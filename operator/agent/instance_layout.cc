@@ -15,6 +15,9 @@ std::string InstanceLayout::PgBackRestDir() const { return JoinPath(instanceDir,
 std::string InstanceLayout::PgBackRestConfigFile() const { return JoinPath(PgBackRestDir(), "pgbackrest.conf"); }
 std::string InstanceLayout::PgBackRestPassfile() const { return JoinPath(PgBackRestDir(), "superuser.pgpass"); }
 
+std::string InstanceLayout::PgBackRestRestoreConfigFile() const { return JoinPath(PgBackRestDir(), "restore.conf"); }
+std::string InstanceLayout::RestoreMarker() const { return JoinPath(instanceDir, "restored"); }
+
 std::string InstanceLayout::PgBin(int major, const std::string& program) const {
   return pgBinRoot + "/" + std::to_string(major) + "/bin/" + program;
 }

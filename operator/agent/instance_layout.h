@@ -29,6 +29,10 @@ struct InstanceLayout {
   std::string PgBackRestDir() const;           // <instanceDir>/pgbackrest: its config, spool, locks, logs
   std::string PgBackRestConfigFile() const;    // what archive_command and `pgrs local backup` use
   std::string PgBackRestPassfile() const;      // what pgBackRest connects to PostgreSQL with
+  std::string PgBackRestRestoreConfigFile() const;  // the source repository of a restore (spec.bootstrap.recovery)
+  // Present from a restore until its promotion is complete (the recovery
+  // settings removed, this set's passwords set): restore.h.
+  std::string RestoreMarker() const;
   std::string PgBin(int major, const std::string& program) const;
 
   // What the data directory says it is: "primary", "standby" (standby.signal

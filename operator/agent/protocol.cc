@@ -66,6 +66,16 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     v["backupRepositoryPath"] = json::value::string(c.backupRepositoryPath);
     v["stanza"] = json::value::string(c.stanza);
   }
+  if (c.restore) {
+    json::value r = json::value::object();
+    r["repositoryPath"] = json::value::string(c.restore->repositoryPath);
+    r["stanza"] = json::value::string(c.restore->stanza);
+    r["targetTime"] = json::value::string(c.restore->targetTime);
+    r["targetLsn"] = json::value::string(c.restore->targetLsn);
+    r["targetName"] = json::value::string(c.restore->targetName);
+    r["targetImmediate"] = json::value::boolean(c.restore->targetImmediate);
+    v["restore"] = r;
+  }
   return v.serialize();
 }
 
@@ -108,6 +118,19 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     c.stanza = Str(v, "stanza");
     if (c.backupRepositoryPath.empty() != c.stanza.empty()) {
       return Status::Invalid("config.stanza: must be set exactly when config.backupRepositoryPath is");
+    }
+    if (v.has_object_field("restore")) {
+      const json::value& r = v.at("restore");
+      RestoreConfig& restore = c.restore.emplace();
+      restore.repositoryPath = Str(r, "repositoryPath");
+      restore.stanza = Str(r, "stanza");
+      restore.targetTime = Str(r, "targetTime");
+      restore.targetLsn = Str(r, "targetLsn");
+      restore.targetName = Str(r, "targetName");
+      restore.targetImmediate = Bool(r, "targetImmediate");
+      if (restore.repositoryPath.empty() || restore.stanza.empty()) {
+        return Status::Invalid("config.restore: needs repositoryPath and stanza");
+      }
     }
     if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {
       return Status::Invalid("config.upstreamHost: a standby needs an upstream");

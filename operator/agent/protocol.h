@@ -8,12 +8,27 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "operator/util/status.h"
 
 namespace pgrs::agent {
+
+// A primary whose data directory does not exist yet is restored from this
+// pgBackRest repository and stanza instead of initialized (a new set's
+// spec.bootstrap.recovery), recovering to at most one target (none = the
+// end of the archive) and then promoted.
+struct RestoreConfig {
+  std::string repositoryPath;
+  std::string stanza;  // the set whose backups these are
+  std::string targetTime;  // RFC 3339
+  std::string targetLsn;   // "X/Y"
+  std::string targetName;  // a restore point
+  bool targetImmediate = false;
+  bool operator==(const RestoreConfig&) const = default;
+};
 
 struct AgentConfig {
   std::string role;  // "primary" | "standby"
@@ -54,6 +69,8 @@ struct AgentConfig {
   // stanza (the set's name). Empty = no archiving; both or neither.
   std::string backupRepositoryPath;
   std::string stanza;
+  // Primary only, while the set has never run: restore instead of initdb.
+  std::optional<RestoreConfig> restore;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;
@@ -63,6 +80,7 @@ struct AgentConfig {
 inline constexpr char kStateWaitingForConfig[] = "WaitingForConfig";
 inline constexpr char kStateInitializing[] = "Initializing";  // initdb
 inline constexpr char kStateCloning[] = "Cloning";            // pg_basebackup
+inline constexpr char kStateRestoring[] = "Restoring";        // pgbackrest restore, then archive recovery
 inline constexpr char kStateStarting[] = "Starting";
 inline constexpr char kStateRunning[] = "Running";
 inline constexpr char kStateRestarting[] = "Restarting";

@@ -351,6 +351,12 @@ void DecodeMetadata(Decoder& d, const YAML::Node& node, const std::string& path,
            });
 }
 
+// spec.backup.repository and spec.bootstrap.recovery.repository.
+void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& path, BackupRepositorySpec& out) {
+  d.Object(node, path,
+           {{"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }}});
+}
+
 void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, ReplicaSetSpec& out) {
   using N = const YAML::Node&;
   using P = const std::string&;
@@ -423,10 +429,35 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                   BackupSpec& b = out.backup.emplace();
                   d.Object(v, p,
                            {
-                               {"repository",
+                               {"repository", [&](N v2, P p2) { DecodeRepository(d, v2, p2, b.repository); }},
+                           });
+                }},
+               {"bootstrap",
+                [&](N v, P p) {
+                  BootstrapSpec& b = out.bootstrap.emplace();
+                  d.Object(v, p,
+                           {
+                               {"recovery",
                                 [&](N v2, P p2) {
+                                  RecoverySpec& r = b.recovery.emplace();
                                   d.Object(v2, p2,
-                                           {{"path", [&](N v3, P p3) { d.Read(v3, p3, b.repository.path); }}});
+                                           {
+                                               {"source", [&](N v3, P p3) { d.Read(v3, p3, r.source); }},
+                                               {"repository",
+                                                [&](N v3, P p3) { DecodeRepository(d, v3, p3, r.repository); }},
+                                               {"target",
+                                                [&](N v3, P p3) {
+                                                  RecoveryTargetSpec& t = r.target.emplace();
+                                                  d.Object(v3, p3,
+                                                           {
+                                                               {"time", [&](N v4, P p4) { d.Read(v4, p4, t.time); }},
+                                                               {"lsn", [&](N v4, P p4) { d.Read(v4, p4, t.lsn); }},
+                                                               {"name", [&](N v4, P p4) { d.Read(v4, p4, t.name); }},
+                                                               {"immediate",
+                                                                [&](N v4, P p4) { d.Read(v4, p4, t.immediate); }},
+                                                           });
+                                                }},
+                                           });
                                 }},
                            });
                 }},
@@ -697,6 +728,12 @@ value MetadataToJson(const ObjectMeta& m) {
   return out;
 }
 
+value RepositoryToJson(const BackupRepositorySpec& r) {
+  value out = NewObject();
+  PutString(out, "path", r.path);
+  return out;
+}
+
 value SpecToJson(const ReplicaSetSpec& s) {
   value out = NewObject();
   PutOptional(out, "instances", s.instances);
@@ -740,11 +777,28 @@ value SpecToJson(const ReplicaSetSpec& s) {
   PutIfNotEmpty(out, "local", std::move(local));
 
   if (s.backup) {
-    value repository = NewObject();
-    PutString(repository, "path", s.backup->repository.path);
     value backup = NewObject();
-    backup["repository"] = std::move(repository);
+    backup["repository"] = RepositoryToJson(s.backup->repository);
     out["backup"] = std::move(backup);
+  }
+  if (s.bootstrap) {
+    value bootstrap = NewObject();
+    if (s.bootstrap->recovery) {
+      const RecoverySpec& r = *s.bootstrap->recovery;
+      value recovery = NewObject();
+      PutString(recovery, "source", r.source);
+      recovery["repository"] = RepositoryToJson(r.repository);
+      if (r.target) {
+        value target = NewObject();
+        PutString(target, "time", r.target->time);
+        PutString(target, "lsn", r.target->lsn);
+        PutString(target, "name", r.target->name);
+        if (r.target->immediate) target["immediate"] = value::boolean(true);
+        recovery["target"] = std::move(target);
+      }
+      bootstrap["recovery"] = std::move(recovery);
+    }
+    out["bootstrap"] = std::move(bootstrap);
   }
   return out;
 }

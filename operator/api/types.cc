@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "operator/postgres/config.h"
+#include "operator/util/lsn.h"
 
 namespace pgrs::api {
 
@@ -151,6 +152,19 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
 }
 
+// A repository (spec.backup.repository, spec.bootstrap.recovery.repository).
+template <typename Fail>
+void ValidateRepository(const BackupRepositorySpec& repository, const std::string& path, Fail& fail) {
+  if (repository.path.empty()) {
+    fail(path + ".path", "is required");
+  } else if (repository.path[0] != '/') {
+    fail(path + ".path", "must be an absolute path");
+  } else if (HasLineBreak(repository.path)) {
+    // The path goes into pgbackrest.conf, a line-based file.
+    fail(path + ".path", "must not contain a line break");
+  }
+}
+
 std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
   std::vector<FieldError> errors;
   auto fail = [&errors](std::string path, std::string message) {
@@ -289,18 +303,45 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
                                     ") ports: at most " + std::to_string(65535 - instances + 1));
   }
 
-  if (spec.backup) {
-    const std::string& repository = spec.backup->repository.path;
-    if (repository.empty()) {
-      fail("spec.backup.repository.path", "is required");
-    } else if (repository[0] != '/') {
-      fail("spec.backup.repository.path", "must be an absolute path");
-    } else if (HasLineBreak(repository)) {
-      // The path goes into pgbackrest.conf, a line-based file.
-      fail("spec.backup.repository.path", "must not contain a line break");
+  if (spec.backup) ValidateRepository(spec.backup->repository, "spec.backup.repository", fail);
+
+  if (spec.bootstrap && spec.bootstrap->recovery) {
+    const RecoverySpec& r = *spec.bootstrap->recovery;
+    const std::string path = "spec.bootstrap.recovery";
+    if (r.source.empty()) {
+      fail(path + ".source", "is required: the name of the set whose backups to restore (its pgBackRest stanza)");
+    } else if (std::string problem = CheckName(r.source); !problem.empty()) {
+      fail(path + ".source", problem);
+    }
+    ValidateRepository(r.repository, path + ".repository", fail);
+    if (r.target) {
+      const RecoveryTargetSpec& t = *r.target;
+      const int set = !t.time.empty() + !t.lsn.empty() + !t.name.empty() + t.immediate;
+      if (set > 1) {
+        fail(path + ".target", "must name at most one of time, lsn, name and immediate");
+      }
+      if (!t.time.empty() && !ParseTime(t.time)) {
+        fail(path + ".target.time", "must be an RFC 3339 time in UTC such as 2026-12-03T10:00:00Z");
+      }
+      if (!t.lsn.empty() && !ParseLsn(t.lsn)) {
+        fail(path + ".target.lsn", "must be a WAL position such as 0/3000060");
+      }
+      if (!t.name.empty() && (HasLineBreak(t.name) || t.name.find('\'') != std::string::npos || t.name.size() > 63)) {
+        fail(path + ".target.name", "must be a restore point name of at most 63 characters without quotes or line breaks");
+      }
     }
   }
 
+  return errors;
+}
+
+std::vector<FieldError> ValidateUpdate(const PostgresReplicaSet& existing, const PostgresReplicaSet& updated) {
+  std::vector<FieldError> errors;
+  if (existing.spec.bootstrap != updated.spec.bootstrap) {
+    errors.push_back({"spec.bootstrap",
+                      "cannot change once the set exists: a set is bootstrapped (and restored) only when it is "
+                      "created; restore into a new set instead"});
+  }
   return errors;
 }
 

@@ -122,6 +122,40 @@ struct BackupSpec {
   bool operator==(const BackupSpec&) const = default;
 };
 
+// Where a restore stops replaying WAL: at most one of these; none = the end
+// of the archive. time is RFC 3339 ("2026-12-03T10:00:00Z", fractions and
+// offsets as PostgreSQL reads them), lsn "X/Y", name a restore point made
+// with pg_create_restore_point(), immediate the end of the backup itself.
+struct RecoveryTargetSpec {
+  std::string time;
+  std::string lsn;
+  std::string name;
+  bool immediate = false;
+
+  bool operator==(const RecoveryTargetSpec&) const = default;
+};
+
+// A new set whose first primary is restored from a pgBackRest repository
+// (the stanza `source`, the name of the set that was backed up, which may
+// exist still or be long gone) and recovered to `target`, then promoted on
+// a new timeline. Only when the set is created: it cannot be added, changed
+// or removed later.
+struct RecoverySpec {
+  std::string source;
+  BackupRepositorySpec repository;
+  std::optional<RecoveryTargetSpec> target;
+
+  bool operator==(const RecoverySpec&) const = default;
+};
+
+// How the first primary of a new set gets its data: initdb (no bootstrap,
+// the default) or a restore (recovery).
+struct BootstrapSpec {
+  std::optional<RecoverySpec> recovery;
+
+  bool operator==(const BootstrapSpec&) const = default;
+};
+
 struct ReplicaSetSpec {
   std::optional<int> instances;  // 1..16, defaulted to 1
   PostgresSpec postgres;
@@ -131,6 +165,7 @@ struct ReplicaSetSpec {
   StorageSpec storage;
   LocalSpec local;
   std::optional<BackupSpec> backup;  // unset = no archiving, no backups
+  std::optional<BootstrapSpec> bootstrap;  // unset = initdb
 
   bool operator==(const ReplicaSetSpec&) const = default;
 };
@@ -253,6 +288,10 @@ void ApplyDefaults(ReplicaSetSpec& spec);
 // Checks a defaulted object: ranges, enums, cross-field rules, names, and
 // parameters that pgrs owns. Empty = valid.
 std::vector<FieldError> Validate(const PostgresReplicaSet& object);
+
+// What may not change when `updated` replaces the stored `existing` (same
+// name): spec.bootstrap, which only a new set uses. Empty = allowed.
+std::vector<FieldError> ValidateUpdate(const PostgresReplicaSet& existing, const PostgresReplicaSet& updated);
 
 // Decode, default and validate in one step, the way `apply` uses it. Errors
 // are formatted "postgresreplicaset NAME: PATH: MESSAGE" (NAME may be

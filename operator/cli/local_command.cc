@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "operator/agent/archiving.h"
+#include "operator/agent/restore.h"
 #include "operator/api/types.h"
 #include "operator/cli/commands.h"
 #include "operator/local/controller.h"
@@ -18,6 +19,7 @@
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 #include "operator/util/process.h"
+#include "reconcilers/replicaset.h"
 
 namespace pgrs::cli {
 
@@ -154,6 +156,35 @@ int Run(const Args& args) {
   return 0;
 }
 
+// What the first primary's agent will find in the repository of
+// spec.bootstrap.recovery: its stanza, a backup for the target, a target
+// that is not in the future.
+Status CheckRestoreSource(const api::PostgresReplicaSet& set) {
+  const api::RecoverySpec& recovery = *set.spec.bootstrap->recovery;
+  if (recovery.target && !recovery.target->time.empty()) {
+    auto target = api::ParseTime(recovery.target->time);
+    if (target && *target > std::chrono::system_clock::now()) {
+      return Status::Invalid("spec.bootstrap.recovery.target.time: " + recovery.target->time +
+                             " is in the future: nothing is archived after now");
+    }
+  }
+  const agent::RestoreConfig restore = reconcilers::RestoreConfigFor(recovery);
+  std::optional<UserIds> runAs;
+  if (RunningAsRoot()) {
+    auto user = PostgresUser();
+    if (!user.ok()) return user.status();
+    runAs = *user;
+  }
+  auto info = RunCommand(agent::RestoreInfoProgram(agent::InstanceLayout().pgbackrest, restore, runAs), 120s);
+  if (!info.ok()) return info.status().WithContext("spec.bootstrap.recovery.repository: pgbackrest info");
+  if (!info->ok()) {
+    return Status::Invalid("spec.bootstrap.recovery.repository: pgbackrest info failed: " + info->output);
+  }
+  auto stanza = agent::ParseStanzaInfo(info->output, restore.stanza);
+  if (!stanza.ok()) return stanza.status();
+  return agent::ChooseRestoreBackup(*stanza, restore, set.spec.postgres.version).status();
+}
+
 int Apply(const Args& args) {
   if (!args.flags.count("-f")) {
     std::fprintf(stderr, "pgrs local apply: -f FILE is required\n");
@@ -172,6 +203,15 @@ int Apply(const Args& args) {
     return 1;
   }
   local::LocalStore store(args.flags.at("--state-dir"));
+  if (parsed.object->spec.bootstrap && parsed.object->spec.bootstrap->recovery &&
+      store.Get(parsed.object->metadata.name).status().code() == StatusCode::kNotFound) {
+    // A restore is checked against the repository before anything is stored.
+    if (Status st = CheckRestoreSource(*parsed.object); !st.ok()) {
+      std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", parsed.object->metadata.name.c_str(),
+                   st.message().c_str());
+      return 1;
+    }
+  }
   std::string outcome;
   auto stored = store.Apply(*parsed.object, &outcome);
   if (!stored.ok()) {

@@ -54,6 +54,9 @@ Result<api::PostgresReplicaSet> LocalStore::Apply(const api::PostgresReplicaSet&
     if (!existing->metadata.deletionTimestamp.empty()) {
       return Status::Conflict("postgresreplicaset " + name + " is being deleted; apply again once it is gone");
     }
+    if (auto errors = api::ValidateUpdate(*existing, stored); !errors.empty()) {
+      return Status::Invalid("postgresreplicaset " + name + ": " + errors[0].ToString());
+    }
     stored.metadata.uid = existing->metadata.uid;
     stored.metadata.creationTimestamp = existing->metadata.creationTimestamp;
     stored.metadata.generation = existing->metadata.generation;

@@ -236,9 +236,6 @@ std::string PgBackRestCommand(const ArchiveConfig& archive, const std::string& c
          " " + command;
 }
 
-std::string RestoreCommand(const ArchiveConfig& archive) {
-  return PgBackRestCommand(archive, "archive-get %f \"%p\"");
-}
 
 // The settings that make a server a standby of its upstream; in
 // postgresql.conf from 12 on, in recovery.conf before. A standby without an
@@ -307,6 +304,12 @@ std::string PostgresqlConf(const InstanceConfig& config) {
     }
     settings["archive_mode"] = "on";
     settings["archive_command"] = PgBackRestCommand(*config.archive, "archive-push %p");
+    // A quiet primary fills a segment slowly, and only full segments are
+    // archived: this bounds what a total loss costs (the RPO) to about a
+    // minute, at the price of one mostly empty (and compressed) segment a
+    // minute while something is written. spec.postgres.parameters may say
+    // otherwise.
+    settings.emplace("archive_timeout", "60s");
     if (!UsesRecoveryConf(config.majorVersion)) {
       // A primary ignores it, and has it too: on 12 and 13 it takes a
       // restart to change, which a promotion must not need.
@@ -398,6 +401,10 @@ std::string Hash(const GeneratedConfig& generated) {
 
 const char* RoleName(Role role) { return role == Role::kPrimary ? "primary" : "standby"; }
 
+std::string RestoreCommand(const ArchiveConfig& archive) {
+  return PgBackRestCommand(archive, "archive-get %f \"%p\"");
+}
+
 std::string QuoteConfValue(const std::string& value) {
   // postgresql.conf strings end at a raw line break, so one is written as
   // the \n escape the parser understands; \\ and '' are the other escapes.
@@ -449,6 +456,8 @@ GeneratedConfig GenerateConfig(const InstanceConfig& config) {
     if (standby) {
       generated.files.push_back({"standby.signal", ""});
       generated.removeFiles = {"recovery.conf", "recovery.signal"};
+    } else if (config.archiveRecovery) {
+      generated.removeFiles = {"recovery.conf", "standby.signal"};
     } else {
       generated.removeFiles = {"recovery.conf", "recovery.signal", "standby.signal"};
     }

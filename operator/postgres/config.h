@@ -54,6 +54,9 @@ struct InstanceConfig {
   // primary only: e.g. "ANY 1 (demo-2, demo-3)"; empty = asynchronous
   std::string synchronousStandbyNames;
   std::optional<ArchiveConfig> archive;  // unset = archive_mode and restore_command left alone
+  // Primary only: a restored data directory in archive recovery toward its
+  // target (12+): its recovery.signal stays until PostgreSQL promotes.
+  bool archiveRecovery = false;
 };
 
 struct ConfigFile {
@@ -76,6 +79,9 @@ bool IsOwnedParameter(const std::string& name);
 // archive_mode, archive_command, archive_library, restore_command: owned
 // by pgrs only while archiving is on (spec.backup); the user's otherwise.
 bool IsArchiveParameter(const std::string& name);
+
+// The restore_command that fetches WAL from the stanza with archive-get.
+std::string RestoreCommand(const ArchiveConfig& archive);
 
 // Version facts the agent and executor act on.
 inline bool UsesRecoveryConf(int major) { return major < 12; }

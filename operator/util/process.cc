@@ -81,7 +81,7 @@ std::vector<std::string> MergedEnvironment(const std::vector<std::string>& extra
     dup2(outFd, STDERR_FILENO);
     if (outFd > STDERR_FILENO) close(outFd);
   }
-  int devnull = open("/dev/null", O_RDONLY);
+  int devnull = open(spec.stdinFile.empty() ? "/dev/null" : spec.stdinFile.c_str(), O_RDONLY);
   if (devnull >= 0) {
     dup2(devnull, STDIN_FILENO);
     if (devnull > STDERR_FILENO) close(devnull);

@@ -35,6 +35,7 @@ struct ProcessSpec {
   std::string workingDir;                   // empty = inherit
   std::optional<UserIds> runAs;             // drop to this user (we must be root)
   std::string outputFile;                   // append stdout+stderr here; empty = inherit
+  std::string stdinFile;                    // read stdin from here; empty = /dev/null
   bool newProcessGroup = true;              // keep terminal signals away from the child
   int deathSignal = 15;                     // sent to the child if its parent dies (0 = none)
 };

@@ -1,0 +1,222 @@
+// Restore and point-in-time recovery end to end, with real PostgreSQL 15 and
+// pgBackRest: a set archives across a failover, new sets are restored from
+// its repository to a time before the failover and to the end of the
+// archive (after the source set is gone), and bad restore targets are
+// refused with the field named.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <sstream>
+
+#include "e2e/local/harness.h"
+#include "operator/util/files.h"
+
+namespace pgrs::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Restore : public ::testing::Test {
+ protected:
+  int PortOf(const std::string& set, int base, const std::string& instance) {
+    return base + api::InstanceIndex(set, instance) - 1;
+  }
+
+  std::optional<std::string> One(const std::string& set, int port, const std::string& sql) {
+    auto rows = c_.Sql(set, port, sql);
+    if (!rows.ok() || rows->empty()) return std::nullopt;
+    return (*rows)[0][0];
+  }
+
+  // Rows of batch `tag` committed on the set's primary, one transaction.
+  void Batch(const std::string& set, int port, const std::string& tag, int rows = 100) {
+    auto done = c_.Sql(set, port,
+                       "CREATE TABLE IF NOT EXISTS batches (tag text, n int); INSERT INTO batches SELECT '" + tag +
+                           "', generate_series(1, " + std::to_string(rows) + ")");
+    ASSERT_TRUE(done.ok()) << done.status().ToString();
+  }
+
+  // Which batches a set holds, with their row counts: "A:100 B:100".
+  std::string Batches(const std::string& set, int port) {
+    auto rows = c_.Sql(set, port, "SELECT string_agg(tag || ':' || c, ' ' ORDER BY tag) FROM "
+                                  "(SELECT tag, count(*) c FROM batches GROUP BY tag) t");
+    if (!rows.ok()) return "error: " + rows.status().ToString();
+    return rows->empty() ? "" : (*rows)[0][0].value_or("");
+  }
+
+  // Switches the primary to a new WAL segment and waits until the archiver
+  // has pushed it (everything committed so far is then in the archive).
+  void ArchiveEverything(const std::string& set, int port) {
+    auto wal = One(set, port, "SELECT pg_walfile_name(pg_switch_wal())");
+    ASSERT_TRUE(wal.has_value());
+    std::string last;
+    EXPECT_TRUE(Eventually([&] {
+      last = One(set, port, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver").value_or("");
+      return !last.empty() && last >= *wal;
+    }, 60s)) << "waiting for " << *wal << " to be archived, last archived " << last;
+  }
+
+  std::string RecoverySpec(const std::string& target) {
+    return "  bootstrap:\n    recovery:\n      source: " + source_ + "\n      repository:\n        path: " + repository_ +
+           "\n" + (target.empty() ? "" : "      target:\n" + target);
+  }
+
+  std::string AgentLog(const std::string& set, const std::string& instance) {
+    auto log = ReadFile(c_.InstanceDir(set, instance) + "/agent.log");
+    return log.ok() ? log->substr(log->size() > 4000 ? log->size() - 4000 : 0) : "";
+  }
+
+  std::string PostgresLog(const std::string& set, const std::string& instance) {
+    auto log = ReadFile(c_.InstanceDir(set, instance) + "/postgres.log");
+    return log.ok() ? log->substr(log->size() > 4000 ? log->size() - 4000 : 0) : "";
+  }
+
+  std::string Message(const std::string& set, const std::string& instance) {
+    for (const auto& inst : c_.Get(set).status.instances) {
+      if (inst.name == instance) return inst.state + ": " + inst.message;
+    }
+    return "";
+  }
+
+  LocalCluster c_;
+  std::string source_ = "src";
+  std::string repository_;
+};
+
+TEST_F(Restore, PointInTimeBeforeAFailoverAndTheWholeArchiveAfterTheSourceIsGone) {
+  repository_ = c_.stateDir() + "/backups";
+  const int base = FreePortRange(2);
+  ASSERT_GT(base, 0);
+  c_.StartRun();
+  ASSERT_EQ(c_.ApplyText(Manifest(source_, 2, base, "  backup:\n    repository:\n      path: " + repository_ + "\n"))
+                .exitCode,
+            0);
+  ASSERT_TRUE(c_.WaitReady(source_));
+  const std::string first = c_.Get(source_).status.currentPrimary;
+  const int firstPort = PortOf(source_, base, first);
+
+  // A, a full backup, B, the time T, C: all archived on timeline 1.
+  Batch(source_, firstPort, "A");
+  auto backup = c_.Local("backup", {source_, "--type", "full"}, 300s);
+  ASSERT_EQ(backup.exitCode, 0) << backup.output;
+  // pgBackRest records the backup's end to the second: T comes after it.
+  const std::string backupDone = One(source_, firstPort, "SELECT clock_timestamp()").value_or("");
+  ASSERT_TRUE(Eventually([&] {
+    return One(source_, firstPort, "SELECT clock_timestamp() > '" + backupDone + "'::timestamptz + interval '1.1 s'") ==
+           std::optional<std::string>("t");
+  }, 5s));
+  Batch(source_, firstPort, "B");
+  const std::string t =
+      One(source_, firstPort, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+          .value_or("");
+  ASSERT_FALSE(t.empty());
+  // C commits measurably after T.
+  ASSERT_TRUE(Eventually([&] {
+    return One(source_, firstPort, "SELECT clock_timestamp() > '" + t + "'::timestamptz + interval '200 ms'") ==
+           std::optional<std::string>("t");
+  }, 5s));
+  Batch(source_, firstPort, "C");
+  ArchiveEverything(source_, firstPort);
+
+  // The primary's postmaster dies: D is written on timeline 2.
+  ASSERT_EQ(::kill(c_.PostmasterPid(source_, first), SIGKILL), 0);
+  std::string second;
+  ASSERT_TRUE(Eventually([&] {
+    auto set = c_.Get(source_);
+    second = set.status.currentPrimary;
+    return !second.empty() && second != first && set.status.promotionReason.empty() && set.status.timeline == 2;
+  }, 60s));
+  const int secondPort = PortOf(source_, base, second);
+  Batch(source_, secondPort, "D");
+  ArchiveEverything(source_, secondPort);
+
+  // Bad restores are refused before anything is stored.
+  const int pitrBase = FreePortRange(2);
+  auto early = c_.ApplyText(Manifest("early", 1, pitrBase, RecoverySpec("        time: 2000-01-01T00:00:00Z\n")));
+  EXPECT_EQ(early.exitCode, 1) << early.output;
+  EXPECT_NE(early.output.find("postgresreplicaset early: spec.bootstrap.recovery.target.time: 2000-01-01T00:00:00Z "
+                              "is before the end of the oldest backup of stanza src"),
+            std::string::npos)
+      << early.output;
+  auto future = c_.ApplyText(Manifest("future", 1, pitrBase, RecoverySpec("        time: 2200-01-01T00:00:00Z\n")));
+  EXPECT_EQ(future.exitCode, 1) << future.output;
+  EXPECT_NE(future.output.find("spec.bootstrap.recovery.target.time: 2200-01-01T00:00:00Z is in the future"),
+            std::string::npos)
+      << future.output;
+  source_ = "nosuch";
+  auto missing = c_.ApplyText(Manifest("missing", 1, pitrBase, RecoverySpec("")));
+  source_ = "src";
+  EXPECT_EQ(missing.exitCode, 1) << missing.output;
+  EXPECT_NE(missing.output.find("spec.bootstrap.recovery.source: stanza nosuch in repository " + repository_ +
+                                " has no backup to restore"),
+            std::string::npos)
+      << missing.output;
+  auto both = c_.ApplyText(
+      Manifest("both", 1, pitrBase, RecoverySpec("        time: " + t + "\n        immediate: true\n")));
+  EXPECT_EQ(both.exitCode, 1) << both.output;
+  EXPECT_NE(both.output.find("spec.bootstrap.recovery.target: must name at most one of"), std::string::npos)
+      << both.output;
+  EXPECT_FALSE(PathExists(c_.stateDir() + "/sets/early"));
+
+  // Restored to T: exactly A and B, on a timeline of its own, with this
+  // set's passwords, and a standby cloned from it; its own archive works.
+  ASSERT_EQ(c_.ApplyText(Manifest("pitr", 2, pitrBase,
+                                  RecoverySpec("        time: " + t + "\n") + "  backup:\n    repository:\n      path: " +
+                                      repository_ + "\n"))
+                .exitCode,
+            0) << "target " << t;
+  ASSERT_TRUE(c_.WaitReady("pitr", 180s)) << Message("pitr", "pitr-1") << "\n" << AgentLog("pitr", "pitr-1");
+  auto pitr = c_.Get("pitr");
+  const int pitrPort = PortOf("pitr", pitrBase, pitr.status.currentPrimary);
+  EXPECT_EQ(Batches("pitr", pitrPort), "A:100 B:100")
+      << "target " << t << "\n" << AgentLog("pitr", pitr.status.currentPrimary) << "\n"
+      << PostgresLog("pitr", pitr.status.currentPrimary);
+  EXPECT_GE(pitr.status.timeline, 2);
+  EXPECT_EQ(pitr.status.readyInstances, 2);
+  for (const auto& inst : pitr.status.instances) {
+    EXPECT_EQ(Batches("pitr", PortOf("pitr", pitrBase, inst.name)), "A:100 B:100") << inst.name;
+  }
+  // The recovery settings are gone: nothing would stop a later standby of
+  // this data directory at T.
+  auto autoConf = ReadFile(c_.InstanceDir("pitr", pitr.status.currentPrimary) + "/data/postgresql.auto.conf");
+  ASSERT_TRUE(autoConf.ok());
+  EXPECT_EQ(autoConf->find("recovery_target"), std::string::npos) << *autoConf;
+  Batch("pitr", pitrPort, "P");
+  ArchiveEverything("pitr", pitrPort);
+  EXPECT_TRUE(PathExists(repository_ + "/archive/pitr/archive.info"));
+  // spec.bootstrap cannot change on a set that exists.
+  auto changed = c_.ApplyText(Manifest("pitr", 2, pitrBase,
+                                       RecoverySpec("        immediate: true\n") + "  backup:\n    repository:\n      path: " +
+                                           repository_ + "\n"));
+  EXPECT_EQ(changed.exitCode, 1) << changed.output;
+  EXPECT_NE(changed.output.find("postgresreplicaset pitr: spec.bootstrap: cannot change once the set exists"),
+            std::string::npos)
+      << changed.output;
+
+  // A target after the last archived commit: the restore fails with the
+  // field named, in the instance's status.
+  const std::string afterEverything =
+      One(source_, secondPort, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+          .value_or("");
+  const int lateBase = FreePortRange(1);
+  ASSERT_EQ(c_.ApplyText(Manifest("late", 1, lateBase, RecoverySpec("        time: " + afterEverything + "\n"))).exitCode,
+            0);
+  EXPECT_TRUE(Eventually([&] {
+    return Message("late", "late-1").find("spec.bootstrap.recovery.target: the archive ends before the recovery "
+                                          "target was reached") != std::string::npos;
+  }, 120s)) << Message("late", "late-1") << "\n" << AgentLog("late", "late-1") << "\n" << PostgresLog("late", "late-1");
+  ASSERT_EQ(c_.Local("delete", {"late"}, 120s).exitCode, 0);
+
+  // The source set is deleted, data directories and all: restored with no
+  // target, a new set holds A to D.
+  ASSERT_EQ(c_.Local("delete", {source_}, 120s).exitCode, 0);
+  ASSERT_FALSE(PathExists(c_.stateDir() + "/sets/" + source_));
+  const int allBase = FreePortRange(1);
+  ASSERT_EQ(c_.ApplyText(Manifest("all", 1, allBase, RecoverySpec(""))).exitCode, 0);
+  ASSERT_TRUE(c_.WaitReady("all", 180s)) << Message("all", "all-1") << "\n" << AgentLog("all", "all-1");
+  EXPECT_EQ(Batches("all", allBase), "A:100 B:100 C:100 D:100");
+  EXPECT_GE(c_.Get("all").status.timeline, 3);
+}
+
+}  // namespace
+}  // namespace pgrs::e2e

@@ -1,0 +1,390 @@
+#include "operator/agent/restore.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <cpprest/json.h>
+#include <regex>
+#include <sstream>
+
+#include "operator/agent/archiving.h"
+#include "operator/agent/postmaster.h"
+#include "operator/api/types.h"
+#include "operator/postgres/config.h"
+#include "operator/util/files.h"
+#include "operator/util/log.h"
+#include "operator/util/lsn.h"
+
+namespace pgrs::agent {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr char kField[] = "spec.bootstrap.recovery";
+constexpr char kSettingsComment[] = "# Recovery settings written by pgrs for a restore";
+
+std::string JsonString(const web::json::value& v, const char* key) {
+  return v.has_string_field(key) ? v.at(key).as_string() : "";
+}
+int64_t JsonInt(const web::json::value& v, const char* key) {
+  return v.has_number_field(key) ? v.at(key).as_number().to_int64() : 0;
+}
+const web::json::value* JsonObject(const web::json::value& v, const char* key) {
+  return v.has_object_field(key) ? &v.at(key) : nullptr;
+}
+
+std::string TimeText(int64_t unixSeconds) {
+  return api::FormatTime(std::chrono::system_clock::time_point(std::chrono::seconds(unixSeconds)));
+}
+
+// The one recovery target a restore has, for messages: "time 2026-...", "the end of the archive".
+std::string DescribeTarget(const RestoreConfig& r) {
+  if (!r.targetTime.empty()) return "time " + r.targetTime;
+  if (!r.targetLsn.empty()) return "LSN " + r.targetLsn;
+  if (!r.targetName.empty()) return "restore point " + r.targetName;
+  if (r.targetImmediate) return "the end of the backup";
+  return "the end of the archive";
+}
+
+// PostgreSQL's recovery_target_time does not read RFC 3339's "T" and "Z":
+// "2026-12-03T10:00:00.5Z" becomes "2026-12-03 10:00:00.5+00".
+std::string PostgresTimestamp(const std::string& rfc3339) {
+  std::string out = rfc3339;
+  if (out.size() > 10 && out[10] == 'T') out[10] = ' ';
+  if (!out.empty() && out.back() == 'Z') out.replace(out.size() - 1, 1, "+00");
+  return out;
+}
+
+bool IsRestoreSetting(const std::string& line) {
+  size_t start = line.find_first_not_of(" \t");
+  if (start == std::string::npos) return false;
+  std::string rest = line.substr(start);
+  if (rest.rfind(kSettingsComment, 0) == 0) return true;
+  for (const char* key : {"restore_command", "recovery_target"}) {
+    if (rest.rfind(key, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<StanzaInfo> ParseStanzaInfo(const std::string& infoJson, const std::string& stanza) {
+  try {
+    web::json::value info = web::json::value::parse(infoJson);
+    if (!info.is_array()) return Status::Invalid("pgbackrest info: not a JSON array");
+    for (const auto& entry : info.as_array()) {
+      if (JsonString(entry, "name") != stanza) continue;
+      StanzaInfo out;
+      out.name = stanza;
+      if (const auto* status = JsonObject(entry, "status")) {
+        out.statusCode = static_cast<int>(JsonInt(*status, "code"));
+        out.statusMessage = JsonString(*status, "message");
+      }
+      if (entry.has_array_field("db")) {
+        for (const auto& db : entry.at("db").as_array()) out.postgresVersion = JsonString(db, "version");
+      }
+      if (entry.has_array_field("archive")) {
+        for (const auto& archive : entry.at("archive").as_array()) {
+          if (out.archiveMin.empty()) out.archiveMin = JsonString(archive, "min");
+          out.archiveMax = JsonString(archive, "max");
+        }
+      }
+      if (entry.has_array_field("backup")) {
+        for (const auto& b : entry.at("backup").as_array()) {
+          BackupInfo backup;
+          backup.label = JsonString(b, "label");
+          backup.type = JsonString(b, "type");
+          backup.error = b.has_boolean_field("error") && b.at("error").as_bool();
+          if (const auto* t = JsonObject(b, "timestamp")) {
+            backup.startTime = JsonInt(*t, "start");
+            backup.stopTime = JsonInt(*t, "stop");
+          }
+          if (const auto* lsn = JsonObject(b, "lsn")) {
+            backup.startLsn = JsonString(*lsn, "start");
+            backup.stopLsn = JsonString(*lsn, "stop");
+          }
+          if (const auto* archive = JsonObject(b, "archive")) {
+            backup.startWal = JsonString(*archive, "start");
+            backup.stopWal = JsonString(*archive, "stop");
+          }
+          if (const auto* sizes = JsonObject(b, "info")) {
+            backup.databaseSize = JsonInt(*sizes, "size");
+            if (const auto* repository = JsonObject(*sizes, "repository")) {
+              backup.repositorySize = JsonInt(*repository, "size");
+            }
+          }
+          if (!backup.label.empty()) out.backups.push_back(std::move(backup));
+        }
+      }
+      return out;
+    }
+    return Status::NotFound("stanza " + stanza + " is not in the repository");
+  } catch (const std::exception& e) {
+    return Status::Invalid(std::string("pgbackrest info: ") + e.what());
+  }
+}
+
+Result<BackupInfo> ChooseRestoreBackup(const StanzaInfo& info, const RestoreConfig& restore, int majorVersion) {
+  const std::string where = "stanza " + restore.stanza + " in repository " + restore.repositoryPath;
+  std::vector<const BackupInfo*> usable;
+  for (const auto& b : info.backups) {
+    if (!b.error) usable.push_back(&b);
+  }
+  if (usable.empty()) {
+    std::string why = info.statusCode != 0 && !info.statusMessage.empty() ? " (" + info.statusMessage + ")" : "";
+    return Status::Invalid(std::string(kField) + ".source: " + where + " has no backup to restore" + why);
+  }
+  if (!info.postgresVersion.empty() && info.postgresVersion != std::to_string(majorVersion)) {
+    return Status::Invalid("spec.postgres.version: is " + std::to_string(majorVersion) + " but the backups of " +
+                           where + " are of PostgreSQL " + info.postgresVersion);
+  }
+  // Listed oldest first: the newest that qualifies is the last one.
+  const BackupInfo* chosen = nullptr;
+  if (!restore.targetTime.empty()) {
+    auto target = api::ParseTime(restore.targetTime);
+    if (!target) return Status::Invalid(std::string(kField) + ".target.time: cannot be read: " + restore.targetTime);
+    const auto targetMs = std::chrono::duration_cast<std::chrono::milliseconds>(target->time_since_epoch()).count();
+    // A backup is consistent only at its end, which PostgreSQL cannot stop
+    // before; pgBackRest records that end to the second, so it was over by
+    // the next one.
+    for (const auto* b : usable) {
+      if ((b->stopTime + 1) * 1000 <= targetMs) chosen = b;
+    }
+    if (chosen == nullptr) {
+      return Status::Invalid(std::string(kField) + ".target.time: " + restore.targetTime +
+                             " is before the end of the oldest backup of " + where + " (" + usable.front()->label +
+                             ", ended by " + TimeText(usable.front()->stopTime + 1) +
+                             "), the earliest point it can recover to");
+    }
+  } else if (!restore.targetLsn.empty()) {
+    auto target = ParseLsn(restore.targetLsn);
+    if (!target) return Status::Invalid(std::string(kField) + ".target.lsn: cannot be read: " + restore.targetLsn);
+    for (const auto* b : usable) {
+      auto stop = ParseLsn(b->stopLsn);
+      if (stop && *stop <= *target) chosen = b;
+    }
+    if (chosen == nullptr) {
+      return Status::Invalid(std::string(kField) + ".target.lsn: " + restore.targetLsn +
+                             " is before the end of the oldest backup of " + where + " (" + usable.front()->label +
+                             ", ended at " + usable.front()->stopLsn + "), the earliest point it can recover to");
+    }
+  } else {
+    chosen = usable.back();
+  }
+  return *chosen;
+}
+
+ProcessSpec RestoreInfoProgram(const std::string& pgbackrest, const RestoreConfig& restore,
+                               const std::optional<UserIds>& runAs) {
+  ProcessSpec spec;
+  spec.argv = {pgbackrest,
+               "--no-config",
+               "--repo1-path=" + restore.repositoryPath,
+               "--stanza=" + restore.stanza,
+               "--log-level-console=off",
+               "--log-level-file=off",
+               "--log-level-stderr=error",
+               "info",
+               "--output=json"};
+  spec.workingDir = "/";
+  spec.runAs = runAs;
+  return spec;
+}
+
+std::string RestoreRecoverySettings(const std::string& pgbackrest, const std::string& restoreConfigFile,
+                                    const RestoreConfig& restore) {
+  std::vector<std::pair<std::string, std::string>> settings;
+  settings.emplace_back("restore_command",
+                        postgres::RestoreCommand(postgres::ArchiveConfig{pgbackrest, restoreConfigFile, restore.stanza}));
+  if (!restore.targetTime.empty()) settings.emplace_back("recovery_target_time", PostgresTimestamp(restore.targetTime));
+  if (!restore.targetLsn.empty()) settings.emplace_back("recovery_target_lsn", restore.targetLsn);
+  if (!restore.targetName.empty()) settings.emplace_back("recovery_target_name", restore.targetName);
+  if (restore.targetImmediate) settings.emplace_back("recovery_target", "immediate");
+  // Through the timelines of later failovers of the source, and once at the
+  // target, a new timeline of its own.
+  settings.emplace_back("recovery_target_timeline", "latest");
+  settings.emplace_back("recovery_target_action", "promote");
+  std::string out =
+      "# Do not edit this file manually!\n"
+      "# It will be overwritten by the ALTER SYSTEM command.\n";
+  out += std::string(kSettingsComment) + " from stanza " + restore.stanza + " to " + DescribeTarget(restore) +
+         "; removed once promoted\n";
+  for (const auto& [key, value] : settings) out += key + " = " + postgres::QuoteConfValue(value) + "\n";
+  return out;
+}
+
+std::string WithoutRestoreRecoverySettings(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line, out;
+  while (std::getline(lines, line)) {
+    if (!IsRestoreSetting(line)) out += line + "\n";
+  }
+  return out;
+}
+
+bool RecoveryTargetMissed(const std::string& logText) {
+  return logText.find("recovery ended before configured recovery target was reached") != std::string::npos;
+}
+
+bool RecoveryTargetMissed(const InstanceLayout& layout) {
+  std::ifstream log(layout.PostgresLog(), std::ios::binary);
+  if (!log) return false;
+  log.seekg(0, std::ios::end);
+  const std::streamoff size = log.tellg();
+  const std::streamoff from = size > 16384 ? size - 16384 : 0;
+  log.seekg(from);
+  std::string tail(static_cast<size_t>(size - from), '\0');
+  log.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  return RecoveryTargetMissed(tail);
+}
+
+std::optional<std::string> ParseRestoreProgress(const std::string& line) {
+  static const std::regex kProgress(R"(restore file .* \([^,()]+, ([0-9]+(\.[0-9]+)?)%\))");
+  std::smatch m;
+  if (!std::regex_search(line, m, kProgress)) return std::nullopt;
+  return "restore " + m[1].str() + "%";
+}
+
+Status Restore(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress) {
+  const RestoreConfig& restore = *config.restore;
+  progress(kStateRestoring, "restore starting");
+  // 1. The backup, from what the repository holds now.
+  auto infoRun = RunCommand(RestoreInfoProgram(layout.pgbackrest, restore,
+                                               RunningAsRoot() ? std::optional<UserIds>(layout.postgresUser)
+                                                               : std::nullopt),
+                            120s);
+  if (!infoRun.ok()) return infoRun.status().WithContext("pgbackrest info");
+  if (!infoRun->ok()) {
+    return Status::Unavailable(std::string(kField) + ".repository: pgbackrest info failed: " + infoRun->output);
+  }
+  auto info = ParseStanzaInfo(infoRun->output, restore.stanza);
+  if (!info.ok()) return info.status();
+  auto backup = ChooseRestoreBackup(*info, restore, config.majorVersion);
+  if (!backup.ok()) return backup.status();
+  spdlog::info("restoring instance={} stanza={} repository={} backup={} target=\"{}\"", layout.name, restore.stanza,
+               restore.repositoryPath, backup->label, DescribeTarget(restore));
+
+  // 2. Into a temporary directory, renamed into place once complete.
+  auto pc = PgBackRestConfigFor(layout, config.port, restore.stanza, restore.repositoryPath);
+  PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestRestoreConfigFile(), pc));
+  const std::string tmp = layout.DataDir() + ".restore";
+  PGRS_RETURN_IF_ERROR(RemoveTree(tmp));
+  PGRS_RETURN_IF_ERROR(MakeDirs(tmp, 0700));
+  PGRS_RETURN_IF_ERROR(ChownPath(tmp, layout.postgresUser.uid, layout.postgresUser.gid));
+  ProcessSpec spec;
+  spec.argv = {layout.pgbackrest,
+               "--config=" + layout.PgBackRestRestoreConfigFile(),
+               "--stanza=" + restore.stanza,
+               "--pg1-path=" + tmp,
+               "--log-level-console=detail",
+               "restore",
+               "--type=preserve",
+               "--set=" + backup->label};
+  spec.workingDir = layout.PgBackRestDir();
+  if (RunningAsRoot()) spec.runAs = layout.postgresUser;
+  std::string lastLogged;
+  auto result = RunCommand(spec, 6h, [&](const std::string& line) {
+    auto p = ParseRestoreProgress(line);
+    if (!p) return;
+    progress(kStateRestoring, *p + " of backup " + backup->label);
+    std::string tens = p->substr(0, p->find_first_of(".%") - 1);  // log every 10 %
+    if (tens != lastLogged) {
+      lastLogged = tens;
+      spdlog::info("restore progress instance={} backup={} {}", layout.name, backup->label, *p);
+    }
+  });
+  if (!result.ok()) return result.status().WithContext("pgbackrest restore");
+  if (!result->ok()) {
+    RemoveTree(tmp).ok();
+    const std::string& out = result->output;
+    return Status::Unavailable("pgbackrest restore failed: " + out.substr(out.size() > 1000 ? out.size() - 1000 : 0));
+  }
+
+  // 3. Archive recovery toward the target, then promotion.
+  for (const char* stale : {"standby.signal", "recovery.signal", "recovery.conf"}) {
+    ::unlink(JoinPath(tmp, stale).c_str());
+  }
+  PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(
+      JoinPath(tmp, "postgresql.auto.conf"),
+      RestoreRecoverySettings(layout.pgbackrest, layout.PgBackRestRestoreConfigFile(), restore)));
+  PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(JoinPath(tmp, "recovery.signal"), ""));
+  PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(layout.RestoreMarker(), backup->label + "\n"));
+  if (::rename(tmp.c_str(), layout.DataDir().c_str()) != 0) return Status::Unavailable("rename " + tmp + ": failed");
+  spdlog::info("restored data directory instance={} backup={} recovering to \"{}\"", layout.name, backup->label,
+               DescribeTarget(restore));
+  progress(kStateRestoring, "recovering from the archive to " + DescribeTarget(restore));
+  return Status::Ok();
+}
+
+bool RestoreRecovering(const InstanceLayout& layout) {
+  return PathExists(layout.RestoreMarker()) && PathExists(JoinPath(layout.DataDir(), "recovery.signal"));
+}
+
+bool RestorePromoted(const InstanceLayout& layout) {
+  if (!PathExists(layout.RestoreMarker()) || !PathExists(JoinPath(layout.DataDir(), "PG_VERSION")) ||
+      PathExists(JoinPath(layout.DataDir(), "recovery.signal"))) {
+    return false;
+  }
+  // PostgreSQL removes recovery.signal early in the end of recovery. Only
+  // once the control file says "in production" is the new timeline durable:
+  // a stop before that would have the next start replay, as crash recovery,
+  // the archived WAL beyond the target that is still in pg_wal.
+  auto major = layout.DataDirMajorVersion();
+  if (!major) return false;
+  const std::string state = ReadControlData(layout, *major).state;
+  return state == "in production" || state == "shut down";
+}
+
+namespace {
+
+std::string SqlLiteral(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config) {
+  const std::string autoConf = JoinPath(layout.DataDir(), "postgresql.auto.conf");
+  if (auto text = ReadFile(autoConf); text.ok()) {
+    std::string cleaned = WithoutRestoreRecoverySettings(*text);
+    if (cleaned != *text) PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(autoConf, cleaned));
+  }
+  // The roles came with the backup, with the source's passwords: this set's
+  // are set with no connection at all (single-user mode), each statement
+  // on one line. Nothing echoes them: statements are not logged.
+  const std::string sqlFile = JoinPath(layout.instanceDir, "restore-passwords.sql");
+  std::string sql = "ALTER ROLE postgres PASSWORD " + SqlLiteral(config.superuserPassword) + ";\n";
+  sql += "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = " + SqlLiteral(config.replicationUser) +
+         ") THEN EXECUTE format('ALTER ROLE %I PASSWORD %L', " + SqlLiteral(config.replicationUser) + ", " +
+         SqlLiteral(config.replicationPassword) + "); END IF; END $$;\n";
+  PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(sqlFile, sql));
+  ProcessSpec spec = layout.PostgresProgram(
+      config.majorVersion, "postgres",
+      {"--single", "-D", layout.DataDir(), "-c", "log_statement=none", "-c", "log_min_error_statement=panic",
+       "postgres"});
+  spec.stdinFile = sqlFile;
+  spec.workingDir = layout.instanceDir;
+  auto result = RunCommand(spec, 300s);
+  ::unlink(sqlFile.c_str());
+  if (!result.ok()) return result.status().WithContext("setting passwords after the restore");
+  // Only ERROR and FATAL lines: the output could hold the statements.
+  std::string problems;
+  std::istringstream lines(result->output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("ERROR:") != std::string::npos || line.find("FATAL:") != std::string::npos) problems += line + "; ";
+  }
+  if (!result->ok() || !problems.empty()) {
+    return Status::Unavailable("setting this set's passwords after the restore failed (" +
+                               (problems.empty() ? "exit code " + std::to_string(result->exitCode) : problems) + ")");
+  }
+  ::unlink(layout.RestoreMarker().c_str());
+  spdlog::info("restore complete instance={}: recovery settings removed, passwords set", layout.name);
+  return Status::Ok();
+}
+
+}  // namespace pgrs::agent

@@ -1,0 +1,102 @@
+// Restoring a new set's first primary from a pgBackRest repository
+// (spec.bootstrap.recovery), in four steps:
+//   1. choose the backup: the newest that ends before the target (time,
+//      LSN), or the newest of all (restore point, immediate, no target);
+//   2. `pgbackrest restore --type=preserve --set=LABEL` into a temporary
+//      directory beside the data directory, renamed into place only when
+//      complete (as initdb and pg_basebackup are);
+//   3. archive recovery: recovery.signal plus pgrs's own recovery settings
+//      in postgresql.auto.conf (restore_command reading the source stanza,
+//      the target, recovery_target_action = promote), so PostgreSQL replays
+//      WAL from the archive up to the target and promotes itself onto a new
+//      timeline;
+//   4. after the promotion (FinishRestore): the recovery settings removed
+//      (a later standby of this data directory must not stop at the old
+//      target) and this set's passwords set in single-user mode (the
+//      restored roles carry the source's), once, before any client connects.
+// A marker file (InstanceLayout::RestoreMarker) spans steps 2 to 4, so an
+// agent restarted in between finishes the job.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/agent/bootstrap.h"
+#include "operator/agent/instance_layout.h"
+#include "operator/agent/protocol.h"
+#include "operator/util/process.h"
+#include "operator/util/status.h"
+
+namespace pgrs::agent {
+
+// One backup of `pgbackrest info --output=json`.
+struct BackupInfo {
+  std::string label;  // "20261203-113949F", "..._20261203-114500I"
+  std::string type;   // full | diff | incr
+  int64_t startTime = 0;  // Unix seconds
+  int64_t stopTime = 0;
+  std::string startLsn;  // "0/2000028"
+  std::string stopLsn;
+  std::string startWal;  // the first and last WAL segment it needs
+  std::string stopWal;
+  int64_t databaseSize = 0;    // bytes of the data directory it restores
+  int64_t repositorySize = 0;  // bytes it takes in the repository
+  bool error = false;          // pgBackRest found a problem in it
+};
+
+// One stanza of `pgbackrest info --output=json`.
+struct StanzaInfo {
+  std::string name;
+  int statusCode = 0;          // 0 = ok; pgBackRest's status.code otherwise
+  std::string statusMessage;   // "ok", "missing stanza path", "no valid backups"
+  std::string postgresVersion;  // of the current database ("15"), "" when none
+  std::string archiveMin;      // oldest and newest archived WAL segment
+  std::string archiveMax;
+  std::vector<BackupInfo> backups;  // oldest first
+};
+
+// The stanza's entry in `pgbackrest info --output=json` text; NotFound when
+// the text does not list it, Invalid when it is not that JSON.
+Result<StanzaInfo> ParseStanzaInfo(const std::string& infoJson, const std::string& stanza);
+
+// The backup a restore to `restore`'s target starts from, or Invalid naming
+// the field of spec.bootstrap.recovery that cannot be satisfied (no backup
+// at all, a target before the end of the oldest backup, another major).
+Result<BackupInfo> ChooseRestoreBackup(const StanzaInfo& info, const RestoreConfig& restore, int majorVersion);
+
+// `pgbackrest info --output=json` of the restore's source stanza, without
+// any configuration file (runs as the PostgreSQL user; nothing is written).
+ProcessSpec RestoreInfoProgram(const std::string& pgbackrest, const RestoreConfig& restore,
+                               const std::optional<UserIds>& runAs);
+
+// What step 3 writes to postgresql.auto.conf.
+std::string RestoreRecoverySettings(const std::string& pgbackrest, const std::string& restoreConfigFile,
+                                    const RestoreConfig& restore);
+// `text` (a postgresql.auto.conf) without what RestoreRecoverySettings
+// wrote: its comment, restore_command and the recovery_target* settings.
+std::string WithoutRestoreRecoverySettings(const std::string& text);
+
+// PostgreSQL's log says the archive ended before the recovery target was
+// reached (a time after the last archived commit, an unknown restore point).
+bool RecoveryTargetMissed(const std::string& logText);
+// The same, of the end of the instance's postgres.log.
+bool RecoveryTargetMissed(const InstanceLayout& layout);
+
+// Steps 1 to 3 (the data directory must not exist).
+Status Restore(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
+
+// True while a restored data directory still recovers toward its target.
+bool RestoreRecovering(const InstanceLayout& layout);
+// True once PostgreSQL has promoted a restored data directory (its control
+// file says so) and step 4 is due. The postmaster must be stopped for
+// FinishRestore.
+bool RestorePromoted(const InstanceLayout& layout);
+// Step 4, with PostgreSQL stopped.
+Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config);
+
+// "restore 12.34%" of a `pgbackrest restore --log-level-console=detail` line.
+std::optional<std::string> ParseRestoreProgress(const std::string& line);
+
+}  // namespace pgrs::agent
