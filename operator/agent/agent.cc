@@ -43,6 +43,7 @@ InstanceAgent::InstanceAgent(AgentOptions options)
       fenceMarker_(layout_.FenceMarker()),
       recovery_(layout_),
       stanza_(layout_),
+      repository_(layout_),
       probe_([this] {
         std::lock_guard<std::mutex> lock(mu_);
         wake_.notify_all();
@@ -364,12 +365,18 @@ void InstanceAgent::Tick() {
   const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config);
   if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
   const std::string stanzaError = createsStanza ? stanza_.error() : "";
+  if (createsStanza && stanza_.created()) {
+    repository_.Poll(*config, LocalParams(*config).host);
+  } else if (config->role != "primary" || !BackupConfigured(*config)) {
+    repository_.Reset();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.postgresRunning = postmaster_.running();
     status_.postgresReady = ready;
     status_.postmasterPid = postmaster_.pid();
     status_.state = ready ? kStateRunning : kStateStarting;
+    status_.repository = repository_.info();
     if (ready) {
       status_.progress.clear();
       if (!stanzaError.empty() && status_.lastError != stanzaError) {

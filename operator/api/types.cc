@@ -149,6 +149,7 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.failover.retryPeriodSeconds) spec.failover.retryPeriodSeconds = 1;
   if (spec.storage.size.empty()) spec.storage.size = "1Gi";
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
+  if (spec.backup && !spec.backup->fromStandby) spec.backup->fromStandby = true;
 }
 
 std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
@@ -298,6 +299,10 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     } else if (HasLineBreak(repository)) {
       // The path goes into pgbackrest.conf, a line-based file.
       fail("spec.backup.repository.path", "must not contain a line break");
+    }
+    const std::optional<int>& full = spec.backup->retention.full;
+    if (full && (*full < 1 || *full > kMaxRetentionFull)) {
+      fail("spec.backup.retention.full", "must be between 1 and " + std::to_string(kMaxRetentionFull));
     }
   }
 
