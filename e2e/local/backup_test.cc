@@ -5,6 +5,7 @@
 // the new primary archives its new timeline, and retention keeps two fulls.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <sstream>
 
@@ -235,8 +236,10 @@ TEST_F(Backup, ArchivesWalTakesBackupsFromTheStandbyReportsThemAndKeepsTwoFulls)
 }
 
 // A repository PostgreSQL's user cannot reach: the primary keeps serving
-// writes, and the failure is in its status and in pg_stat_archiver.
-TEST_F(Backup, UnreachableRepositoryIsReportedAndThePrimaryKeepsServing) {
+// writes, and the failure is in its status, in pg_stat_archiver and in
+// BackupsHealthy (ArchivingFailing); once it can be reached, archiving
+// resumes on its own.
+TEST_F(Backup, UnreachableRepositoryIsReportedThePrimaryKeepsServingAndArchivingResumesOnceReachable) {
   const std::string locked = c_.stateDir() + "/locked";
   ASSERT_TRUE(MakeDirs(locked, 0700).ok());  // ours (root's), closed to postgres
   Create(1, locked + "/repo");
@@ -269,6 +272,28 @@ TEST_F(Backup, UnreachableRepositoryIsReportedAndThePrimaryKeepsServing) {
   EXPECT_EQ(backup.exitCode, 1) << backup.output;
   EXPECT_NE(backup.output.find("error: postgresreplicaset " + name_ + ": pgbackrest backup failed"), std::string::npos)
       << backup.output;
+
+  // The repository becomes reachable: the stanza is created on the agent's
+  // next try, archiving resumes with the next segment, and BackupsHealthy
+  // goes from ArchivingFailing to NoBackup, then True after a backup (from
+  // the primary: there is no standby).
+  ASSERT_EQ(::chmod(locked.c_str(), 0755), 0);
+  EXPECT_TRUE(Eventually([&] { return PathExists(repository_ + "/archive/" + name_ + "/archive.info"); }, 60s))
+      << AgentLog(primary);
+  SwitchAndWaitArchived(primary);
+  std::string reason;
+  EXPECT_TRUE(Eventually([&] {
+    const api::Condition* healthy = api::FindCondition(c_.Get(name_).status, "BackupsHealthy");
+    reason = healthy ? healthy->reason + ": " + healthy->message : "";
+    return healthy != nullptr && healthy->reason == "NoBackup";
+  }, 60s)) << reason;
+  std::string output;
+  const std::string label = TakeBackup("full", &output);
+  EXPECT_NE(output.find("from primary " + primary + " (full; no standby streams)"), std::string::npos) << output;
+  api::ReplicaSetStatus status = WaitForBackupStatus({label}, "True");
+  ASSERT_TRUE(status.backup);
+  EXPECT_FALSE(status.backup->archivingFailing);
+  EXPECT_GT(status.backup->archiveFailedCount, 0);  // the failures before stay counted
 }
 
 }  // namespace
