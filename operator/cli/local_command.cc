@@ -227,7 +227,7 @@ std::string Ago(const std::string& rfc3339, std::chrono::system_clock::time_poin
 
 // status.backup in two lines: the newest backup, and the archive's lag
 // (time since the last archived WAL segment) or its failure.
-std::string DescribeBackups(const api::BackupStatus& b, std::chrono::system_clock::time_point now) {
+std::string BackupLines(const api::BackupStatus& b, std::chrono::system_clock::time_point now) {
   std::string out = "backups: ";
   if (b.backups.empty()) {
     out += "none in the repository";
@@ -299,7 +299,7 @@ int Get(const Args& args) {
       out += "\n" + c.type + "=" + c.status + " (" + c.reason + ")" + (c.message.empty() ? "" : ": " + c.message);
     }
     out += "\n";
-    if (s.status.backup) out += "\n" + DescribeBackups(*s.status.backup, std::chrono::system_clock::now());
+    if (s.status.backup) out += "\n" + BackupLines(*s.status.backup, std::chrono::system_clock::now());
     if (!s.status.failovers.empty()) {
       out += "\nLast failovers:\n";
       std::vector<std::vector<std::string>> history = {{"  TIME", "FROM", "TO", "REASON", "UNAVAILABLE(S)", "TIMELINE"}};
