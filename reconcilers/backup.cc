@@ -82,8 +82,13 @@ std::optional<BackupReport> DescribeBackups(const api::PostgresReplicaSet& set, 
   }
   if (primary != nullptr && primary->archiver.observed) {
     const ArchiverRow& a = primary->archiver;
-    s.lastArchivedWal = a.lastArchivedWal;
-    s.lastArchivedTime = TimeFromMs(a.lastArchivedTimeMs);
+    // A primary that has archived nothing yet (just promoted, or restarted:
+    // pg_stat_archiver is per instance) leaves the last archived segment
+    // its predecessor reported.
+    if (!a.lastArchivedWal.empty()) {
+      s.lastArchivedWal = a.lastArchivedWal;
+      s.lastArchivedTime = TimeFromMs(a.lastArchivedTimeMs);
+    }
     s.lastFailedWal = a.lastFailedWal;
     s.lastFailedTime = TimeFromMs(a.lastFailedTimeMs);
     s.archiveFailedCount = a.failedCount;

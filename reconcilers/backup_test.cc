@@ -68,6 +68,14 @@ TEST(DescribeBackups, BackupsHealthyFollowsTheRepositoryAndTheArchiver) {
        [](auto&, ObservedInstance& p) { p.repository.error = "pgbackrest info exited with 41: permission denied"; },
        false, "False", "RepositoryUnavailable", "permission denied"},
       {"RepositoryNotReadYet", [](auto&, ObservedInstance& p) { p.repository = {}; }, false, "Unknown", "Pending", ""},
+      {"NewPrimaryHasArchivedNothingYetKeepsThePreviousSegment",
+       [](api::PostgresReplicaSet& set, ObservedInstance& p) {
+         set.status.backup = api::BackupStatus{};
+         set.status.backup->lastArchivedWal = "000000010000000000000003";
+         set.status.backup->lastArchivedTime = "2026-12-03T10:00:50Z";
+         p.archiver = {true, 0, "", 0, 0, "", 0};
+       },
+       false, "True", "BackupsAvailable", "WAL archived up to 000000010000000000000003 at 2026-12-03T10:00:50Z"},
       {"NoPrimaryKeepsWhatWasSeen",
        [](api::PostgresReplicaSet& set, auto&) {
          api::BackupStatus before;
