@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "operator/agent/protocol.h"
+
 namespace pgrs::reconcilers {
 
 // One row of the primary's pg_stat_replication.
@@ -19,6 +21,17 @@ struct ReplicationRow {
   uint64_t replayLsn = 0;
   int64_t lagBytes = 0;         // pg_current_wal_lsn() - replay_lsn on the primary
   double replayLagSeconds = 0;  // replay_lag (0 when caught up and idle)
+};
+
+// The primary's pg_stat_archiver (times in Unix ms, 0 = never).
+struct ArchiverRow {
+  bool observed = false;
+  int64_t archivedCount = 0;
+  std::string lastArchivedWal;
+  int64_t lastArchivedTimeMs = 0;
+  int64_t failedCount = 0;
+  std::string lastFailedWal;
+  int64_t lastFailedTimeMs = 0;
 };
 
 struct SlotRow {
@@ -49,6 +62,8 @@ struct ObservedInstance {
   // terminating. A primary that is shutting down is handed over by a
   // planned switchover while it still runs.
   bool shuttingDown = false;
+  // The primary's agent with spec.backup: what the repository holds.
+  agent::RepositoryInfo repository;
 
   // From PostgreSQL itself, over libpq.
   bool pgReachable = false;
@@ -65,6 +80,7 @@ struct ObservedInstance {
   std::vector<ReplicationRow> replication;
   std::vector<SlotRow> slots;
   bool replicationRoleExists = false;
+  ArchiverRow archiver;
 
   bool IsWritablePrimary() const { return pgReachable && !inRecovery; }
 };

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "operator/util/lsn.h"
+#include "reconcilers/backup.h"
 
 namespace pgrs::reconcilers {
 
@@ -44,6 +45,7 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   if (set.spec.backup) {
     c.backupRepositoryPath = set.spec.backup->repository.path;
     c.stanza = set.metadata.name;
+    c.backupRetentionFull = set.spec.backup->retention.full.value_or(0);
   }
   return c;
 }
@@ -785,6 +787,11 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
                 isDegraded ? join(degraded.empty() ? progressing : degraded) : "no instance reports a problem", "",
                 set.metadata.generation},
                nowText);
+
+  if (auto backups = DescribeBackups(set, primaryUp ? primary : nullptr)) {
+    status.backup = std::move(backups->status);
+    SetCondition(status, previous, std::move(backups->condition), nowText);
+  }
 
   if (transitioning) status.phase = planned ? "SwitchingOver" : "FailingOver";
   else if (allReady) status.phase = "Healthy";

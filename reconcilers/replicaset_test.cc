@@ -243,13 +243,40 @@ TEST(Reconcile, BackupRepositoryAndStanzaReachEveryInstanceOnlyWithSpecBackup) {
     EXPECT_EQ(config.stanza, "") << name;
   }
   api::PostgresReplicaSet set = Set(3, "demo-1");
-  set.spec.backup = api::BackupSpec{api::BackupRepositorySpec{"/var/lib/pgrs-backups"}};
+  set.spec.backup.emplace().repository.path = "/var/lib/pgrs-backups";
   Plan plan = Reconcile(set, Healthy(3), kNow);
   ASSERT_EQ(plan.configs.size(), 3u);
   for (const auto& [name, config] : plan.configs) {
     EXPECT_EQ(config.backupRepositoryPath, "/var/lib/pgrs-backups") << name;
     EXPECT_EQ(config.stanza, "demo") << name;
+    EXPECT_EQ(config.backupRetentionFull, 0) << name;  // keep every backup
   }
+  set.spec.backup->retention.full = 2;
+  for (const auto& [name, config] : Reconcile(set, Healthy(3), kNow).configs) {
+    EXPECT_EQ(config.backupRetentionFull, 2) << name;
+  }
+}
+
+TEST(Reconcile, StatusBackupAndBackupsHealthyOnlyWithSpecBackup) {
+  Plan plain = Reconcile(Set(3, "demo-1"), Healthy(3), kNow);
+  EXPECT_FALSE(plain.status.backup);
+  EXPECT_EQ(api::FindCondition(plain.status, "BackupsHealthy"), nullptr);
+  api::PostgresReplicaSet set = Set(3, "demo-1");
+  set.spec.backup.emplace().repository.path = "/var/lib/pgrs-backups";
+  ObservedSet observed = Healthy(3);
+  for (auto& inst : observed.instances) {
+    if (inst.name != "demo-1") continue;
+    inst.repository.checkedMs = 1796292000000;
+    inst.repository.backups = {{"20261203-100000F", "full", 1796292000, 1796292004, "0/2000028", "0/2000100", 1, 1}};
+    inst.archiver = {true, 3, "000000010000000000000004", 1796292060000, 0, "", 0};
+  }
+  Plan plan = Reconcile(set, observed, kNow);
+  ASSERT_TRUE(plan.status.backup);
+  ASSERT_EQ(plan.status.backup->backups.size(), 1u);
+  EXPECT_EQ(plan.status.backup->lastArchivedWal, "000000010000000000000004");
+  const api::Condition* healthy = api::FindCondition(plan.status, "BackupsHealthy");
+  ASSERT_NE(healthy, nullptr);
+  EXPECT_EQ(healthy->status, "True") << healthy->message;
 }
 
 TEST(Reconcile, SyncModeListsStandbysAsAnyK) {

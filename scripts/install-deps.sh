@@ -10,6 +10,7 @@ packages=(
   postgresql-15 postgresql-client-15
   openssl procps
   pgbackrest
+  prometheus  # for promtool: install_chart_test checks and tests the alert rules
 )
 
 # kubectl (v1.21+, whose built-in kustomize reads manifests/) is used by the

@@ -7,8 +7,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "e2e/install/openapi_schema.h"
 #include "e2e/install/test_util.h"
@@ -149,7 +152,9 @@ const std::set<std::string> kOperatorMetrics = {
     "pgrs_instance_info",           "pgrs_instance_ready",          "pgrs_instance_lag_bytes",
     "pgrs_instance_lag_seconds",    "pgrs_instance_timeline",       "pgrs_replicaset_primary_ready",
     "pgrs_replicaset_instances",    "pgrs_replicaset_ready_instances", "pgrs_replicaset_failovers_total",
-    "pgrs_reconcile_duration_seconds", "pgrs_reconcile_errors_total", "pgrs_workqueue_depth"};
+    "pgrs_reconcile_duration_seconds", "pgrs_reconcile_errors_total", "pgrs_workqueue_depth",
+    "pgrs_backup_last_success_timestamp_seconds", "pgrs_archive_last_archived_timestamp_seconds",
+    "pgrs_archive_failed_total", "pgrs_archive_failing"};
 
 TEST(ChartTest, AlertsUseMetricsTheOperatorExposes) {
   const std::string rules = ReadSource(std::string(kChart) + "/templates/prometheusrule.yaml");
@@ -164,6 +169,61 @@ TEST(ChartTest, AlertsUseMetricsTheOperatorExposes) {
   }
   const std::string readme = ReadSource(std::string(kChart) + "/README.md");
   for (const std::string& m : kOperatorMetrics) EXPECT_THAT(readme, ::testing::HasSubstr("`" + m));
+}
+
+// The PrometheusRule's groups as a plain rules file, rendered the way Helm
+// would with the chart's default values: {{ .Values.prometheusRule.X }}
+// becomes X's value, {{`text`}} becomes text, and the {{- if }} / {{- end }}
+// and {{- with }} lines go.
+std::string RenderAlertRules() {
+  std::string text = ReadSource(std::string(kChart) + "/templates/prometheusrule.yaml");
+  const value values = Values();
+  static const std::regex kValue(R"(\{\{ \.Values\.prometheusRule\.([A-Za-z]+) \}\})");
+  std::string rendered;
+  auto last = text.cbegin();
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kValue); it != std::sregex_iterator(); ++it) {
+    rendered.append(last, text.cbegin() + it->position());
+    const std::string key = (*it)[1];
+    const value& rule = values.at("prometheusRule");
+    EXPECT_TRUE(rule.has_field(key)) << key;
+    rendered += rule.has_field(key) ? rule.at(key).serialize() : "";
+    last = text.cbegin() + it->position() + it->length();
+  }
+  rendered.append(last, text.cend());
+  rendered = std::regex_replace(rendered, std::regex(R"(\{\{`([^`]*)`\}\})"), "$1");
+  std::string out;
+  bool inSpec = false;
+  std::istringstream lines(rendered);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t text = line.find_first_not_of(' ');
+    if (text != std::string::npos && line.compare(text, 2, "{{") == 0) continue;  // {{- if/with/end }}, labels
+    if (line == "spec:") {
+      inSpec = true;
+      continue;
+    }
+    if (inSpec) out += (line.rfind("  ", 0) == 0 ? line.substr(2) : line) + "\n";
+  }
+  return out;
+}
+
+// promtool (Debian's prometheus package, scripts/install-deps.sh) checks the
+// alerts' syntax and PromQL, and runs e2e/install/testdata/alerts_test.yaml:
+// the backup alerts fire when they should and not before.
+TEST(ChartTest, AlertRulesPassPromtoolAndTheBackupAlertsFireOnTime) {
+  ASSERT_EQ(install_test::RunShell("command -v promtool").exitCode, 0)
+      << "promtool is missing: run scripts/install-deps.sh (Debian package prometheus)";
+  char pattern[] = "/tmp/pgrs-alerts-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  const std::string rules = RenderAlertRules();
+  ASSERT_NE(rules.find("alert: PgrsArchivingFailing"), std::string::npos) << rules;
+  ASSERT_TRUE(WriteFileAtomic(dir + "/rules.yaml", rules).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/alerts_test.yaml", ReadSource("e2e/install/testdata/alerts_test.yaml")).ok());
+  CommandResult check = install_test::RunShell("promtool check rules " + dir + "/rules.yaml");
+  EXPECT_EQ(check.exitCode, 0) << check.output << "\n" << rules;
+  CommandResult test = install_test::RunShell("cd " + dir + " && promtool test rules alerts_test.yaml");
+  EXPECT_EQ(test.exitCode, 0) << test.output;
+  EXPECT_TRUE(RemoveTree(dir).ok());
 }
 
 TEST(ChartTest, DeploymentPassesTheSameFlagsAsTheManifests) {

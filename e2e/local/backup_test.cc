@@ -1,9 +1,11 @@
-// Backups, first slice, end to end with real PostgreSQL 15 and pgBackRest: a
-// local set with spec.backup.repository.path archives its WAL, `pgrs local
-// backup` takes full, incremental and differential backups, and after a
-// failover the new primary archives its new timeline.
+// Backups end to end with real PostgreSQL 15 and pgBackRest: a local set
+// with spec.backup.repository.path archives its WAL, `pgrs local backup`
+// takes full, incremental and differential backups from the streaming
+// standby, status.backup lists them with BackupsHealthy, after a failover
+// the new primary archives its new timeline, and retention keeps two fulls.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <sstream>
 
@@ -24,13 +26,13 @@ struct Archiver {
 
 class Backup : public ::testing::Test {
  protected:
-  void Create(int instances, const std::string& repository) {
+  void Create(int instances, const std::string& repository, const std::string& extraBackupSpec = "") {
     base_ = FreePortRange(instances);
     ASSERT_GT(base_, 0);
     repository_ = repository;
     c_.StartRun();
-    auto applied =
-        c_.ApplyText(Manifest(name_, instances, base_, "  backup:\n    repository:\n      path: " + repository_ + "\n"));
+    auto applied = c_.ApplyText(Manifest(
+        name_, instances, base_, "  backup:\n    repository:\n      path: " + repository_ + "\n" + extraBackupSpec));
     ASSERT_EQ(applied.exitCode, 0) << applied.output;
     ASSERT_TRUE(c_.WaitReady(name_));
   }
@@ -87,10 +89,12 @@ class Backup : public ::testing::Test {
     return result.ok() ? result->output : "";
   }
 
-  // The last line `pgrs local backup` printed on stdout (its label).
-  std::string TakeBackup(const std::string& type) {
+  // The last line `pgrs local backup` printed on stdout (its label);
+  // `output` gets all it printed.
+  std::string TakeBackup(const std::string& type, std::string* output = nullptr) {
     auto result = c_.Local("backup", {name_, "--type", type}, 300s);
     EXPECT_EQ(result.exitCode, 0) << result.output;
+    if (output != nullptr) *output = result.output;
     std::istringstream lines(result.output);
     std::string line, last;
     while (std::getline(lines, line)) {
@@ -99,14 +103,36 @@ class Backup : public ::testing::Test {
     return last;
   }
 
+  // What pgBackRest recorded of how the backup was taken.
+  std::string BackupManifest(const std::string& label) {
+    auto text = ReadFile(repository_ + "/backup/" + name_ + "/" + label + "/backup.manifest");
+    EXPECT_TRUE(text.ok()) << label << ": " << text.status().ToString();
+    return text.ok() ? *text : "";
+  }
+
+  // Waits until status.backup lists exactly `labels` (oldest first) and
+  // BackupsHealthy is `healthy`; returns the last status seen.
+  api::ReplicaSetStatus WaitForBackupStatus(const std::vector<std::string>& labels, const std::string& healthy) {
+    api::ReplicaSetStatus status;
+    EXPECT_TRUE(Eventually([&] {
+      status = c_.Get(name_).status;
+      const api::Condition* condition = api::FindCondition(status, "BackupsHealthy");
+      if (!status.backup || condition == nullptr || condition->status != healthy) return false;
+      std::vector<std::string> seen;
+      for (const auto& b : status.backup->backups) seen.push_back(b.label);
+      return seen == labels;
+    }, 90s)) << api::EncodeYaml(c_.Get(name_));
+    return status;
+  }
+
   LocalCluster c_;
   std::string name_ = "bk";
   int base_ = 0;
   std::string repository_;
 };
 
-TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
-  Create(2, c_.stateDir() + "/backups");
+TEST_F(Backup, ArchivesWalTakesBackupsFromTheStandbyReportsThemAndKeepsTwoFulls) {
+  Create(2, c_.stateDir() + "/backups", "    retention:\n      full: 2\n");
   const std::string first = Primary();
   ASSERT_FALSE(first.empty());
   // Archiving works: a switched segment reaches the repository.
@@ -114,10 +140,24 @@ TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
   EXPECT_EQ(archived.lastArchivedWal.substr(0, 8), "00000001");
   EXPECT_TRUE(PathExists(repository_ + "/archive/" + name_ + "/archive.info"));
 
-  // A full backup, then an incremental one on top of it.
-  const std::string full = TakeBackup("full");
+  // A full backup, from the standby (fromStandby defaults to true), then an
+  // incremental one on top of it.
+  std::string standby;
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& inst : c_.Get(name_).status.instances) {
+      if (inst.role == "standby" && inst.state == "Streaming") standby = inst.name;
+    }
+    return !standby.empty();
+  }, 60s));
+  std::string output;
+  const std::string full = TakeBackup("full", &output);
   EXPECT_EQ(full.size(), 16u) << full;  // YYYYMMDD-HHMMSSF
   EXPECT_EQ(full.back(), 'F') << full;
+  EXPECT_NE(output.find("from standby " + standby), std::string::npos) << output;
+  // pgBackRest copied the files from the standby (pg2) and started and
+  // stopped the backup on the primary.
+  const std::string manifest = BackupManifest(full);
+  EXPECT_NE(manifest.find("option-backup-standby=true"), std::string::npos) << manifest.substr(0, 3000);
   SwitchAndWaitArchived(first);
   const std::string incr = TakeBackup("incr");
   EXPECT_EQ(incr.rfind(full + "_", 0), 0u) << incr;
@@ -130,6 +170,26 @@ TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
   EXPECT_NE(info.find("\"label\":\"" + incr + "\""), std::string::npos) << info;
   EXPECT_NE(info.find("\"label\":\"" + diff + "\""), std::string::npos) << info;
   EXPECT_NE(info.find("\"type\":\"full\""), std::string::npos) << info;
+
+  // status.backup lists them, oldest first, with their LSNs and sizes, and
+  // the set's backups are healthy.
+  api::ReplicaSetStatus status = WaitForBackupStatus({full, incr, diff}, "True");
+  ASSERT_TRUE(status.backup);
+  const api::BackupRecord& oldest = status.backup->backups.front();
+  EXPECT_EQ(oldest.type, "full");
+  EXPECT_FALSE(oldest.startLsn.empty());
+  EXPECT_TRUE(api::ParseTime(oldest.stopTime).has_value()) << oldest.stopTime;
+  EXPECT_GT(oldest.databaseSize, 1000000);
+  EXPECT_GT(oldest.repositorySize, 0);
+  EXPECT_EQ(status.backup->backups[1].type, "incr");
+  EXPECT_EQ(status.backup->firstRecoverableTime, oldest.stopTime);
+  EXPECT_FALSE(status.backup->lastArchivedWal.empty());
+  EXPECT_FALSE(status.backup->archivingFailing);
+  // `pgrs local get` shows the last backup and the archive's lag.
+  auto table = c_.Local("get", {name_}, 30s);
+  EXPECT_NE(table.output.find("backups: 3, last " + diff + " (diff) finished "), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("archive: last " + status.backup->lastArchivedWal), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("BackupsHealthy=True (BackupsAvailable)"), std::string::npos) << table.output;
 
   // Bad input: an unknown type is refused before anything runs.
   auto bad = c_.Local("backup", {name_, "--type", "weekly"}, 30s);
@@ -157,15 +217,29 @@ TEST_F(Backup, ArchivesWalTakesBackupsAndArchivesTheNewTimelineAfterFailover) {
       << "no 00000002.history in " << timelineDir << "\n" << AgentLog(next);
   Archiver onNew = SwitchAndWaitArchived(next);
   EXPECT_EQ(onNew.lastArchivedWal.substr(0, 8), "00000002") << onNew.lastArchivedWal;
-  // And a backup of the new timeline works from the new primary.
+  // And a backup of the new timeline works (from the old primary once it
+  // streams again, else from the new primary).
   const std::string after = TakeBackup("full");
   EXPECT_EQ(after.back(), 'F') << after;
   EXPECT_NE(after, full);
+
+  // Retention (full: 2): a third full expires the first, and the backups
+  // that depend on it.
+  const std::string third = TakeBackup("full");
+  EXPECT_EQ(third.back(), 'F') << third;
+  const std::string kept = Info(next);
+  EXPECT_EQ(kept.find("\"label\":\"" + full + "\""), std::string::npos) << kept;
+  EXPECT_EQ(kept.find("\"label\":\"" + incr + "\""), std::string::npos) << kept;
+  EXPECT_NE(kept.find("\"label\":\"" + after + "\""), std::string::npos) << kept;
+  EXPECT_NE(kept.find("\"label\":\"" + third + "\""), std::string::npos) << kept;
+  WaitForBackupStatus({after, third}, "True");
 }
 
 // A repository PostgreSQL's user cannot reach: the primary keeps serving
-// writes, and the failure is in its status and in pg_stat_archiver.
-TEST_F(Backup, UnreachableRepositoryIsReportedAndThePrimaryKeepsServing) {
+// writes, and the failure is in its status, in pg_stat_archiver and in
+// BackupsHealthy (ArchivingFailing); once it can be reached, archiving
+// resumes on its own.
+TEST_F(Backup, UnreachableRepositoryIsReportedThePrimaryKeepsServingAndArchivingResumesOnceReachable) {
   const std::string locked = c_.stateDir() + "/locked";
   ASSERT_TRUE(MakeDirs(locked, 0700).ok());  // ours (root's), closed to postgres
   Create(1, locked + "/repo");
@@ -180,6 +254,17 @@ TEST_F(Backup, UnreachableRepositoryIsReportedAndThePrimaryKeepsServing) {
   EXPECT_TRUE(c_.Sql(name_, PortOf(primary), "CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)").ok());
   EXPECT_TRUE(c_.Sql(name_, PortOf(primary), "SELECT pg_switch_wal()").ok());
   EXPECT_TRUE(Eventually([&] { return ArchiverOn(primary).failed > 0; }, 60s));
+  // BackupsHealthy says so, with the segment that fails.
+  std::string condition;
+  EXPECT_TRUE(Eventually([&] {
+    auto set = c_.Get(name_);
+    const api::Condition* healthy = api::FindCondition(set.status, "BackupsHealthy");
+    condition = healthy ? healthy->status + " " + healthy->reason + ": " + healthy->message : "";
+    return healthy != nullptr && healthy->status == "False" && healthy->reason == "ArchivingFailing" &&
+           set.status.backup && set.status.backup->archivingFailing && !set.status.backup->lastFailedWal.empty();
+  }, 60s)) << condition;
+  auto table = c_.Local("get", {name_}, 30s);
+  EXPECT_NE(table.output.find("archive: FAILING: "), std::string::npos) << table.output;
   auto rows = c_.Sql(name_, PortOf(primary), "SELECT count(*) FROM kept");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ((*rows)[0][0], std::optional<std::string>("1"));
@@ -187,6 +272,28 @@ TEST_F(Backup, UnreachableRepositoryIsReportedAndThePrimaryKeepsServing) {
   EXPECT_EQ(backup.exitCode, 1) << backup.output;
   EXPECT_NE(backup.output.find("error: postgresreplicaset " + name_ + ": pgbackrest backup failed"), std::string::npos)
       << backup.output;
+
+  // The repository becomes reachable: the stanza is created on the agent's
+  // next try, archiving resumes with the next segment, and BackupsHealthy
+  // goes from ArchivingFailing to NoBackup, then True after a backup (from
+  // the primary: there is no standby).
+  ASSERT_EQ(::chmod(locked.c_str(), 0755), 0);
+  EXPECT_TRUE(Eventually([&] { return PathExists(repository_ + "/archive/" + name_ + "/archive.info"); }, 60s))
+      << AgentLog(primary);
+  SwitchAndWaitArchived(primary);
+  std::string reason;
+  EXPECT_TRUE(Eventually([&] {
+    const api::Condition* healthy = api::FindCondition(c_.Get(name_).status, "BackupsHealthy");
+    reason = healthy ? healthy->reason + ": " + healthy->message : "";
+    return healthy != nullptr && healthy->reason == "NoBackup";
+  }, 60s)) << reason;
+  std::string output;
+  const std::string label = TakeBackup("full", &output);
+  EXPECT_NE(output.find("from primary " + primary + " (full; no standby streams)"), std::string::npos) << output;
+  api::ReplicaSetStatus status = WaitForBackupStatus({label}, "True");
+  ASSERT_TRUE(status.backup);
+  EXPECT_FALSE(status.backup->archivingFailing);
+  EXPECT_GT(status.backup->archiveFailedCount, 0);  // the failures before stay counted
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ InstanceAgent::InstanceAgent(AgentOptions options)
       fenceMarker_(layout_.FenceMarker()),
       recovery_(layout_),
       stanza_(layout_),
+      repository_(layout_),
       probe_([this] {
         std::lock_guard<std::mutex> lock(mu_);
         wake_.notify_all();
@@ -384,6 +385,11 @@ void InstanceAgent::Tick() {
   const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config) && !restoring;
   if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
   const std::string stanzaError = createsStanza ? stanza_.error() : "";
+  if (createsStanza && stanza_.created()) {
+    repository_.Poll(*config, LocalParams(*config).host);
+  } else if (config->role != "primary" || !BackupConfigured(*config)) {
+    repository_.Reset();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.postgresRunning = postmaster_.running();
@@ -391,6 +397,7 @@ void InstanceAgent::Tick() {
     status_.postmasterPid = postmaster_.pid();
     status_.state = restoring ? kStateRestoring : ready ? kStateRunning : kStateStarting;
     if (restoring) status_.progress = "replaying WAL from the archive up to the recovery target";
+    status_.repository = repository_.info();
     if (ready && !restoring) {
       status_.progress.clear();
       if (!stanzaError.empty() && status_.lastError != stanzaError) {

@@ -1,6 +1,7 @@
 #include "operator/agent/archiving.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cpprest/json.h>
 
@@ -65,6 +66,7 @@ Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string
 
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
   auto pc = PgBackRestConfigFor(layout, config.port, config.stanza, config.backupRepositoryPath);
+  pc.retentionFull = config.backupRetentionFull;
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
   // pgBackRest makes the repository's own subdirectories, not the repository.
   PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
@@ -84,26 +86,158 @@ ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& h
   return spec;
 }
 
-Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza) {
+namespace {
+
+using web::json::value;
+
+std::string JsonString(const value& v, const char* key) {
+  return v.has_string_field(key) ? v.at(key).as_string() : std::string();
+}
+int64_t JsonInt(const value& v, const char* key) {
+  return v.has_number_field(key) ? v.at(key).as_number().to_int64() : 0;
+}
+const value& JsonObject(const value& v, const char* key) {
+  static const value empty = value::object();
+  return v.has_object_field(key) ? v.at(key) : empty;
+}
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// pgBackRest's stanza status codes that still mean "the repository answers".
+constexpr int64_t kInfoOk = 0;
+constexpr int64_t kInfoNoValidBackups = 2;
+
+}  // namespace
+
+Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::string& stanza) {
   try {
-    web::json::value info = web::json::value::parse(infoJson);
+    value info = value::parse(infoJson);
     if (!info.is_array()) return Status::Invalid("pgbackrest info: not a JSON array");
     for (const auto& entry : info.as_array()) {
-      if (!entry.has_string_field("name") || entry.at("name").as_string() != stanza) continue;
-      std::string label;
+      if (JsonString(entry, "name") != stanza) continue;
+      RepositoryInfo out;
+      const value& status = JsonObject(entry, "status");
+      const int64_t code = JsonInt(status, "code");
+      if (code != kInfoOk && code != kInfoNoValidBackups) {
+        out.error = "pgbackrest info: stanza " + stanza + ": " + JsonString(status, "message");
+      }
       if (entry.has_array_field("backup")) {
-        for (const auto& backup : entry.at("backup").as_array()) {
-          // Listed oldest first; the last one is the newest.
-          if (backup.has_string_field("label")) label = backup.at("label").as_string();
+        for (const auto& backup : entry.at("backup").as_array()) {  // oldest first
+          BackupInfo b;
+          b.label = JsonString(backup, "label");
+          if (b.label.empty()) continue;
+          b.type = JsonString(backup, "type");
+          b.startTime = JsonInt(JsonObject(backup, "timestamp"), "start");
+          b.stopTime = JsonInt(JsonObject(backup, "timestamp"), "stop");
+          b.startLsn = JsonString(JsonObject(backup, "lsn"), "start");
+          b.stopLsn = JsonString(JsonObject(backup, "lsn"), "stop");
+          const value& sizes = JsonObject(backup, "info");
+          b.databaseSize = JsonInt(sizes, "size");
+          b.repositorySize = JsonInt(JsonObject(sizes, "repository"), "delta");
+          out.backups.push_back(std::move(b));
         }
       }
-      if (label.empty()) return Status::NotFound("stanza " + stanza + " has no backup");
-      return label;
+      if (entry.has_array_field("db")) {
+        for (const auto& db : entry.at("db").as_array()) out.postgresVersion = JsonString(db, "version");
+      }
+      if (entry.has_array_field("archive")) {
+        // One entry per database history (a stanza-upgrade adds one); the
+        // last is the current one.
+        for (const auto& archive : entry.at("archive").as_array()) {
+          out.archiveMin = JsonString(archive, "min");
+          out.archiveMax = JsonString(archive, "max");
+        }
+      }
+      return out;
     }
     return Status::NotFound("stanza " + stanza + " is not in the repository");
   } catch (const std::exception& e) {
     return Status::Invalid(std::string("pgbackrest info: ") + e.what());
   }
+}
+
+Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza) {
+  auto info = ParseBackupInfo(infoJson, stanza);
+  if (!info.ok()) return info.status();
+  if (info->backups.empty()) return Status::NotFound("stanza " + stanza + " has no backup");
+  return info->backups.back().label;
+}
+
+ProcessSpec PgBackRestInfoProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza) {
+  return PgBackRestProgram(layout, host, stanza,
+                           {"--log-level-console=off", "--log-level-stderr=error", "info", "--output=json"});
+}
+
+RepositoryWatcher::~RepositoryWatcher() { Reset(); }
+
+void RepositoryWatcher::Reset() {
+  if (child_ > 0) StopChild(child_, SIGTERM, 5s);
+  child_ = 0;
+  info_ = RepositoryInfo{};
+  infoFor_.clear();
+  backupInfoMtimeNs_ = -1;
+  nextRun_ = {};
+}
+
+void RepositoryWatcher::Poll(const AgentConfig& config, const std::string& host) {
+  const std::string key = config.backupRepositoryPath + "\n" + config.stanza;
+  if (child_ > 0) {
+    if (auto waitStatus = TryReap(child_)) Reap(*waitStatus);
+    return;
+  }
+  if (infoFor_ != key) {
+    info_ = RepositoryInfo{};
+    nextRun_ = {};
+  }
+  // A finished backup or expire rewrites backup.info: read again now rather
+  // than up to kInterval later.
+  struct stat st {};
+  const std::string backupInfo = JoinPath(config.backupRepositoryPath, "backup/" + config.stanza + "/backup.info");
+  const int64_t mtimeNs = ::stat(backupInfo.c_str(), &st) == 0
+                              ? int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec : 0;
+  if (mtimeNs != backupInfoMtimeNs_) nextRun_ = {};
+  if (Clock::now() < nextRun_) return;
+  ProcessSpec spec = PgBackRestInfoProgram(layout_, host, config.stanza);
+  spec.outputFile = JoinPath(layout_.PgBackRestDir(), "info.out");
+  ::unlink(spec.outputFile.c_str());
+  backupInfoMtimeNs_ = mtimeNs;
+  nextRun_ = Clock::now() + kInterval;
+  auto pid = SpawnProcess(spec);
+  if (!pid.ok()) {
+    info_.error = "pgbackrest info: " + pid.status().message();
+    info_.checkedMs = SystemNowMs();
+    infoFor_ = key;
+    return;
+  }
+  child_ = *pid;
+  runningFor_ = key;
+}
+
+void RepositoryWatcher::Reap(int waitStatus) {
+  child_ = 0;
+  auto output = ReadFile(JoinPath(layout_.PgBackRestDir(), "info.out"));
+  const std::string text = output.ok() ? *output : std::string();
+  RepositoryInfo next = infoFor_ == runningFor_ ? info_ : RepositoryInfo{};
+  if (WIFEXITED(waitStatus) && WEXITSTATUS(waitStatus) == 0) {
+    const std::string stanza = runningFor_.substr(runningFor_.find('\n') + 1);
+    auto parsed = ParseBackupInfo(text, stanza);
+    if (parsed.ok()) {
+      next = std::move(*parsed);
+    } else {
+      next.error = parsed.status().message();
+    }
+  } else {
+    next.error = "pgbackrest info " + DescribeWaitStatus(waitStatus) + ": " + Tail(text);
+  }
+  next.checkedMs = SystemNowMs();
+  if (next.error != info_.error && !next.error.empty()) {
+    spdlog::warn("pgbackrest info failed instance={} error={}", layout_.name, next.error);
+  }
+  info_ = std::move(next);
+  infoFor_ = runningFor_;
 }
 
 StanzaCreator::~StanzaCreator() {

@@ -40,9 +40,19 @@ Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string
 ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza,
                               std::vector<std::string> args);
 
-// The label of the newest backup in `pgbackrest info --output=json` text for
-// `stanza`; NotFound when it has none.
+// The one reader of `pgbackrest info --output=json` text: the backups of
+// `stanza` (oldest first) and its archive's WAL range. A stanza status
+// other than ok or "no valid backups" goes into error(). NotFound when the
+// stanza is not in the text, Invalid when the text is not pgBackRest's.
+// checkedMs is left 0 for the caller.
+Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::string& stanza);
+
+// The label of the newest backup in that text; NotFound when it has none.
 Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza);
+
+// `pgbackrest info --output=json` for the instance: the JSON alone on
+// stdout, only an error on stderr.
+ProcessSpec PgBackRestInfoProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza);
 
 // Runs `pgbackrest stanza-create` for the primary once per repository and
 // stanza, in the background (the supervisor must stay free to fence): Poll
@@ -67,6 +77,34 @@ class StanzaCreator {
   std::string createdFor_;  // ... of the last success
   std::string error_;
   std::chrono::steady_clock::time_point retryAfter_{};
+};
+
+// Keeps what the repository holds, for the primary's status: runs
+// `pgbackrest info` in the background (never blocking the supervisor) every
+// 30 s, and within a Poll or two after the repository's backup.info changed
+// (a backup or an expire finished; POSIX repositories). info() is the last
+// answer; a failed run keeps the backups last seen and sets error.
+class RepositoryWatcher {
+ public:
+  explicit RepositoryWatcher(const InstanceLayout& layout) : layout_(layout) {}
+  ~RepositoryWatcher();
+  void Poll(const AgentConfig& config, const std::string& host);
+  // Not the primary (or no spec.backup) any more: stop and forget.
+  void Reset();
+  const RepositoryInfo& info() const { return info_; }
+
+  static constexpr std::chrono::seconds kInterval{30};
+
+ private:
+  void Reap(int waitStatus);
+
+  const InstanceLayout& layout_;
+  pid_t child_ = 0;
+  std::string runningFor_;  // repository + stanza of the running child
+  std::string infoFor_;     // ... that info_ describes
+  RepositoryInfo info_;
+  int64_t backupInfoMtimeNs_ = -1;
+  std::chrono::steady_clock::time_point nextRun_{};
 };
 
 }  // namespace pgrs::agent

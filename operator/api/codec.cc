@@ -430,6 +430,11 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                   d.Object(v, p,
                            {
                                {"repository", [&](N v2, P p2) { DecodeRepository(d, v2, p2, b.repository); }},
+                               {"fromStandby", [&](N v2, P p2) { d.Read(v2, p2, b.fromStandby); }},
+                               {"retention",
+                                [&](N v2, P p2) {
+                                  d.Object(v2, p2, {{"full", [&](N v3, P p3) { d.Read(v3, p3, b.retention.full); }}});
+                                }},
                            });
                 }},
                {"bootstrap",
@@ -519,6 +524,46 @@ bool DecodeFailoverRecord(Decoder& d, const YAML::Node& node, const std::string&
   return d.errors().size() == before;
 }
 
+bool DecodeBackupRecord(Decoder& d, const YAML::Node& node, const std::string& path, BackupRecord& out) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  const size_t before = d.errors().size();
+  d.Object(node, path,
+           {
+               {"label", [&](N v, P p) { d.Read(v, p, out.label); }},
+               {"type", [&](N v, P p) { d.Read(v, p, out.type); }},
+               {"startTime", [&](N v, P p) { d.Read(v, p, out.startTime); }},
+               {"stopTime", [&](N v, P p) { d.Read(v, p, out.stopTime); }},
+               {"startLsn", [&](N v, P p) { d.Read(v, p, out.startLsn); }},
+               {"stopLsn", [&](N v, P p) { d.Read(v, p, out.stopLsn); }},
+               {"databaseSize", [&](N v, P p) { d.Read(v, p, out.databaseSize); }},
+               {"repositorySize", [&](N v, P p) { d.Read(v, p, out.repositorySize); }},
+           });
+  return d.errors().size() == before;
+}
+
+void DecodeBackupStatus(Decoder& d, const YAML::Node& node, const std::string& path, BackupStatus& out) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  d.Object(node, path,
+           {
+               {"backups",
+                [&](N v, P p) {
+                  d.List(v, p, out.backups, [&](N e, P pe, BackupRecord& b) { return DecodeBackupRecord(d, e, pe, b); });
+                }},
+               {"firstRecoverableTime", [&](N v, P p) { d.Read(v, p, out.firstRecoverableTime); }},
+               {"lastRecoverableTime", [&](N v, P p) { d.Read(v, p, out.lastRecoverableTime); }},
+               {"lastArchivedWal", [&](N v, P p) { d.Read(v, p, out.lastArchivedWal); }},
+               {"lastArchivedTime", [&](N v, P p) { d.Read(v, p, out.lastArchivedTime); }},
+               {"lastFailedWal", [&](N v, P p) { d.Read(v, p, out.lastFailedWal); }},
+               {"lastFailedTime", [&](N v, P p) { d.Read(v, p, out.lastFailedTime); }},
+               {"archiveFailedCount", [&](N v, P p) { d.Read(v, p, out.archiveFailedCount); }},
+               {"archivingFailing", [&](N v, P p) { d.Read(v, p, out.archivingFailing); }},
+               {"repositoryError", [&](N v, P p) { d.Read(v, p, out.repositoryError); }},
+               {"repositoryCheckedTime", [&](N v, P p) { d.Read(v, p, out.repositoryCheckedTime); }},
+           });
+}
+
 void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, ReplicaSetStatus& out) {
   using N = const YAML::Node&;
   using P = const std::string&;
@@ -558,6 +603,7 @@ void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, R
                {"observedGeneration", [&](N v, P p) { d.Read(v, p, out.observedGeneration); }},
                {"maxLagBytes", [&](N v, P p) { d.Read(v, p, out.maxLagBytes); }},
                {"selector", [&](N v, P p) { d.Read(v, p, out.selector); }},
+               {"backup", [&](N v, P p) { DecodeBackupStatus(d, v, p, out.backup.emplace()); }},
            });
 }
 
@@ -779,6 +825,10 @@ value SpecToJson(const ReplicaSetSpec& s) {
   if (s.backup) {
     value backup = NewObject();
     backup["repository"] = RepositoryToJson(s.backup->repository);
+    PutOptional(backup, "fromStandby", s.backup->fromStandby);
+    value retention = NewObject();
+    PutOptional(retention, "full", s.backup->retention.full);
+    PutIfNotEmpty(backup, "retention", std::move(retention));
     out["backup"] = std::move(backup);
   }
   if (s.bootstrap) {
@@ -800,6 +850,36 @@ value SpecToJson(const ReplicaSetSpec& s) {
     }
     out["bootstrap"] = std::move(bootstrap);
   }
+  return out;
+}
+
+value BackupStatusToJson(const BackupStatus& s) {
+  value out = NewObject();
+  std::vector<value> backups;
+  for (const BackupRecord& b : s.backups) {
+    value item = NewObject();
+    item["label"] = value::string(b.label);
+    PutString(item, "type", b.type);
+    PutString(item, "startTime", b.startTime);
+    PutString(item, "stopTime", b.stopTime);
+    PutString(item, "startLsn", b.startLsn);
+    PutString(item, "stopLsn", b.stopLsn);
+    PutInt(item, "databaseSize", b.databaseSize);
+    PutInt(item, "repositorySize", b.repositorySize);
+    backups.push_back(std::move(item));
+  }
+  // Always written: "no backup" is news to a reader.
+  out["backups"] = value::array(std::move(backups));
+  PutString(out, "firstRecoverableTime", s.firstRecoverableTime);
+  PutString(out, "lastRecoverableTime", s.lastRecoverableTime);
+  PutString(out, "lastArchivedWal", s.lastArchivedWal);
+  PutString(out, "lastArchivedTime", s.lastArchivedTime);
+  PutString(out, "lastFailedWal", s.lastFailedWal);
+  PutString(out, "lastFailedTime", s.lastFailedTime);
+  PutInt(out, "archiveFailedCount", s.archiveFailedCount);
+  out["archivingFailing"] = value::boolean(s.archivingFailing);
+  PutString(out, "repositoryError", s.repositoryError);
+  PutString(out, "repositoryCheckedTime", s.repositoryCheckedTime);
   return out;
 }
 
@@ -870,6 +950,7 @@ value StatusToJson(const ReplicaSetStatus& s) {
   PutInt(out, "observedGeneration", s.observedGeneration);
   PutOptional(out, "maxLagBytes", s.maxLagBytes);
   PutString(out, "selector", s.selector);
+  if (s.backup) out["backup"] = BackupStatusToJson(*s.backup);
   return out;
 }
 

@@ -150,6 +150,7 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.failover.retryPeriodSeconds) spec.failover.retryPeriodSeconds = 1;
   if (spec.storage.size.empty()) spec.storage.size = "1Gi";
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
+  if (spec.backup && !spec.backup->fromStandby) spec.backup->fromStandby = true;
 }
 
 // A repository (spec.backup.repository, spec.bootstrap.recovery.repository).
@@ -303,7 +304,13 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
                                     ") ports: at most " + std::to_string(65535 - instances + 1));
   }
 
-  if (spec.backup) ValidateRepository(spec.backup->repository, "spec.backup.repository", fail);
+  if (spec.backup) {
+    ValidateRepository(spec.backup->repository, "spec.backup.repository", fail);
+    const std::optional<int>& full = spec.backup->retention.full;
+    if (full && (*full < 1 || *full > kMaxRetentionFull)) {
+      fail("spec.backup.retention.full", "must be between 1 and " + std::to_string(kMaxRetentionFull));
+    }
+  }
 
   if (spec.bootstrap && spec.bootstrap->recovery) {
     const RecoverySpec& r = *spec.bootstrap->recovery;
@@ -314,6 +321,9 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
       fail(path + ".source", problem);
     }
     ValidateRepository(r.repository, path + ".repository", fail);
+    if (spec.postgres.version < 12) {
+      fail(path, "needs spec.postgres.version 12 or later (recovery.signal and recovery settings in postgresql.conf)");
+    }
     if (r.target) {
       const RecoveryTargetSpec& t = *r.target;
       const int set = !t.time.empty() + !t.lsn.empty() + !t.name.empty() + t.immediate;

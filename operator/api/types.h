@@ -31,6 +31,8 @@ inline constexpr int kDefaultBasePort = 15432;
 // Leaves room for the longest derived name ("<name>-16", slot names) within
 // Kubernetes' 63-character label and PostgreSQL's 63-byte identifier limits.
 inline constexpr int kMaxNameLength = 50;
+// pgBackRest's own limit of repo1-retention-full.
+inline constexpr int kMaxRetentionFull = 9999999;
 
 struct ObjectMeta {
   std::string name;
@@ -112,12 +114,27 @@ struct BackupRepositorySpec {
   bool operator==(const BackupRepositorySpec&) const = default;
 };
 
+// How many backups the repository keeps.
+struct BackupRetentionSpec {
+  // Full backups kept (pgBackRest repo1-retention-full): the expire after
+  // each backup removes older fulls, the backups that depend on them and
+  // the WAL only they need. Unset = keep every backup. At least 1.
+  std::optional<int> full;
+
+  bool operator==(const BackupRetentionSpec&) const = default;
+};
+
 // Backups with pgBackRest (one stanza per set, named after it). When set,
 // every instance archives with archive-push (only the primary does, as
 // PostgreSQL's archive_mode=on means) and standbys restore from the archive;
 // absent, nothing about backups is configured.
 struct BackupSpec {
   BackupRepositorySpec repository;
+  // Take backups from a streaming standby (pgBackRest backup-standby), so
+  // the primary does not carry the read load; the primary when none
+  // streams. Defaulted to true.
+  std::optional<bool> fromStandby;
+  BackupRetentionSpec retention;
 
   bool operator==(const BackupSpec&) const = default;
 };
@@ -228,6 +245,41 @@ struct FailoverRecord {
   bool operator==(const FailoverRecord&) const = default;
 };
 
+// One backup in the repository (pgbackrest info), as in status.backup.
+struct BackupRecord {
+  std::string label;      // 20261203-103012F, 20261203-103012F_20261203-103512I
+  std::string type;       // full | diff | incr
+  std::string startTime;  // RFC 3339 UTC
+  std::string stopTime;
+  std::string startLsn;   // "X/Y"
+  std::string stopLsn;
+  int64_t databaseSize = 0;    // bytes of the database it holds
+  int64_t repositorySize = 0;  // bytes it takes in the repository (compressed)
+
+  bool operator==(const BackupRecord&) const = default;
+};
+
+// status.backup: what the repository holds and how archiving goes.
+struct BackupStatus {
+  std::vector<BackupRecord> backups;  // oldest first
+  // The recoverable window: from the oldest backup's end to the newest
+  // archived WAL (or the newest backup's end when nothing was archived
+  // since). RFC 3339 UTC; empty while there is no backup.
+  std::string firstRecoverableTime;
+  std::string lastRecoverableTime;
+  // pg_stat_archiver on the primary.
+  std::string lastArchivedWal;
+  std::string lastArchivedTime;
+  std::string lastFailedWal;
+  std::string lastFailedTime;
+  int64_t archiveFailedCount = 0;  // since the primary's statistics were reset
+  bool archivingFailing = false;   // the last attempt failed (after the last success)
+  std::string repositoryError;     // pgbackrest info's failure, "" when it answered
+  std::string repositoryCheckedTime;  // when the primary's agent last read the repository
+
+  bool operator==(const BackupStatus&) const = default;
+};
+
 struct ReplicaSetStatus {
   std::string phase;
   std::string currentPrimary;
@@ -251,6 +303,8 @@ struct ReplicaSetStatus {
   // Kubernetes only: the label selector of the set's Pods, for the scale
   // subresource ("pgrs.dev/set=NAME").
   std::string selector;
+  // With spec.backup: the repository's backups and the archiver's health.
+  std::optional<BackupStatus> backup;
 
   bool operator==(const ReplicaSetStatus&) const = default;
 };

@@ -81,7 +81,9 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.storage.size = "1024";
   o.spec.storage.storageClassName = "fast-ssd";
   o.spec.local.basePort = 20000;
-  o.spec.backup = BackupSpec{BackupRepositorySpec{"/var/lib/pgrs-backups"}};
+  o.spec.backup.emplace().repository.path = "/var/lib/pgrs-backups";
+  o.spec.backup->fromStandby = false;
+  o.spec.backup->retention.full = 2;
 
   ReplicaSetStatus& s = o.status;
   s.phase = "Healthy";
@@ -132,6 +134,22 @@ PostgresReplicaSet FullyPopulated() {
       FailoverRecord{"2026-11-28T02:00:00.999Z", "demo-3", "demo-2", "Unresponsive", 1e-9, 4},
       FailoverRecord{},  // every field at its zero value
   };
+  BackupStatus& b = s.backup.emplace();
+  b.backups = {
+      BackupRecord{"20261203-100000F", "full", "2026-12-03T10:00:00Z", "2026-12-03T10:00:04Z", "0/2000028",
+                   "0/2000100", 22992541, 3043463},
+      BackupRecord{"20261203-100000F_20261203-100030I", "incr", "", "", "", "", 0, 0},
+  };
+  b.firstRecoverableTime = "2026-12-03T10:00:04Z";
+  b.lastRecoverableTime = "2026-12-03T10:01:00Z";
+  b.lastArchivedWal = "000000010000000000000004";
+  b.lastArchivedTime = "2026-12-03T10:01:00Z";
+  b.lastFailedWal = "000000010000000000000003";
+  b.lastFailedTime = "2026-12-03T09:59:00Z";
+  b.archiveFailedCount = std::numeric_limits<int64_t>::max();
+  b.archivingFailing = true;
+  b.repositoryError = "pgbackrest info: «denied»";
+  b.repositoryCheckedTime = "2026-12-03T10:01:10Z";
   return o;
 }
 
@@ -218,6 +236,11 @@ TEST(ApplyDefaults, FillsEveryUnsetField) {
   EXPECT_EQ(spec.storage.storageClassName, "");
   EXPECT_EQ(spec.primary, "");
   EXPECT_EQ(spec.local.basePort, kDefaultBasePort);
+  EXPECT_FALSE(spec.backup.has_value());  // no backups unless asked for
+  spec.backup.emplace().repository.path = "/b";
+  ApplyDefaults(spec);
+  EXPECT_EQ(spec.backup->fromStandby, true);
+  EXPECT_FALSE(spec.backup->retention.full.has_value());  // keep every backup
 }
 
 TEST(ApplyDefaults, KeepsWhatTheUserSetIncludingFalseAndZero) {
@@ -629,6 +652,10 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.local.basePort", "must be between 1024 and 65535"}},
         ValidateRow{"BasePortNoRoom", "  instances: 3\n  local: {basePort: 65534}\n",
                     {"spec.local.basePort", "must leave room for spec.instances (3) ports: at most 65533"}},
+        ValidateRow{"BackupRetentionZero", "  backup: {repository: {path: /b}, retention: {full: 0}}\n",
+                    {"spec.backup.retention.full", "must be between 1 and 9999999"}},
+        ValidateRow{"BackupRetentionHuge", "  backup: {repository: {path: /b}, retention: {full: 10000000}}\n",
+                    {"spec.backup.retention.full", "must be between 1 and 9999999"}},
         ValidateRow{"BackupRepositoryRelative", "  backup: {repository: {path: backups}}\n",
                     {"spec.backup.repository.path", "must be an absolute path"}},
         ValidateRow{"BackupRepositoryMissing", "  backup: {repository: {}}\n",

@@ -19,6 +19,7 @@
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 #include "operator/util/process.h"
+#include "reconcilers/backup.h"
 #include "reconcilers/replicaset.h"
 
 namespace pgrs::cli {
@@ -39,8 +40,9 @@ void LocalUsage() {
                "  psql    --state-dir DIR NAME [--replica] [-- PSQL-ARGS]\n"
                "  switchover --state-dir DIR NAME --to INSTANCE [--timeout 120s]   move the primary, no lost commit\n"
                "  backup  --state-dir DIR NAME [--type full|diff|incr] [--timeout 10m]\n"
-               "          take a pgBackRest backup of a set with spec.backup (from its primary), wait\n"
-               "          for it and print its label; exit code 1 when it fails\n");
+               "          take a pgBackRest backup of a set with spec.backup (from a streaming standby\n"
+               "          unless spec.backup.fromStandby is false, else from the primary), wait for it and\n"
+               "          print its label; exit code 1 when it fails\n");
 }
 
 // Parsed `--flag value` options and positional arguments.
@@ -180,7 +182,7 @@ Status CheckRestoreSource(const api::PostgresReplicaSet& set) {
   if (!info->ok()) {
     return Status::Invalid("spec.bootstrap.recovery.repository: pgbackrest info failed: " + info->output);
   }
-  auto stanza = agent::ParseStanzaInfo(info->output, restore.stanza);
+  auto stanza = agent::ParseBackupInfo(info->output, restore.stanza);
   if (!stanza.ok()) return stanza.status();
   return agent::ChooseRestoreBackup(*stanza, restore, set.spec.postgres.version).status();
 }
@@ -252,6 +254,41 @@ std::string FormatSeconds(std::optional<double> seconds) {
   return buf;
 }
 
+// "12s ago", "3m ago", "2h ago", "4d ago"; "" for a time that cannot be read.
+std::string Ago(const std::string& rfc3339, std::chrono::system_clock::time_point now) {
+  auto t = api::ParseTime(rfc3339);
+  if (!t) return "";
+  const int64_t s = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(now - *t).count());
+  if (s < 120) return std::to_string(s) + "s ago";
+  if (s < 7200) return std::to_string(s / 60) + "m ago";
+  if (s < 172800) return std::to_string(s / 3600) + "h ago";
+  return std::to_string(s / 86400) + "d ago";
+}
+
+// status.backup in two lines: the newest backup, and the archive's lag
+// (time since the last archived WAL segment) or its failure.
+std::string BackupLines(const api::BackupStatus& b, std::chrono::system_clock::time_point now) {
+  std::string out = "backups: ";
+  if (b.backups.empty()) {
+    out += "none in the repository";
+  } else {
+    const api::BackupRecord& last = b.backups.back();
+    out += std::to_string(b.backups.size()) + ", last " + last.label + " (" + last.type + ") finished " +
+           last.stopTime + " (" + Ago(last.stopTime, now) + "); recoverable " + b.firstRecoverableTime + " .. " +
+           b.lastRecoverableTime;
+  }
+  out += "\narchive: ";
+  if (b.archivingFailing) {
+    out += "FAILING: " + b.lastFailedWal + " failed " + b.lastFailedTime + " (" + std::to_string(b.archiveFailedCount) +
+           " failures); ";
+  }
+  out += b.lastArchivedWal.empty() ? "nothing archived yet"
+                                   : "last " + b.lastArchivedWal + " " + b.lastArchivedTime + " (" +
+                                         Ago(b.lastArchivedTime, now) + ")";
+  if (!b.repositoryError.empty()) out += "\nrepository: " + b.repositoryError;
+  return out + "\n";
+}
+
 int Get(const Args& args) {
   local::LocalStore store(args.flags.at("--state-dir"));
   std::string output = args.flags.count("-o") ? args.flags.at("-o") : "table";
@@ -302,6 +339,7 @@ int Get(const Args& args) {
       out += "\n" + c.type + "=" + c.status + " (" + c.reason + ")" + (c.message.empty() ? "" : ": " + c.message);
     }
     out += "\n";
+    if (s.status.backup) out += "\n" + BackupLines(*s.status.backup, std::chrono::system_clock::now());
     if (!s.status.failovers.empty()) {
       out += "\nLast failovers:\n";
       std::vector<std::vector<std::string>> history = {{"  TIME", "FROM", "TO", "REASON", "UNAVAILABLE(S)", "TIMELINE"}};
@@ -524,7 +562,24 @@ int Backup(const Args& args) {
                  name.c_str(), primary.c_str(), layout.PgBackRestConfigFile().c_str());
     return 1;
   }
-  std::fprintf(stderr, "backing up %s from %s (%s)\n", name.c_str(), primary.c_str(), type.c_str());
+  // From a streaming standby when there is one: pgBackRest copies the files
+  // from it (pg2) and starts and stops the backup on the primary (pg1).
+  const reconcilers::BackupSource source = reconcilers::ChooseBackupSource(*set);
+  std::vector<std::string> backupArgs = {"backup", "--type=" + type};
+  if (!source.standby.empty()) {
+    int standbyPort = 0;
+    for (const auto& inst : set->status.instances) {
+      if (inst.name == source.standby) standbyPort = inst.port;
+    }
+    const agent::InstanceLayout standby{source.standby, runtime.InstanceDir(name, source.standby), "", {}};
+    backupArgs.insert(backupArgs.end(), {"--backup-standby", "--pg2-path=" + standby.DataDir(),
+                                         "--pg2-port=" + std::to_string(standbyPort), "--pg2-user=postgres"});
+    std::fprintf(stderr, "backing up %s from standby %s (%s; %s), started and stopped on primary %s\n", name.c_str(),
+                 source.standby.c_str(), type.c_str(), source.why.c_str(), primary.c_str());
+  } else {
+    std::fprintf(stderr, "backing up %s from primary %s (%s; %s)\n", name.c_str(), primary.c_str(), type.c_str(),
+                 source.why.c_str());
+  }
   // pgBackRest's lock error (50): another command holds the stanza's backup
   // lock, e.g. the stanza-create a new primary's agent runs after a
   // failover. It is short-lived: retried until the deadline.
@@ -533,7 +588,7 @@ int Backup(const Args& args) {
   Result<CommandResult> backup = Status::Unavailable("not run");
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    backup = RunCommand(agent::PgBackRestProgram(layout, host, name, {"backup", "--type=" + type}),
+    backup = RunCommand(agent::PgBackRestProgram(layout, host, name, backupArgs),
                         std::max<std::chrono::milliseconds>(left, 1ms));
     if (!backup.ok() || backup->exitCode != kPgBackRestLockError || std::chrono::steady_clock::now() + 1s >= deadline) {
       break;
@@ -552,10 +607,7 @@ int Backup(const Args& args) {
   }
   // The newest backup is the one just taken (pgBackRest holds the stanza's
   // backup lock while it runs, so no other finished in between).
-  auto info = RunCommand(agent::PgBackRestProgram(layout, host, name,
-                                                  {"--log-level-console=off", "--log-level-stderr=off", "info",
-                                                   "--output=json"}),
-                         60s);
+  auto info = RunCommand(agent::PgBackRestInfoProgram(layout, host, name), 60s);
   Result<std::string> label = info.ok() ? agent::NewestBackupLabel(info->output, name) : info.status();
   if (!label.ok()) {
     std::fprintf(stderr, "error: postgresreplicaset %s: the backup finished but its label is unknown: %s\n",

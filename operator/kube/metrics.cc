@@ -177,6 +177,10 @@ constexpr char kPrimaryReady[] = "pgrs_replicaset_primary_ready";
 constexpr char kInstances[] = "pgrs_replicaset_instances";
 constexpr char kReadyInstances[] = "pgrs_replicaset_ready_instances";
 constexpr char kFailovers[] = "pgrs_replicaset_failovers_total";
+constexpr char kBackupLastSuccess[] = "pgrs_backup_last_success_timestamp_seconds";
+constexpr char kArchiveLastArchived[] = "pgrs_archive_last_archived_timestamp_seconds";
+constexpr char kArchiveFailed[] = "pgrs_archive_failed_total";
+constexpr char kArchiveFailing[] = "pgrs_archive_failing";
 constexpr char kReconcileDuration[] = "pgrs_reconcile_duration_seconds";
 constexpr char kReconcileErrors[] = "pgrs_reconcile_errors_total";
 constexpr char kReconciles[] = "pgrs_reconcile_total";
@@ -195,6 +199,13 @@ OperatorMetrics::OperatorMetrics() {
   r.Declare(kInstances, Type::kGauge, "Instances the replica set should have (spec.instances).");
   r.Declare(kReadyInstances, Type::kGauge, "Instances of the replica set that are ready.");
   r.Declare(kFailovers, Type::kCounter, "Failovers of the replica set since it was created.");
+  r.Declare(kBackupLastSuccess, Type::kGauge,
+            "When the newest backup in the set's repository finished, Unix seconds (absent while there is none).");
+  r.Declare(kArchiveLastArchived, Type::kGauge,
+            "When the primary last archived a WAL segment, Unix seconds (absent while it has archived none).");
+  r.Declare(kArchiveFailed, Type::kCounter,
+            "Failed WAL archive attempts of the primary (pg_stat_archiver.failed_count; resets on failover).");
+  r.Declare(kArchiveFailing, Type::kGauge, "1 while the primary's last WAL archive attempt failed.");
   r.Declare(kReconcileDuration, Type::kHistogram, "How long a reconcile of a replica set took.",
             {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
   r.Declare(kReconcileErrors, Type::kCounter, "Reconciles that ended in an error.");
@@ -212,7 +223,8 @@ void OperatorMetrics::EraseSeriesLocked(const std::pair<std::string, std::string
 
 void OperatorMetrics::SetReplicaSet(const std::string& ns, const std::string& set, int desiredInstances,
                                     int readyInstances, bool primaryReady, int64_t failoversTotal,
-                                    const std::vector<InstanceSample>& instances) {
+                                    const std::vector<InstanceSample>& instances,
+                                    const std::optional<BackupSample>& backup) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto key = std::make_pair(ns, set);
   EraseSeriesLocked(key);
@@ -226,6 +238,12 @@ void OperatorMetrics::SetReplicaSet(const std::string& ns, const std::string& se
   put(kInstances, setLabels, desiredInstances);
   put(kReadyInstances, setLabels, readyInstances);
   put(kFailovers, setLabels, static_cast<double>(failoversTotal));
+  if (backup) {
+    if (backup->lastBackupTime) put(kBackupLastSuccess, setLabels, *backup->lastBackupTime);
+    if (backup->lastArchivedTime) put(kArchiveLastArchived, setLabels, *backup->lastArchivedTime);
+    put(kArchiveFailed, setLabels, static_cast<double>(backup->archiveFailedTotal));
+    put(kArchiveFailing, setLabels, backup->archivingFailing ? 1 : 0);
+  }
   for (const auto& i : instances) {
     MetricLabels labels = setLabels;
     labels.emplace_back("instance", i.name);

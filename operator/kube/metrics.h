@@ -75,12 +75,21 @@ class OperatorMetrics {
     int timeline = 0;
   };
 
+  // A set with spec.backup, from status.backup.
+  struct BackupSample {
+    std::optional<double> lastBackupTime;    // Unix seconds: the newest backup's end; unset = none
+    std::optional<double> lastArchivedTime;  // Unix seconds: the newest archived WAL
+    int64_t archiveFailedTotal = 0;          // pg_stat_archiver.failed_count on the primary
+    bool archivingFailing = false;
+  };
+
   OperatorMetrics();
 
   // Replaces everything known about one replica set: its instances'
   // samples (an instance no longer listed disappears) and its own.
   void SetReplicaSet(const std::string& ns, const std::string& set, int desiredInstances, int readyInstances,
-                     bool primaryReady, int64_t failoversTotal, const std::vector<InstanceSample>& instances);
+                     bool primaryReady, int64_t failoversTotal, const std::vector<InstanceSample>& instances,
+                     const std::optional<BackupSample>& backup = std::nullopt);
   // Forgets a deleted replica set.
   void RemoveReplicaSet(const std::string& ns, const std::string& set);
   // One reconcile pass: its duration, and whether it ended in an error.

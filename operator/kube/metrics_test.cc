@@ -120,6 +120,31 @@ TEST(OperatorMetrics, ReplicaSetSamplesReadBack) {
   for (const auto& [name, type] : p.types) EXPECT_FALSE(p.helps[name].empty()) << name;
 }
 
+TEST(OperatorMetrics, BackupSamplesOnlyForASetWithBackups) {
+  OperatorMetrics m;
+  OperatorMetrics::BackupSample backup;
+  backup.lastBackupTime = 1796292004;
+  backup.lastArchivedTime = 1796292060.5;
+  backup.archiveFailedTotal = 3;
+  backup.archivingFailing = true;
+  m.SetReplicaSet("db", "demo", 1, 1, true, 0, {}, backup);
+  m.SetReplicaSet("db", "plain", 1, 1, true, 0, {});
+  Parsed p = Parse(m.Render());
+  ASSERT_EQ(p.error, "");
+  L set{{"namespace", "db"}, {"replicaset", "demo"}};
+  EXPECT_EQ(p.Value("pgrs_backup_last_success_timestamp_seconds", set), "1796292004");
+  EXPECT_EQ(p.Value("pgrs_archive_last_archived_timestamp_seconds", set), "1796292060.5");
+  EXPECT_EQ(p.Value("pgrs_archive_failed_total", set), "3");
+  EXPECT_EQ(p.types["pgrs_archive_failed_total"], "counter");
+  EXPECT_EQ(p.Value("pgrs_archive_failing", set), "1");
+  EXPECT_EQ(p.Count("pgrs_archive_failing"), 1) << "a set without spec.backup has no backup samples";
+  // No backup yet: no timestamp sample (an alert on its age cannot fire on 0).
+  m.SetReplicaSet("db", "demo", 1, 1, true, 0, {}, OperatorMetrics::BackupSample{});
+  p = Parse(m.Render());
+  EXPECT_EQ(p.Count("pgrs_backup_last_success_timestamp_seconds"), 0);
+  EXPECT_EQ(p.Value("pgrs_archive_failing", set), "0");
+}
+
 TEST(OperatorMetrics, SetReplicaSetReplacesAndRemoveForgets) {
   OperatorMetrics m;
   m.SetReplicaSet("db", "demo", 2, 2, true, 0,

@@ -7,6 +7,27 @@
 
 namespace pgrs::kube {
 
+namespace {
+
+std::optional<double> UnixSeconds(const std::string& rfc3339) {
+  auto t = api::ParseTime(rfc3339);
+  if (!t) return std::nullopt;
+  return std::chrono::duration<double>(t->time_since_epoch()).count();
+}
+
+// status.backup as the metrics' sample; nullopt without spec.backup.
+std::optional<OperatorMetrics::BackupSample> BackupSampleOf(const api::ReplicaSetStatus& status) {
+  if (!status.backup) return std::nullopt;
+  OperatorMetrics::BackupSample sample;
+  if (!status.backup->backups.empty()) sample.lastBackupTime = UnixSeconds(status.backup->backups.back().stopTime);
+  sample.lastArchivedTime = UnixSeconds(status.backup->lastArchivedTime);
+  sample.archiveFailedTotal = status.backup->archiveFailedCount;
+  sample.archivingFailing = status.backup->archivingFailing;
+  return sample;
+}
+
+}  // namespace
+
 Acceptance EvaluateReplicaSet(const Json& object) {
   // Status is ours to write, not the user's to get right.
   Json spec = object;
@@ -243,7 +264,7 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
     failovers = failovers_[key];
   }
   metrics_.SetReplicaSet(ns, name, set.spec.instances.value_or(1), pass.status.readyInstances, primaryReady,
-                         failovers, samples);
+                         failovers, samples, BackupSampleOf(pass.status));
 
   std::string summary = control::Summary(set, pass.status);
   {

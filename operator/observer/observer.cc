@@ -61,6 +61,21 @@ bool ObservePostgres(ObservedInstance& out, pq::Connection& conn) {
         "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, "
         "COALESCE(extract(epoch FROM replay_lag), 0)::float8 "
         "FROM pg_stat_replication");
+    auto archiver = conn.Query(
+        "SELECT archived_count, coalesce(last_archived_wal, ''), "
+        "coalesce(extract(epoch FROM last_archived_time) * 1000, 0)::bigint, failed_count, "
+        "coalesce(last_failed_wal, ''), coalesce(extract(epoch FROM last_failed_time) * 1000, 0)::bigint "
+        "FROM pg_stat_archiver");
+    if (archiver.ok() && !archiver->empty()) {
+      const auto& a = (*archiver)[0];
+      out.archiver.observed = true;
+      out.archiver.archivedCount = static_cast<int64_t>(U64(a[0]));
+      out.archiver.lastArchivedWal = a[1].value_or("");
+      out.archiver.lastArchivedTimeMs = static_cast<int64_t>(U64(a[2]));
+      out.archiver.failedCount = static_cast<int64_t>(U64(a[3]));
+      out.archiver.lastFailedWal = a[4].value_or("");
+      out.archiver.lastFailedTimeMs = static_cast<int64_t>(U64(a[5]));
+    }
     if (rep.ok()) {
       for (const auto& row : *rep) {
         reconcilers::ReplicationRow rr;
@@ -135,6 +150,7 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
       out.agentFenced = status->fenced;
       out.checkpointLsn = status->checkpointLsn;
       out.shuttingDown = out.shuttingDown || status->shuttingDown;
+      out.repository = status->repository;
     }
   }
   // Ask PostgreSQL even when the agent is silent: it may still be serving.

@@ -256,6 +256,15 @@ TEST(PgBackRestConfigTest, MatchesGoldenFile) {
   EXPECT_EQ(text, ReadText(golden)) << golden << " differs; run with PGRS_UPDATE_GOLDEN=1 and review the diff";
 }
 
+TEST(PgBackRestConfigTest, RetentionFullKeepsThatManyFullsUnsetKeepsAll) {
+  PgBackRestConfig config;
+  config.stanza = "demo";
+  EXPECT_NE(GeneratePgBackRestConfig(config).find("\nrepo1-retention-full=9999999\n"), std::string::npos);
+  config.retentionFull = 2;
+  const std::string text = GeneratePgBackRestConfig(config);
+  EXPECT_NE(text.find("\nrepo1-retention-full-type=count\nrepo1-retention-full=2\n"), std::string::npos) << text;
+}
+
 // ---- merging -------------------------------------------------------------
 
 TEST(GenerateConfigTest, UserParameterIsMergedAndOverridesDefault) {

@@ -21,6 +21,7 @@ struct PgBackRestConfig {
   std::string dataDir;         // pg1-path
   int port = 5432;             // pg1-port
   std::string user = "postgres";  // pg1-user: a superuser
+  int retentionFull = 0;          // repo1-retention-full; 0 = keep every backup
   // Under the instance directory: pgBackRest's asynchronous archive queue,
   // its lock files (one instance's locks never block another's), its logs.
   std::string spoolPath;
