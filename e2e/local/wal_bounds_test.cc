@@ -1,7 +1,8 @@
 // Bounded WAL retention and data checksums, end to end with real PostgreSQL
-// 15: a set with spec.replication.maxSlotWalKeepSize: 64MB whose standby is
-// kept down while the primary writes more than that loses the standby's
-// slot; status says so; once the standby is back it is cloned again and
+// 15 (and pgBackRest): a set with spec.replication.maxSlotWalKeepSize: 64MB
+// whose standby is kept down while the primary writes more than that loses
+// the standby's slot; status says so; once the standby is back it is cloned
+// again (or, with spec.backup, reads the missing WAL from the archive) and
 // streams through a fresh slot. Both data directories have data checksums
 // (spec.postgres.dataChecksums defaults to true).
 #include <gtest/gtest.h>
@@ -53,17 +54,23 @@ class WalBounds : public ::testing::Test {
     return nullptr;
   }
 
+  void LoseTheStandbysSlotAndBringItBack(bool backup);
+
   LocalCluster c_;
   std::string name_ = "walkeep";
   int base_ = 0;
 };
 
-TEST_F(WalBounds, StandbyWhoseSlotLostItsWalIsReportedClonedAgainAndStreams) {
+// The scenario of both tests below: with `backup`, spec.backup is set and the
+// standby catches up from the archive; without, it is cloned again.
+void WalBounds::LoseTheStandbysSlotAndBringItBack(bool backup) {
   const auto started = std::chrono::steady_clock::now();
   base_ = FreePortRange(2);
   ASSERT_GT(base_, 0);
   c_.StartRun();
-  auto applied = c_.ApplyText(Manifest(name_, 2, base_, "  replication:\n    maxSlotWalKeepSize: 64MB\n"));
+  std::string extra = "  replication:\n    maxSlotWalKeepSize: 64MB\n";
+  if (backup) extra += "  backup:\n    repository:\n      path: " + c_.stateDir() + "/backups\n";
+  auto applied = c_.ApplyText(Manifest(name_, 2, base_, extra));
   ASSERT_EQ(applied.exitCode, 0) << applied.output;
   ASSERT_TRUE(c_.WaitReady(name_));
   const std::string primary = c_.Get(name_).status.currentPrimary;
@@ -94,7 +101,8 @@ TEST_F(WalBounds, StandbyWhoseSlotLostItsWalIsReportedClonedAgainAndStreams) {
   }, 30s));
 
   // More than 64MB of WAL: ten segments, each switched to after a write,
-  // then checkpoints until the slot is invalidated.
+  // then checkpoints until the slot is invalidated (with spec.backup, once
+  // the segments are archived: only then may the primary remove them).
   ASSERT_TRUE(c_.Sql(name_, PortOf(primary),
                      "CREATE TABLE filler (n int); DO $$ BEGIN FOR i IN 1..10 LOOP "
                      "INSERT INTO filler SELECT generate_series(1, 1000); PERFORM pg_switch_wal(); END LOOP; END $$")
@@ -102,22 +110,25 @@ TEST_F(WalBounds, StandbyWhoseSlotLostItsWalIsReportedClonedAgainAndStreams) {
   ASSERT_TRUE(Eventually([&] {
     c_.Sql(name_, PortOf(primary), "CHECKPOINT").ok();
     return One(primary, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'") == "lost";
-  }, 30s)) << One(primary, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+  }, 60s)) << One(primary, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
 
   // Status says so while the standby is away: in its message and Degraded.
   api::PostgresReplicaSet seen;
+  const std::string how = backup ? "it catches up from the archive" : "it catches up by being cloned again";
   EXPECT_TRUE(Eventually([&] {
     seen = c_.Get(name_);
     const api::InstanceStatus* s = Find(seen, standby);
     const api::Condition* degraded = api::FindCondition(seen.status, "Degraded");
     return s != nullptr && s->message.find("replication slot " + slot + " lost WAL") != std::string::npos &&
+           s->message.find(how) != std::string::npos &&
            degraded != nullptr && degraded->status == "True" &&
            degraded->message.find("maxSlotWalKeepSize (64MB)") != std::string::npos;
   }, 20s)) << api::EncodeYaml(seen);
   EXPECT_EQ(seen.status.phase, "Degraded");
 
-  // Back: its upstream no longer has the WAL it needs, so it is cloned
-  // again, and streams through a slot made afresh.
+  // Back: its upstream no longer has the WAL it needs, so it reads it from
+  // the archive, or is cloned again; then it streams through a slot made
+  // afresh.
   ASSERT_EQ(::kill(agent, SIGCONT), 0);
   thaw.pid = 0;
   EXPECT_TRUE(Eventually([&] {
@@ -125,7 +136,11 @@ TEST_F(WalBounds, StandbyWhoseSlotLostItsWalIsReportedClonedAgainAndStreams) {
     const api::InstanceStatus* s = Find(seen, standby);
     return s != nullptr && s->state == "Streaming" && seen.status.phase == "Healthy";
   }, 60s)) << api::EncodeYaml(seen) << "\n" << Tail(standby, "agent.log") << "\n" << Tail(standby, "postgres.log");
-  EXPECT_NE(Tail(standby, "agent.log").find("re-cloning standby"), std::string::npos) << Tail(standby, "agent.log");
+  const bool recloned = Tail(standby, "agent.log").find("re-cloning standby") != std::string::npos;
+  EXPECT_EQ(recloned, !backup) << Tail(standby, "agent.log");
+  if (backup) {
+    EXPECT_NE(Tail(standby, "postgres.log").find("restored log file"), std::string::npos) << Tail(standby, "postgres.log");
+  }
   const std::string slotState =
       One(primary, "SELECT active::text || ' ' || wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
   EXPECT_TRUE(slotState == "true reserved" || slotState == "true extended") << slotState;
@@ -134,7 +149,16 @@ TEST_F(WalBounds, StandbyWhoseSlotLostItsWalIsReportedClonedAgainAndStreams) {
   EXPECT_EQ(api::FindCondition(c_.Get(name_).status, "Degraded")->status, "False");
 
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
-  std::printf("wal bounds scenario took %llds\n", static_cast<long long>(seconds.count()));
+  std::printf("wal bounds scenario (%s) took %llds\n", backup ? "archive" : "re-clone",
+              static_cast<long long>(seconds.count()));
+}
+
+TEST_F(WalBounds, StandbyWhoseSlotLostItsWalIsReportedClonedAgainAndStreams) {
+  LoseTheStandbysSlotAndBringItBack(false);
+}
+
+TEST_F(WalBounds, WithAnArchiveTheStandbyWhoseSlotLostItsWalCatchesUpFromItWithoutAClone) {
+  LoseTheStandbysSlotAndBringItBack(true);
 }
 
 // Off, initdb runs without --data-checksums.
