@@ -161,15 +161,30 @@ TEST_F(WalBounds, WithAnArchiveTheStandbyWhoseSlotLostItsWalCatchesUpFromItWitho
   LoseTheStandbysSlotAndBringItBack(true);
 }
 
-// Off, initdb runs without --data-checksums.
-TEST_F(WalBounds, DataChecksumsOffMakesAPrimaryWithout) {
-  base_ = FreePortRange(1);
+// Off, initdb runs without --data-checksums. Turned on later, nothing on
+// disk changes: a standby added then is a clone of the primary and matches
+// it, not the field.
+TEST_F(WalBounds, DataChecksumsOffMakesAPrimaryWithoutAndTurningThemOnLaterChangesNoDataDirectory) {
+  base_ = FreePortRange(2);
   ASSERT_GT(base_, 0);
   c_.StartRun();
   auto applied = c_.ApplyText(Manifest(name_, 1, base_, "  postgres:\n    dataChecksums: false\n"));
   ASSERT_EQ(applied.exitCode, 0) << applied.output;
   ASSERT_TRUE(c_.WaitReady(name_));
-  EXPECT_EQ(One(c_.Get(name_).status.currentPrimary, "SHOW data_checksums"), "off");
+  const std::string primary = c_.Get(name_).status.currentPrimary;
+  EXPECT_EQ(One(primary, "SHOW data_checksums"), "off");
+
+  applied = c_.ApplyText(Manifest(name_, 2, base_, "  postgres:\n    dataChecksums: true\n"));
+  ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  api::PostgresReplicaSet seen;
+  ASSERT_TRUE(Eventually([&] {
+    seen = c_.Get(name_);
+    return seen.status.readyInstances == 2 && seen.status.phase == "Healthy";
+  }, 120s)) << api::EncodeYaml(seen);
+  EXPECT_EQ(seen.status.currentPrimary, primary);
+  for (const auto& instance : {api::InstanceName(name_, 1), api::InstanceName(name_, 2)}) {
+    EXPECT_EQ(One(instance, "SHOW data_checksums"), "off") << instance;
+  }
 }
 
 }  // namespace
