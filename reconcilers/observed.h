@@ -38,6 +38,11 @@ struct SlotRow {
   std::string name;
   bool active = false;
   uint64_t restartLsn = 0;
+  // pg_replication_slots.wal_status (13+; "" before, and for a slot that
+  // reserves nothing yet): reserved | extended | unreserved (beyond
+  // max_slot_wal_keep_size, its WAL goes at the next checkpoint) | lost (a
+  // standby that used it cannot stream from where it was).
+  std::string walStatus;
 };
 
 struct ObservedInstance {

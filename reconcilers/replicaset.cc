@@ -42,6 +42,9 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   c.parameters = set.spec.postgres.parameters;
   c.pgHBA = set.spec.postgres.pgHBA;
   c.replicationUser = kReplicationUser;
+  c.maxSlotWalKeepSize = set.spec.replication.maxSlotWalKeepSize;
+  c.replicationSlots = set.spec.replication.slots.value_or(true);
+  c.dataChecksums = set.spec.postgres.dataChecksums.value_or(true);
   if (set.spec.backup) {
     c.backupRepositoryPath = set.spec.backup->repository.path;
     c.stanza = set.metadata.name;
@@ -141,6 +144,39 @@ InstanceStatus DescribeInstance(const ObservedInstance& inst, const ObservedInst
 }
 
 bool IsReady(const InstanceStatus& s) { return s.state == "Running" || s.state == "Streaming"; }
+
+// The standby whose slot is `slot` answers through its agent again (it is
+// started, rewound or cloned by it).
+bool StandbyIsBack(const ObservedSet& observed, const std::string& slot) {
+  for (const auto& inst : observed.instances) {
+    if (SlotName(inst.name) == slot) return inst.agentReachable;
+  }
+  return false;
+}
+
+const SlotRow* FindSlot(const ObservedInstance& primary, const std::string& slot) {
+  for (const auto& row : primary.slots) {
+    if (row.name == slot) return &row;
+  }
+  return nullptr;
+}
+
+// What a standby's slot on the primary says about the WAL kept for it, for
+// people; empty while the slot keeps all of it. `lost`: the standby cannot
+// stream from where it was (more than spec.replication.maxSlotWalKeepSize
+// behind), `unreserved`: it will be at the next checkpoint.
+std::string SlotWalProblem(const PostgresReplicaSet& set, const SlotRow& slot) {
+  const std::string bound = "spec.replication.maxSlotWalKeepSize (" + set.spec.replication.maxSlotWalKeepSize + ")";
+  if (slot.walStatus == "lost") {
+    return "replication slot " + slot.name + " lost WAL this standby needs: it fell more than " + bound +
+           " behind; it catches up " + (set.spec.backup ? "from the archive" : "by being cloned again");
+  }
+  if (slot.walStatus == "unreserved") {
+    return "replication slot " + slot.name + " is more than " + bound +
+           " behind: the primary removes WAL this standby needs at its next checkpoint";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -666,10 +702,20 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
     }
     std::set<std::string> haveSlots;
     for (const auto& slot : primary->slots) {
-      haveSlots.insert(slot.name);
-      if (slot.name.rfind(kSlotPrefix, 0) == 0 && !wantedSlots.count(slot.name) && !slot.active) {
+      const bool ours = slot.name.rfind(kSlotPrefix, 0) == 0;
+      if (ours && !wantedSlots.count(slot.name) && !slot.active) {
         plan.actions.push_back({ActionType::kDropSlot, primaryName, 0, slot.name, "", false, {}, "no standby uses it"});
+      } else if (ours && slot.walStatus == "lost" && !slot.active && StandbyIsBack(observed, slot.name)) {
+        // An invalidated slot keeps nothing for its standby, and PostgreSQL
+        // (from 18 on) refuses to stream through it: dropped and created
+        // afresh (below) once its standby is back, cloning or catching up
+        // from the archive. While the standby is away it stays, and status
+        // says why the standby will not stream from where it stopped.
+        plan.actions.push_back({ActionType::kDropSlot, primaryName, 0, slot.name, "", false, {},
+                                "it lost WAL its standby needs (wal_status lost)"});
+        continue;
       }
+      haveSlots.insert(slot.name);
     }
     for (const auto& slot : wantedSlots) {
       if (!haveSlots.count(slot)) {
@@ -713,6 +759,11 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
         s.lagBytes = before->lagBytes;
       }
     }
+    std::string slotProblem;
+    if (primaryUp && useSlots && inst.name != primaryName) {
+      if (const SlotRow* slot = FindSlot(*primary, SlotName(inst.name))) slotProblem = SlotWalProblem(set, *slot);
+    }
+    if (!slotProblem.empty()) s.message = s.message.empty() ? slotProblem : s.message + "; " + slotProblem;
     if (inst.name == fenceInstance || inst.agentFenced) {
       s.fenced = true;
       if (!inst.postgresRunning) s.state = "Fenced";
@@ -728,6 +779,9 @@ Plan Reconcile(const PostgresReplicaSet& set, const ObservedSet& observed, std::
       // Mid-promotion nothing counts as ready, yet a healthy instance is
       // no trouble either.
       if (!transitioning) status.readyInstances++;
+      if (!slotProblem.empty()) degraded.push_back(inst.name + " " + s.state + ": " + slotProblem);
+    } else if (!slotProblem.empty()) {
+      degraded.push_back(inst.name + " " + s.state + ": " + s.message);
     } else if (s.state == "Cloning" || s.state == "Initializing" || s.state == "Restoring" || s.state == "Pending" ||
                s.state == "Starting" ||
                s.state == "Connecting" || s.state == "Rewinding" || s.state == "Promoting" || s.state == "Stopping" ||

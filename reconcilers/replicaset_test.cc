@@ -50,7 +50,7 @@ ObservedInstance Primary(int index, const std::vector<std::string>& streaming = 
     row.lagBytes = 0x60;
     i.replication.push_back(row);
   }
-  for (const auto& s : slots) i.slots.push_back({s, true, 0x5000000});
+  for (const auto& s : slots) i.slots.push_back({s, true, 0x5000000, "reserved"});
   return i;
 }
 
@@ -183,8 +183,8 @@ std::vector<Scenario> Scenarios() {
   {
     // After a scale-down the slot of the removed standby is idle: dropped.
     ObservedSet o = Healthy(2);
-    o.instances[0].slots.push_back({"pgrs_demo_3", false, 0});
-    o.instances[0].slots.push_back({"user_slot", false, 0});  // not ours: left alone
+    o.instances[0].slots.push_back({"pgrs_demo_3", false, 0, ""});
+    o.instances[0].slots.push_back({"user_slot", false, 0, "lost"});  // not ours: left alone
     out.push_back({"StaleSlotDropped", Set(2, "demo-1"), o, {"DropSlot:pgrs_demo_3"}, "False", "Reconciling"});
   }
   {
@@ -277,6 +277,100 @@ TEST(Reconcile, StatusBackupAndBackupsHealthyOnlyWithSpecBackup) {
   const api::Condition* healthy = api::FindCondition(plan.status, "BackupsHealthy");
   ASSERT_NE(healthy, nullptr);
   EXPECT_EQ(healthy->status, "True") << healthy->message;
+}
+
+TEST(Reconcile, WalBoundsAndDataChecksumsReachEveryInstance) {
+  api::PostgresReplicaSet set = Set(3, "demo-1");
+  for (const auto& [name, config] : Reconcile(set, Healthy(3), kNow).configs) {
+    EXPECT_EQ(config.maxSlotWalKeepSize, "512MB") << name;
+    EXPECT_TRUE(config.replicationSlots) << name;
+    EXPECT_TRUE(config.dataChecksums) << name;
+  }
+  set.spec.replication.maxSlotWalKeepSize = "-1";
+  set.spec.replication.slots = false;
+  set.spec.postgres.dataChecksums = false;
+  Plan plan = Reconcile(set, Healthy(3), kNow);
+  for (const auto& [name, config] : plan.configs) {
+    EXPECT_EQ(config.maxSlotWalKeepSize, "-1") << name;
+    EXPECT_FALSE(config.replicationSlots) << name;
+    EXPECT_FALSE(config.dataChecksums) << name;
+  }
+  // A standby created now gets it too: its config is the one of its clone.
+  plan = Reconcile(Set(4, "demo-1"), Healthy(3), kNow);
+  ASSERT_EQ(plan.actions.back().type, ActionType::kCreateInstance);
+  EXPECT_EQ(plan.actions.back().config.maxSlotWalKeepSize, "512MB");
+}
+
+// A standby's slot on the primary that lost (or is about to lose) the WAL it
+// needs: said in the standby's message and the Degraded condition; a lost
+// slot is dropped and created afresh once the standby's agent is back, and
+// kept while it is away (so that status keeps saying why).
+TEST(Reconcile, SlotThatLostItsWalIsReportedAndRecreatedOnceItsStandbyIsBack) {
+  struct Row {
+    const char* name;
+    std::string walStatus;
+    bool slotActive;
+    bool standbyAgentBack;
+    bool backup;
+    std::vector<std::string> actions;
+    std::string messagePart;  // "" = no slot problem in status
+  };
+  const Row rows[] = {
+      {"LostWhileStandbyAway", "lost", false, false, false, {}, "by being cloned again"},
+      {"LostStandbyBack", "lost", false, true, false, {"DropSlot:pgrs_demo_2", "CreateSlot:pgrs_demo_2"},
+       "lost WAL this standby needs: it fell more than spec.replication.maxSlotWalKeepSize (512MB) behind"},
+      {"LostWithArchive", "lost", false, true, true, {"DropSlot:pgrs_demo_2", "CreateSlot:pgrs_demo_2"},
+       "from the archive"},
+      // In use for a moment (the walsender tries it): dropped in a later pass.
+      {"LostButActive", "lost", true, true, false, {}, "lost WAL"},
+      {"Unreserved", "unreserved", false, false, false, {}, "removes WAL this standby needs at its next checkpoint"},
+      {"Extended", "extended", false, false, false, {}, ""},
+      {"Reserved", "reserved", false, false, false, {}, ""},
+  };
+  for (const Row& row : rows) {
+    api::PostgresReplicaSet set = Set(3, "demo-1");
+    if (row.backup) {
+      set.spec.backup.emplace();
+      set.spec.backup->repository.path = "/var/lib/pgrs-backups";
+    }
+    ObservedSet o = Healthy(3);
+    ObservedInstance& primary = o.instances[0];
+    primary.replication.erase(primary.replication.begin());  // demo-2 does not stream
+    primary.slots[0].walStatus = row.walStatus;
+    primary.slots[0].active = row.slotActive;
+    ObservedInstance& standby = o.instances[1];
+    standby.walReceiverStreaming = false;
+    if (row.standbyAgentBack) {
+      standby.agentState = agent::kStateCloning;
+      standby.postgresRunning = standby.pgReachable = false;
+    } else {
+      standby.agentReachable = false;
+      standby.postgresRunning = standby.pgReachable = false;
+    }
+    Plan plan = Reconcile(set, o, kNow);
+    EXPECT_EQ(Actions(plan), row.actions) << row.name;
+    const api::InstanceStatus& s = plan.status.instances[1];
+    ASSERT_EQ(s.name, "demo-2");
+    const api::Condition* degraded = api::FindCondition(plan.status, "Degraded");
+    ASSERT_NE(degraded, nullptr);
+    if (row.messagePart.empty()) {
+      EXPECT_EQ(s.message.find("replication slot"), std::string::npos) << row.name << ": " << s.message;
+      continue;
+    }
+    EXPECT_NE(s.message.find("replication slot pgrs_demo_2"), std::string::npos) << row.name << ": " << s.message;
+    EXPECT_NE(s.message.find(row.messagePart), std::string::npos) << row.name << ": " << s.message;
+    EXPECT_EQ(degraded->status, "True") << row.name;
+    EXPECT_NE(degraded->message.find("demo-2"), std::string::npos) << row.name << ": " << degraded->message;
+    EXPECT_NE(degraded->message.find(row.messagePart), std::string::npos) << row.name << ": " << degraded->message;
+    EXPECT_EQ(plan.status.phase, "Degraded") << row.name;
+  }
+}
+
+// A standby that streams again through its slot is no trouble any more.
+TEST(Reconcile, StreamingStandbyWithAReservedSlotIsHealthy) {
+  Plan plan = Reconcile(Set(3, "demo-1"), Healthy(3), kNow);
+  EXPECT_EQ(ConditionStatus(plan, "Degraded"), "False");
+  EXPECT_EQ(plan.status.instances[1].message, "");
 }
 
 TEST(Reconcile, SyncModeListsStandbysAsAnyK) {

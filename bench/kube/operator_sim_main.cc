@@ -108,7 +108,7 @@ class SimulatedObserver : public pgrs::observer::Observer {
         const std::string setName = SetNameOf(t);
         for (int i = 1; i <= pgrs::api::kMaxInstances; ++i) {
           if (i == t.index) continue;
-          o.slots.push_back({pgrs::reconcilers::SlotName(pgrs::api::InstanceName(setName, i)), true, kPrimaryLsn});
+          o.slots.push_back({pgrs::reconcilers::SlotName(pgrs::api::InstanceName(setName, i)), true, kPrimaryLsn, "reserved"});
         }
         for (size_t j = 0; j < targets.size(); ++j) {
           if (j == k || !configs[j] || configs[j]->role != "standby" || configs[j]->fenced) continue;

@@ -150,6 +150,9 @@ TEST(CrdTest, RejectsWhatValidateRejects) {
       {"  replication: {mode: fast}\n", "spec.replication.mode: Unsupported value: \"fast\": supported values: \"async\", \"sync\""},
       {"  replication: {dataDurability: sometimes}\n", "spec.replication.dataDurability: Unsupported value: \"sometimes\""},
       {"  replication: {slots: \"yes\"}\n", "spec.replication.slots: Invalid value: \"string\": spec.replication.slots in body must be of type boolean"},
+      {"  replication: {maxSlotWalKeepSize: 2Gi}\n", "spec.replication.maxSlotWalKeepSize: Invalid value: \"2Gi\""},
+      {"  replication: {maxSlotWalKeepSize: 512}\n", "spec.replication.maxSlotWalKeepSize: Invalid value: 512"},
+      {"  postgres: {dataChecksums: \"yes\"}\n", "spec.postgres.dataChecksums: Invalid value: \"string\""},
       {"  failover: {enabled: 1}\n", "spec.failover.enabled: Invalid value: \"integer\""},
       {"  failover: {delaySeconds: -1}\n", "spec.failover.delaySeconds: Invalid value: -1: spec.failover.delaySeconds in body should be greater than or equal to 0"},
       {"  failover: {maxLagBytes: -1}\n", "spec.failover.maxLagBytes: Invalid value: -1"},
@@ -197,6 +200,10 @@ TEST(CrdTest, AcceptsWhatValidateAccepts) {
       "  storage: {size: \"1e9\"}\n",
       "  storage: {size: .5Ti}\n",
       "  local: {basePort: 65535}\n",
+      "  replication: {maxSlotWalKeepSize: 64MB}\n",
+      "  replication: {maxSlotWalKeepSize: -1}\n",
+      "  replication: {maxSlotWalKeepSize: \"-1\"}\n",
+      "  postgres: {dataChecksums: false}\n",
       "  backup: {repository: {path: /var/lib/pgrs-backups}}\n",
   };
   for (const char* spec : rows) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "operator/agent/archiving.h"
 #include "operator/agent/bootstrap.h"
 #include "operator/agent/configuration.h"
 #include "operator/agent/promote.h"
@@ -366,13 +367,20 @@ void InstanceAgent::Tick() {
   } else {
     st = StartPostgres(*config);
     if (!st.ok()) {
-      if (config->role == "standby" && recovery_.CannotContinue()) return Repair(*config, "it cannot start recovery");
+      if (config->role == "standby") {
+        if (std::string sign = recovery_.CannotContinue(BackupConfigured(*config)); !sign.empty()) {
+          return Repair(*config, sign, "it cannot start recovery");
+        }
+      }
       if (RestoreRecovering(layout_) && RecoveryTargetMissed(layout_)) return fail(Status::Invalid(kRecoveryTargetMissed));
       return fail(st);
     }
   }
-  if (config->role == "standby" && postmaster_.running() && recovery_.CannotContinue()) {
-    return Repair(*config, "its timeline diverged from its upstream's");
+  if (config->role == "standby" && postmaster_.running()) {
+    if (std::string sign = recovery_.CannotContinue(BackupConfigured(*config)); !sign.empty()) {
+      return Repair(*config, sign, sign == kWalRemovedSign ? "its upstream no longer has the WAL it needs"
+                                                           : "its timeline diverged from its upstream's");
+    }
   }
   // The prober thread asks PostgreSQL for new connections; a hang blocks
   // it, never this thread (which must stay free to fence).
@@ -485,17 +493,23 @@ Status InstanceAgent::Promote(const AgentConfig& config) {
   return Status::Ok();
 }
 
-void InstanceAgent::Repair(const AgentConfig& config, const std::string& why) {
-  // A standby whose history diverged or whose WAL is gone: rewind it onto
-  // its upstream, and re-clone it when that is not enough.
-  spdlog::warn("repairing standby instance={} reason=\"{}\" attempt={}", options_.name, why, repairs_ + 1);
+void InstanceAgent::Repair(const AgentConfig& config, const std::string& sign, const std::string& why) {
+  // A standby whose history diverged: rewind it onto its upstream, and
+  // re-clone it when that is not enough. One whose WAL is gone upstream (its
+  // slot was invalidated): a rewind cannot bring WAL back, re-cloned at once.
+  spdlog::warn("repairing standby instance={} reason=\"{}\" sign=\"{}\" attempt={}", options_.name, why, sign,
+               repairs_ + 1);
   if (postmaster_.running()) StopPostgres();
   lastRepair_ = Clock::now();
+  // Said in status until it runs again: the clone or rewind shows as its
+  // state, this as its message.
+  SetError("repairing: " + why);
   Status st;
-  if (repairs_++ == 0) {
+  if (repairs_++ == 0 && sign != kWalRemovedSign) {
     st = Rejoin(config);
   } else {
-    spdlog::warn("re-cloning standby instance={} after a rewind did not help", options_.name);
+    spdlog::warn("re-cloning standby instance={} reason=\"{}\"", options_.name,
+                 sign == kWalRemovedSign ? why : "a rewind did not help");
     st = RemoveTree(layout_.DataDir());
     repairs_ = 0;
   }

@@ -102,7 +102,7 @@ class InstanceAgent {
   // Starts a stopped standby, or promotes a running one once it holds the lease.
   Status Promote(const AgentConfig& config);
   Status Rejoin(const AgentConfig& config);
-  void Repair(const AgentConfig& config, const std::string& why);
+  void Repair(const AgentConfig& config, const std::string& sign, const std::string& why);
   // Renews through lease_ and reports the renewal in status.
   Status RenewLease(const AgentConfig& config, bool beforeStart);
   // PrimaryDown and the controller silent for long: restart in place if the

@@ -33,22 +33,26 @@ Status EnsureDataDirectory(const InstanceLayout& layout, const AgentConfig& conf
   return config.restore ? Restore(layout, config, progress) : Initdb(layout, config, progress);
 }
 
-std::vector<std::string> InitdbArguments(int major, const std::string& target, const std::string& pwfile) {
+std::vector<std::string> InitdbArguments(int major, const std::string& target, const std::string& pwfile,
+                                         bool dataChecksums) {
   std::vector<std::string> args = {"-D", target, "-U", "postgres", "--pwfile=" + pwfile,
                                    "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"};
   if (major < 14) args.push_back("--auth-local=scram-sha-256");
+  // Every major from 11 on has it; pg_rewind is fine either way
+  // (wal_log_hints is on regardless).
+  if (dataChecksums) args.push_back("--data-checksums");
   return args;
 }
 
 Status Initdb(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress) {
   progress(kStateInitializing, "initdb");
-  spdlog::info("initializing data directory instance={} dir={} major={}", layout.name, layout.DataDir(),
-               config.majorVersion);
+  spdlog::info("initializing data directory instance={} dir={} major={} dataChecksums={}", layout.name,
+               layout.DataDir(), config.majorVersion, config.dataChecksums);
   std::string tmp = layout.DataDir() + ".initdb";
   PGRS_RETURN_IF_ERROR(RemoveTree(tmp));
   std::string pwfile = JoinPath(layout.instanceDir, "superuser.pw");
   PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(pwfile, config.superuserPassword + "\n"));
-  ProcessSpec spec = layout.PostgresProgram(config.majorVersion, "initdb", InitdbArguments(config.majorVersion, tmp, pwfile));
+  ProcessSpec spec = layout.PostgresProgram(config.majorVersion, "initdb", InitdbArguments(config.majorVersion, tmp, pwfile, config.dataChecksums));
   spec.env = {"LC_ALL=C.UTF-8"};
   spec.workingDir = layout.instanceDir;
   auto result = RunCommand(spec, 300s);

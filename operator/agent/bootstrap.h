@@ -27,10 +27,13 @@ using BootstrapProgress = std::function<void(const std::string& state, const std
 Status EnsureDataDirectory(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
 
 // A new primary's data directory, the superuser's password set from config,
-// SCRAM authentication, UTF-8 and the C.UTF-8 locale.
+// SCRAM authentication, UTF-8 and the C.UTF-8 locale, data checksums as
+// config.dataChecksums says.
 Status Initdb(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
-// initdb's arguments, building into `target` with the password in `pwfile`.
-std::vector<std::string> InitdbArguments(int major, const std::string& target, const std::string& pwfile);
+// initdb's arguments, building into `target` with the password in `pwfile`,
+// with data checksums when `dataChecksums` (spec.postgres.dataChecksums).
+std::vector<std::string> InitdbArguments(int major, const std::string& target, const std::string& pwfile,
+                                         bool dataChecksums);
 
 // A standby's data directory, copied from config.upstreamHost:upstreamPort
 // with its WAL streamed alongside, and marked a standby before it ever starts.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "operator/agent/temp_dir_for_test.h"
 #include "operator/util/files.h"
 
@@ -24,12 +26,24 @@ TEST(ParseBasebackupProgress, ProgressLinesGiveCopiedTotalAndPercent) {
 }
 
 TEST(InitdbArguments, BeforePostgres14LocalConnectionsAlsoNeedScram) {
-  auto args15 = InitdbArguments(15, "/d.initdb", "/pw");
+  auto args15 = InitdbArguments(15, "/d.initdb", "/pw", false);
   EXPECT_EQ(args15, (std::vector<std::string>{"-D", "/d.initdb", "-U", "postgres", "--pwfile=/pw",
                                               "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"}));
-  auto args13 = InitdbArguments(13, "/d.initdb", "/pw");
+  auto args13 = InitdbArguments(13, "/d.initdb", "/pw", false);
   ASSERT_EQ(args13.size(), args15.size() + 1);
   EXPECT_EQ(args13.back(), "--auth-local=scram-sha-256");
+}
+
+// spec.postgres.dataChecksums (default true) on every major; off, initdb
+// gets no checksum flag at all.
+TEST(InitdbArguments, DataChecksumsOnlyWhenAskedFor) {
+  for (int major = 11; major <= 17; ++major) {
+    auto on = InitdbArguments(major, "/d.initdb", "/pw", true);
+    auto off = InitdbArguments(major, "/d.initdb", "/pw", false);
+    EXPECT_EQ(std::count(on.begin(), on.end(), "--data-checksums"), 1) << major;
+    EXPECT_EQ(std::count(off.begin(), off.end(), "--data-checksums"), 0) << major;
+    EXPECT_EQ(on.size(), off.size() + 1) << major;
+  }
 }
 
 class EnsureDataDirectoryTest : public ::testing::Test {

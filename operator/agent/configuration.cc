@@ -29,6 +29,8 @@ postgres::InstanceConfig ToInstanceConfig(const InstanceLayout& layout, const Ag
   if (!c.clientNetworks.empty()) ic.clientNetworks = c.clientNetworks;
   ic.replicationUser = c.replicationUser;
   ic.synchronousStandbyNames = c.synchronousStandbyNames;
+  ic.maxSlotWalKeepSize = c.maxSlotWalKeepSize;
+  ic.replicationSlots = c.replicationSlots;
   if (ic.role == postgres::Role::kStandby) {
     postgres::UpstreamConfig up;
     up.host = c.upstreamHost;

@@ -61,6 +61,11 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
   v["leaseDurationSeconds"] = json::value::number(c.leaseDurationSeconds);
   v["renewDeadlineSeconds"] = json::value::number(c.renewDeadlineSeconds);
   v["retryPeriodSeconds"] = json::value::number(c.retryPeriodSeconds);
+  // Only when they differ from what an agent assumes without them, so that a
+  // set configured before they existed keeps its config hash.
+  if (!c.maxSlotWalKeepSize.empty()) v["maxSlotWalKeepSize"] = json::value::string(c.maxSlotWalKeepSize);
+  if (!c.replicationSlots) v["replicationSlots"] = json::value::boolean(false);
+  if (!c.dataChecksums) v["dataChecksums"] = json::value::boolean(false);
   // Only when set, so that a set without backups keeps its config hash.
   if (!c.backupRepositoryPath.empty()) {
     v["backupRepositoryPath"] = json::value::string(c.backupRepositoryPath);
@@ -115,6 +120,9 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     if (v.has_number_field("leaseDurationSeconds")) c.leaseDurationSeconds = static_cast<int>(Int(v, "leaseDurationSeconds"));
     if (v.has_number_field("renewDeadlineSeconds")) c.renewDeadlineSeconds = static_cast<int>(Int(v, "renewDeadlineSeconds"));
     if (v.has_number_field("retryPeriodSeconds")) c.retryPeriodSeconds = static_cast<int>(Int(v, "retryPeriodSeconds"));
+    c.maxSlotWalKeepSize = Str(v, "maxSlotWalKeepSize");
+    c.replicationSlots = !v.has_boolean_field("replicationSlots") || v.at("replicationSlots").as_bool();
+    c.dataChecksums = !v.has_boolean_field("dataChecksums") || v.at("dataChecksums").as_bool();
     c.backupRepositoryPath = Str(v, "backupRepositoryPath");
     c.stanza = Str(v, "stanza");
     c.backupRetentionFull = static_cast<int>(Int(v, "backupRetentionFull"));

@@ -44,6 +44,13 @@ struct AgentConfig {
   int upstreamPort = 0;
   std::string slotName;
   std::string synchronousStandbyNames;  // primary only
+  // spec.replication.maxSlotWalKeepSize ("512MB", "-1"); empty = not
+  // written. replicationSlots: spec.replication.slots (a bound on slots also
+  // caps wal_keep_size only when standbys use them).
+  std::string maxSlotWalKeepSize;
+  bool replicationSlots = true;
+  // spec.postgres.dataChecksums: initdb --data-checksums for a new primary.
+  bool dataChecksums = true;
   // Fencing: stop PostgreSQL and keep it stopped. "immediate" kills the
   // postmaster's process group (a lost primary must not commit one more
   // transaction); "fast" is a fast shutdown, which first streams the last

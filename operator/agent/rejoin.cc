@@ -1,6 +1,7 @@
 #include "operator/agent/rejoin.h"
 
 #include <chrono>
+#include <string_view>
 
 #include "operator/agent/configuration.h"
 #include "operator/postgres/config.h"
@@ -76,10 +77,11 @@ Status Rewind(const InstanceLayout& layout, const AgentConfig& config,
   return Status::Ok();
 }
 
-std::string RecoveryCannotContinueSign(const std::string& freshLog) {
+std::string RecoveryCannotContinueSign(const std::string& freshLog, bool archived) {
   for (const char* sign : {"before current recovery point", "does not contain minimum recovery point",
                            "is not a child of this server's history", "could not locate a valid checkpoint record",
-                           "has already been removed"}) {
+                           kWalRemovedSign}) {
+    if (archived && std::string_view(sign) == kWalRemovedSign) continue;
     if (freshLog.find(sign) != std::string::npos) return sign;
   }
   return "";
@@ -89,16 +91,15 @@ void RecoveryWatch::SkipExisting() {
   if (auto log = ReadFile(layout_.PostgresLog()); log.ok()) offset_ = log->size();
 }
 
-bool RecoveryWatch::CannotContinue() {
+std::string RecoveryWatch::CannotContinue(bool archived) {
   auto text = ReadFile(layout_.PostgresLog());
-  if (!text.ok()) return false;
+  if (!text.ok()) return "";
   if (text->size() < offset_) offset_ = 0;  // the log was replaced
   std::string fresh = text->substr(offset_);
   offset_ = text->size();
-  std::string sign = RecoveryCannotContinueSign(fresh);
-  if (sign.empty()) return false;
-  spdlog::warn("standby cannot continue recovery instance={} sign=\"{}\"", layout_.name, sign);
-  return true;
+  std::string sign = RecoveryCannotContinueSign(fresh, archived);
+  if (!sign.empty()) spdlog::warn("standby cannot continue recovery instance={} sign=\"{}\"", layout_.name, sign);
+  return sign;
 }
 
 }  // namespace pgrs::agent

@@ -29,9 +29,17 @@ Status Rewind(const InstanceLayout& layout, const AgentConfig& config,
 // a reason to try again rather than to throw the data directory away.
 bool RewindSourceUnreachable(const std::string& output);
 
+// The walreceiver's word for WAL its upstream no longer has (a slot that
+// was invalidated past spec.replication.maxSlotWalKeepSize, or no slot).
+// Rewinding cannot bring it back: only a clone (or the archive) can.
+inline constexpr char kWalRemovedSign[] = "has already been removed";
+
 // What in new postgres.log text says that this standby cannot go on
-// replaying (timeline diverged, WAL gone); empty when nothing does.
-std::string RecoveryCannotContinueSign(const std::string& freshLog);
+// replaying (timeline diverged, WAL gone); empty when nothing does. With
+// `archived` (spec.backup: restore_command) WAL gone from the upstream is no
+// such sign: a primary with archive_mode on removes a segment only once it
+// is archived, and the standby reads it from there.
+std::string RecoveryCannotContinueSign(const std::string& freshLog, bool archived);
 
 // Reads postgres.log from where it last stopped, so that only what
 // PostgreSQL logged since speaks of its current state.
@@ -40,9 +48,9 @@ class RecoveryWatch {
   explicit RecoveryWatch(const InstanceLayout& layout) : layout_(layout) {}
   // What is in the log already is not looked at.
   void SkipExisting();
-  // True (and logged) when the lines since the last call show that the
-  // standby cannot continue recovery.
-  bool CannotContinue();
+  // The sign (RecoveryCannotContinueSign, logged) when the lines since the
+  // last call show that the standby cannot continue recovery; else empty.
+  std::string CannotContinue(bool archived);
 
  private:
   const InstanceLayout& layout_;

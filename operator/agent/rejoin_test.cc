@@ -48,8 +48,21 @@ TEST(RecoveryCannotContinueSign, LogLinesOfADivergedOrStarvedStandbyAreRecognise
            {"LOG:  started streaming WAL from primary at 0/3000000 on timeline 1\n", ""},
            {"", ""},
        }) {
-    EXPECT_EQ(RecoveryCannotContinueSign(row.log), row.sign) << row.log;
+    EXPECT_EQ(RecoveryCannotContinueSign(row.log, false), row.sign) << row.log;
   }
+}
+
+// With spec.backup the standby's restore_command reads what its upstream
+// removed (a primary removes only archived WAL): no reason to re-clone. A
+// diverged timeline still is one.
+TEST(RecoveryCannotContinueSign, WalRemovedFromTheUpstreamIsNoSignWithAnArchive) {
+  const std::string removed =
+      "FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000003 has "
+      "already been removed\n";
+  EXPECT_EQ(RecoveryCannotContinueSign(removed, false), kWalRemovedSign);
+  EXPECT_EQ(RecoveryCannotContinueSign(removed, true), "");
+  EXPECT_EQ(RecoveryCannotContinueSign("FATAL:  requested timeline 2 is not a child of this server's history\n", true),
+            "is not a child of this server's history");
 }
 
 TEST(RecoveryWatch, OnlyWhatWasLoggedSinceTheLastLookCounts) {
@@ -62,15 +75,15 @@ TEST(RecoveryWatch, OnlyWhatWasLoggedSinceTheLastLookCounts) {
 
   RecoveryWatch watch(layout);
   watch.SkipExisting();
-  EXPECT_FALSE(watch.CannotContinue()) << "what an earlier run logged says nothing about now";
+  EXPECT_EQ(watch.CannotContinue(false), "") << "what an earlier run logged says nothing about now";
   ASSERT_TRUE(WriteFileAtomic(log, diverged + "LOG:  started streaming WAL\n").ok());
-  EXPECT_FALSE(watch.CannotContinue());
+  EXPECT_EQ(watch.CannotContinue(false), "");
   ASSERT_TRUE(WriteFileAtomic(log, diverged + "LOG:  started streaming WAL\n" + diverged).ok());
-  EXPECT_TRUE(watch.CannotContinue());
-  EXPECT_FALSE(watch.CannotContinue()) << "each line is looked at once";
+  EXPECT_EQ(watch.CannotContinue(false), "is not a child of this server's history");
+  EXPECT_EQ(watch.CannotContinue(false), "") << "each line is looked at once";
   // A log replaced by a shorter one is read from its start.
   ASSERT_TRUE(WriteFileAtomic(log, diverged).ok());
-  EXPECT_TRUE(watch.CannotContinue());
+  EXPECT_NE(watch.CannotContinue(false), "");
 }
 
 }  // namespace

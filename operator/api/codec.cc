@@ -376,6 +376,7 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                     return d.ReadString(e, pe, line);
                                   });
                                 }},
+                               {"dataChecksums", [&](N v2, P p2) { d.Read(v2, p2, pg.dataChecksums); }},
                            });
                 }},
                {"replication",
@@ -387,6 +388,11 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                {"syncReplicas", [&](N v2, P p2) { d.Read(v2, p2, r.syncReplicas); }},
                                {"slots", [&](N v2, P p2) { d.Read(v2, p2, r.slots); }},
                                {"dataDurability", [&](N v2, P p2) { d.Read(v2, p2, r.dataDurability); }},
+                               // -1 may be written as a bare number.
+                               {"maxSlotWalKeepSize",
+                                [&](N v2, P p2) {
+                                  if (!v2.IsNull()) d.ReadText(v2, p2, r.maxSlotWalKeepSize, "a size such as 512MB, or -1");
+                                }},
                            });
                 }},
                {"failover",
@@ -792,6 +798,7 @@ value SpecToJson(const ReplicaSetSpec& s) {
     for (const std::string& line : s.postgres.pgHBA) lines.push_back(value::string(line));
     postgres["pgHBA"] = value::array(std::move(lines));
   }
+  PutOptional(postgres, "dataChecksums", s.postgres.dataChecksums);
   PutIfNotEmpty(out, "postgres", std::move(postgres));
 
   value replication = NewObject();
@@ -799,6 +806,7 @@ value SpecToJson(const ReplicaSetSpec& s) {
   PutOptional(replication, "syncReplicas", s.replication.syncReplicas);
   PutOptional(replication, "slots", s.replication.slots);
   PutString(replication, "dataDurability", s.replication.dataDurability);
+  PutString(replication, "maxSlotWalKeepSize", s.replication.maxSlotWalKeepSize);
   PutIfNotEmpty(out, "replication", std::move(replication));
 
   value failover = NewObject();

@@ -136,12 +136,14 @@ const Condition* FindCondition(const ReplicaSetStatus& status, const std::string
 void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.instances) spec.instances = kMinInstances;
   if (spec.postgres.version == 0) spec.postgres.version = kDefaultPostgresVersion;
+  if (!spec.postgres.dataChecksums) spec.postgres.dataChecksums = true;
   if (spec.replication.mode.empty()) spec.replication.mode = "async";
   // Defaulted in async mode too, so that switching a set to sync mode does
   // not silently change what the stored object says.
   if (!spec.replication.syncReplicas) spec.replication.syncReplicas = 1;
   if (!spec.replication.slots) spec.replication.slots = true;
   if (spec.replication.dataDurability.empty()) spec.replication.dataDurability = "required";
+  if (spec.replication.maxSlotWalKeepSize.empty()) spec.replication.maxSlotWalKeepSize = kDefaultMaxSlotWalKeepSize;
   if (!spec.failover.enabled) spec.failover.enabled = true;
   if (!spec.failover.delaySeconds) spec.failover.delaySeconds = 0;
   if (!spec.failover.detectionSeconds) spec.failover.detectionSeconds = 5;
@@ -198,6 +200,8 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     const std::string path = "spec.postgres.parameters." + parameter;
     if (!IsParameterName(parameter)) {
       fail(path, "must be a lowercase parameter name ([a-z_][a-z0-9_.]*)");
+    } else if (parameter == "max_slot_wal_keep_size") {
+      fail(path, "is managed by pgrs: set spec.replication.maxSlotWalKeepSize instead");
     } else if (postgres::IsOwnedParameter(parameter)) {
       fail(path, "is managed by pgrs and cannot be set");
     }
@@ -229,6 +233,12 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
   const std::string& durability = spec.replication.dataDurability;
   if (durability != "required" && durability != "preferred") {
     fail("spec.replication.dataDurability", "must be one of required, preferred");
+  }
+  const std::optional<int64_t> slotBound = postgres::WalSizeMegabytes(spec.replication.maxSlotWalKeepSize);
+  if (!slotBound || (*slotBound >= 0 && *slotBound < kMinMaxSlotWalKeepSizeMegabytes)) {
+    fail("spec.replication.maxSlotWalKeepSize",
+         "must be -1 (no bound) or a size of at least " + std::to_string(kMinMaxSlotWalKeepSizeMegabytes) +
+             "MB in MB, GB or TB, such as 512MB or 2GB");
   }
   if (mode == "sync") {
     const int syncReplicas = *spec.replication.syncReplicas;

@@ -28,6 +28,10 @@ inline constexpr int kMinPostgresVersion = 11;
 inline constexpr int kMaxPostgresVersion = 17;
 inline constexpr int kDefaultPostgresVersion = 15;
 inline constexpr int kDefaultBasePort = 15432;
+// Half the default volume (spec.storage.size 1Gi), so that WAL kept for a
+// standby that is gone cannot fill it.
+inline constexpr char kDefaultMaxSlotWalKeepSize[] = "512MB";
+inline constexpr int64_t kMinMaxSlotWalKeepSizeMegabytes = 16;  // one WAL segment
 // Leaves room for the longest derived name ("<name>-16", slot names) within
 // Kubernetes' 63-character label and PostgreSQL's 63-byte identifier limits.
 inline constexpr int kMaxNameLength = 50;
@@ -54,6 +58,11 @@ struct PostgresSpec {
   std::map<std::string, std::string> parameters;
   // Extra pg_hba.conf lines, appended after the rules pgrs owns.
   std::vector<std::string> pgHBA;
+  // initdb --data-checksums for new data directories; defaulted to true.
+  // Only a new primary's initdb reads it (standbys are clones of their
+  // primary, so they always match it): changing it does not convert an
+  // existing data directory.
+  std::optional<bool> dataChecksums;
 
   bool operator==(const PostgresSpec&) const = default;
 };
@@ -67,6 +76,12 @@ struct ReplicationSpec {
   // writes wait and no acknowledged commit is ever lost. "preferred": k is
   // lowered to the healthy standbys, so writes go on.
   std::string dataDurability;
+  // The most WAL the primary keeps for a standby's slot
+  // (max_slot_wal_keep_size, PostgreSQL 13+): "512MB", "2GB", or "-1" for
+  // no bound. Defaulted to kDefaultMaxSlotWalKeepSize. A standby further
+  // behind loses its slot and is brought back from the archive or cloned
+  // again.
+  std::string maxSlotWalKeepSize;
 
   bool operator==(const ReplicationSpec&) const = default;
 };

@@ -70,6 +70,8 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.replication.syncReplicas = 2;
   o.spec.replication.slots = false;
   o.spec.replication.dataDurability = "preferred";
+  o.spec.replication.maxSlotWalKeepSize = "2GB";
+  o.spec.postgres.dataChecksums = false;
   o.spec.failover.enabled = false;
   o.spec.failover.delaySeconds = 30;
   o.spec.failover.maxLagBytes = 9007199254740993;  // not representable as a double
@@ -225,6 +227,8 @@ TEST(ApplyDefaults, FillsEveryUnsetField) {
   EXPECT_EQ(spec.replication.syncReplicas, 1);
   EXPECT_EQ(spec.replication.slots, true);
   EXPECT_EQ(spec.replication.dataDurability, "required");
+  EXPECT_EQ(spec.replication.maxSlotWalKeepSize, "512MB");
+  EXPECT_EQ(spec.postgres.dataChecksums, true);
   EXPECT_EQ(spec.failover.enabled, true);
   EXPECT_EQ(spec.failover.delaySeconds, 0);
   EXPECT_FALSE(spec.failover.maxLagBytes.has_value());
@@ -632,6 +636,21 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.replication.dataDurability", "must be one of required, preferred"}},
         ValidateRow{"DataDurabilityCase", "  replication: {dataDurability: Required}\n",
                     {"spec.replication.dataDurability", "must be one of required, preferred"}},
+        ValidateRow{"MaxSlotWalKeepSizeNoUnit", "  replication: {maxSlotWalKeepSize: 512}\n",
+                    {"spec.replication.maxSlotWalKeepSize",
+                     "must be -1 (no bound) or a size of at least 16MB in MB, GB or TB, such as 512MB or 2GB"}},
+        ValidateRow{"MaxSlotWalKeepSizeKubernetesUnit", "  replication: {maxSlotWalKeepSize: 2Gi}\n",
+                    {"spec.replication.maxSlotWalKeepSize",
+                     "must be -1 (no bound) or a size of at least 16MB in MB, GB or TB, such as 512MB or 2GB"}},
+        ValidateRow{"MaxSlotWalKeepSizeTooSmall", "  replication: {maxSlotWalKeepSize: 8MB}\n",
+                    {"spec.replication.maxSlotWalKeepSize",
+                     "must be -1 (no bound) or a size of at least 16MB in MB, GB or TB, such as 512MB or 2GB"}},
+        ValidateRow{"MaxSlotWalKeepSizeOtherNegative", "  replication: {maxSlotWalKeepSize: -2}\n",
+                    {"spec.replication.maxSlotWalKeepSize",
+                     "must be -1 (no bound) or a size of at least 16MB in MB, GB or TB, such as 512MB or 2GB"}},
+        ValidateRow{"MaxSlotWalKeepSizeParameter", "  postgres: {parameters: {max_slot_wal_keep_size: 1GB}}\n",
+                    {"spec.postgres.parameters.max_slot_wal_keep_size",
+                     "is managed by pgrs: set spec.replication.maxSlotWalKeepSize instead"}},
         ValidateRow{"PrimaryOutOfRange", "  instances: 3\n  primary: demo-4\n",
                     {"spec.primary", "must name an instance of this set (demo-1..demo-3)"}},
         ValidateRow{"PrimaryOtherSet", "  instances: 3\n  primary: other-1\n",
@@ -707,6 +726,14 @@ TEST(Validate, AcceptsBoundaryValues) {
       "  instances: 2\n  replication: {mode: sync, dataDurability: required}\n",
       "  instances: 2\n  replication: {mode: sync, dataDurability: preferred}\n",
       "  replication: {dataDurability: preferred}\n",
+      "  replication: {maxSlotWalKeepSize: 16MB}\n",
+      "  replication: {maxSlotWalKeepSize: 2GB}\n",
+      "  replication: {maxSlotWalKeepSize: 1TB}\n",
+      "  replication: {maxSlotWalKeepSize: -1}\n",  // a bare number: no bound
+      "  replication: {maxSlotWalKeepSize: \"-1\"}\n",
+      "  replication: {slots: false, maxSlotWalKeepSize: 64MB}\n",
+      "  postgres: {version: 12}\n  replication: {maxSlotWalKeepSize: 64MB}\n",  // no effect before 13
+      "  postgres: {dataChecksums: false}\n",
       "  failover: {detectionSeconds: 1}\n",
       "  failover: {detectionSeconds: 300}\n",
       "  failover: {leaseDurationSeconds: 300, renewDeadlineSeconds: 299, retryPeriodSeconds: 298}\n",
@@ -1117,6 +1144,8 @@ TEST(Examples, FullSetsEverySpecField) {
               s.failover.leaseDurationSeconds && s.failover.renewDeadlineSeconds && s.failover.retryPeriodSeconds &&
               s.local.basePort);
   EXPECT_FALSE(s.replication.dataDurability.empty());
+  EXPECT_FALSE(s.replication.maxSlotWalKeepSize.empty());
+  EXPECT_TRUE(s.postgres.dataChecksums.has_value());
   EXPECT_NE(s.postgres.version, 0);
   EXPECT_FALSE(s.postgres.parameters.empty());
   EXPECT_FALSE(s.postgres.pgHBA.empty());

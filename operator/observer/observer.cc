@@ -91,11 +91,16 @@ bool ObservePostgres(ObservedInstance& out, pq::Connection& conn) {
       }
     }
   }
+  // wal_status through to_jsonb: 11 and 12 have no such column, and the
+  // same query serves every major.
   auto slots = conn.Query(
-      "SELECT slot_name, active, COALESCE(pg_wal_lsn_diff(restart_lsn, '0/0'), 0)::text "
-      "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name");
+      "SELECT slot_name, active, COALESCE(pg_wal_lsn_diff(restart_lsn, '0/0'), 0)::text, "
+      "COALESCE(to_jsonb(s) ->> 'wal_status', '') "
+      "FROM pg_replication_slots s WHERE slot_type = 'physical' ORDER BY slot_name");
   if (slots.ok()) {
-    for (const auto& row : *slots) out.slots.push_back({row[0].value_or(""), True(row[1]), U64(row[2])});
+    for (const auto& row : *slots) {
+      out.slots.push_back({row[0].value_or(""), True(row[1]), U64(row[2]), row[3].value_or("")});
+    }
   }
   return true;
 }

@@ -16,6 +16,7 @@ namespace {
 // Kept equal to the segment count below (64 x 16MB) so that moving a set
 // from 12 to 13 keeps the same amount of WAL.
 constexpr const char* kWalKeepSize = "1GB";
+constexpr int64_t kWalKeepSizeMegabytes = 1024;
 constexpr const char* kWalKeepSegments = "64";
 // Constant, not derived from spec.instances: a hot standby refuses to run
 // with a lower max_wal_senders than its primary had, and a standby cloned
@@ -280,6 +281,13 @@ std::string PostgresqlConf(const InstanceConfig& config) {
   settings["max_replication_slots"] = kMaxReplicationSlots;
   if (HasWalKeepSize(config.majorVersion)) {
     settings["wal_keep_size"] = kWalKeepSize;
+    const std::optional<int64_t> slotBound = WalSizeMegabytes(config.maxSlotWalKeepSize);
+    if (slotBound && HasMaxSlotWalKeepSize(config.majorVersion)) {
+      settings["max_slot_wal_keep_size"] = *slotBound < 0 ? "-1" : std::to_string(*slotBound) + "MB";
+      if (config.replicationSlots && *slotBound >= 0 && *slotBound < kWalKeepSizeMegabytes) {
+        settings["wal_keep_size"] = std::to_string(*slotBound) + "MB";
+      }
+    }
   } else {
     settings["wal_keep_segments"] = kWalKeepSegments;
   }
@@ -398,6 +406,23 @@ std::string Hash(const GeneratedConfig& generated) {
 }
 
 }  // namespace
+
+std::optional<int64_t> WalSizeMegabytes(const std::string& text) {
+  if (text == "-1") return -1;
+  static const std::pair<std::string_view, int64_t> kUnits[] = {{"MB", 1}, {"GB", 1024}, {"TB", 1024 * 1024}};
+  for (const auto& [unit, factor] : kUnits) {
+    if (text.size() <= unit.size() || text.compare(text.size() - unit.size(), unit.size(), unit) != 0) continue;
+    const std::string_view digits = std::string_view(text).substr(0, text.size() - unit.size());
+    // No more digits than fit: 2^31-1 has ten.
+    if (digits.size() > 10 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    const int64_t megabytes = std::stoll(std::string(digits)) * factor;
+    if (megabytes > 2147483647) return std::nullopt;  // PostgreSQL's limit (INT_MAX megabytes)
+    return megabytes;
+  }
+  return std::nullopt;
+}
 
 const char* RoleName(Role role) { return role == Role::kPrimary ? "primary" : "standby"; }
 

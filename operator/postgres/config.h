@@ -6,9 +6,10 @@
 //   11     recovery.conf (standby_mode, primary_conninfo, primary_slot_name,
 //          recovery_target_timeline), wal_keep_segments
 //   12     standby.signal + the same settings in postgresql.conf, wal_keep_segments
-//   13+    standby.signal, wal_keep_size
+//   13+    standby.signal, wal_keep_size, max_slot_wal_keep_size
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -57,6 +58,15 @@ struct InstanceConfig {
   // Primary only: a restored data directory in archive recovery toward its
   // target (12+): its recovery.signal stays until PostgreSQL promotes.
   bool archiveRecovery = false;
+  // spec.replication.maxSlotWalKeepSize (13+; 11 and 12 have no such
+  // parameter): the most WAL a primary keeps for a replication slot, as
+  // WalSizeMegabytes reads it ("512MB"; "-1" = no bound). Empty = not written.
+  std::string maxSlotWalKeepSize;
+  // Whether standbys stream through slots (spec.replication.slots). Then a
+  // bounded maxSlotWalKeepSize also caps wal_keep_size, which PostgreSQL
+  // keeps regardless of slots: a slot is invalidated only once it is
+  // behind both, so the bound would otherwise be 1GB at the least.
+  bool replicationSlots = true;
 };
 
 struct ConfigFile {
@@ -87,6 +97,13 @@ std::string RestoreCommand(const ArchiveConfig& archive);
 inline bool UsesRecoveryConf(int major) { return major < 12; }
 inline bool HasPgPromote(int major) { return major >= 12; }
 inline bool HasWalKeepSize(int major) { return major >= 13; }
+inline bool HasMaxSlotWalKeepSize(int major) { return major >= 13; }
+
+// A WAL size as spec.replication.maxSlotWalKeepSize takes it: "-1" (no
+// bound) or a whole number with the unit MB, GB or TB (PostgreSQL's
+// spelling, case-sensitive), in megabytes (-1 for "-1"). nullopt for
+// anything else, and for sizes PostgreSQL cannot hold (over 2^31-1 MB).
+std::optional<int64_t> WalSizeMegabytes(const std::string& text);
 
 // Quotes a value for postgresql.conf: 'it''s'.
 std::string QuoteConfValue(const std::string& value);

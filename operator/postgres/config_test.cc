@@ -31,6 +31,7 @@ InstanceConfig PrimaryConfig(int major) {
   config.port = 5432;
   config.userParameters = {{"work_mem", "8MB"}, {"max_connections", "200"}};
   config.userHbaRules = {"host app app 10.0.0.0/8 scram-sha-256"};
+  config.maxSlotWalKeepSize = "512MB";  // the API's default
   return config;
 }
 
@@ -379,7 +380,9 @@ TEST(GenerateConfigTest, InstanceNameCannotBreakOutOfHeaderComment) {
 
 TEST(GenerateConfigTest, WalKeepSettingMatchesMajor) {
   for (int major = 11; major <= 17; ++major) {
-    const std::string conf = FileText(GenerateConfig(PrimaryConfig(major)), "postgresql.conf");
+    InstanceConfig config = PrimaryConfig(major);
+    config.maxSlotWalKeepSize = "";
+    const std::string conf = FileText(GenerateConfig(config), "postgresql.conf");
     if (major >= 13) {
       EXPECT_EQ(SettingLine(conf, "wal_keep_size"), "wal_keep_size = '1GB'") << major;
       EXPECT_EQ(SettingLine(conf, "wal_keep_segments"), "") << major;
@@ -387,6 +390,61 @@ TEST(GenerateConfigTest, WalKeepSettingMatchesMajor) {
       EXPECT_EQ(SettingLine(conf, "wal_keep_segments"), "wal_keep_segments = '64'") << major;
       EXPECT_EQ(SettingLine(conf, "wal_keep_size"), "") << major;
     }
+    EXPECT_EQ(SettingLine(conf, "max_slot_wal_keep_size"), "") << major;
+  }
+}
+
+// spec.replication.maxSlotWalKeepSize: max_slot_wal_keep_size from 13 on
+// (11 and 12 do not know it, and would refuse to start), and the cap of
+// wal_keep_size while standbys use slots: PostgreSQL invalidates a slot only
+// once it is behind both.
+TEST(GenerateConfigTest, MaxSlotWalKeepSizeBoundsSlotsAndCapsWalKeepSize) {
+  struct Row {
+    int major;
+    std::string value;
+    bool slots;
+    std::string maxSlotLine;   // "" = not set
+    std::string walKeepLine;   // wal_keep_size, or wal_keep_segments before 13
+  };
+  const Row rows[] = {
+      {15, "512MB", true, "max_slot_wal_keep_size = '512MB'", "wal_keep_size = '512MB'"},
+      {15, "64MB", true, "max_slot_wal_keep_size = '64MB'", "wal_keep_size = '64MB'"},
+      {15, "2GB", true, "max_slot_wal_keep_size = '2048MB'", "wal_keep_size = '1GB'"},
+      {15, "1TB", true, "max_slot_wal_keep_size = '1048576MB'", "wal_keep_size = '1GB'"},
+      {15, "-1", true, "max_slot_wal_keep_size = '-1'", "wal_keep_size = '1GB'"},
+      // Without slots wal_keep_size is all that keeps WAL for standbys.
+      {15, "64MB", false, "max_slot_wal_keep_size = '64MB'", "wal_keep_size = '1GB'"},
+      {13, "256MB", true, "max_slot_wal_keep_size = '256MB'", "wal_keep_size = '256MB'"},
+      {17, "256MB", true, "max_slot_wal_keep_size = '256MB'", "wal_keep_size = '256MB'"},
+      {12, "256MB", true, "", "wal_keep_segments = '64'"},
+      {11, "256MB", true, "", "wal_keep_segments = '64'"},
+      // Not a size (validation refuses it): nothing written.
+      {15, "lots", true, "", "wal_keep_size = '1GB'"},
+  };
+  for (const Row& row : rows) {
+    for (auto base : {PrimaryConfig, StandbyConfig}) {
+      InstanceConfig config = base(row.major);
+      config.maxSlotWalKeepSize = row.value;
+      config.replicationSlots = row.slots;
+      const std::string conf = FileText(GenerateConfig(config), "postgresql.conf");
+      const std::string what = std::to_string(row.major) + " " + row.value + (row.slots ? " slots" : " no slots");
+      EXPECT_EQ(SettingLine(conf, "max_slot_wal_keep_size"), row.maxSlotLine) << what;
+      const char* walKeep = row.major >= 13 ? "wal_keep_size" : "wal_keep_segments";
+      EXPECT_EQ(SettingLine(conf, walKeep), row.walKeepLine) << what;
+    }
+  }
+}
+
+TEST(WalSizeMegabytesTest, ReadsPostgresSizesInMegabytes) {
+  EXPECT_EQ(WalSizeMegabytes("-1"), -1);
+  EXPECT_EQ(WalSizeMegabytes("16MB"), 16);
+  EXPECT_EQ(WalSizeMegabytes("2GB"), 2048);
+  EXPECT_EQ(WalSizeMegabytes("1TB"), 1048576);
+  EXPECT_EQ(WalSizeMegabytes("0MB"), 0);
+  EXPECT_EQ(WalSizeMegabytes("2147483647MB"), 2147483647);
+  for (const char* bad : {"", "MB", "512", "512mb", "512 MB", "1.5GB", "-2", "-1MB", "+5MB", "512kB", "2Gi",
+                          "2147483648MB", "2048TB", "99999999999MB"}) {
+    EXPECT_EQ(WalSizeMegabytes(bad), std::nullopt) << bad;
   }
 }
 
@@ -814,7 +872,8 @@ TEST(Postgres15Test, ServerReadsGeneratedConfiguration) {
   primary.userParameters["log_line_prefix"] = "it's %m \\ ";
   dir.Write(GenerateConfig(primary));
   EXPECT_EQ(show("wal_level"), "replica");
-  EXPECT_EQ(show("wal_keep_size"), "1024");  // shown in MB
+  EXPECT_EQ(show("wal_keep_size"), "512");  // shown in MB; capped by maxSlotWalKeepSize
+  EXPECT_EQ(show("max_slot_wal_keep_size"), "512");
   EXPECT_EQ(show("max_wal_senders"), "40");
   EXPECT_EQ(show("hot_standby_feedback"), "on");
   EXPECT_EQ(show("port"), "5432");

@@ -25,6 +25,7 @@ const std::vector<std::string>& OwnedParameters() {
       "include_if_exists",
       "listen_addresses",
       "max_replication_slots",
+      "max_slot_wal_keep_size",  // spec.replication.maxSlotWalKeepSize
       "max_wal_senders",
       "password_encryption",  // the replication rule uses scram-sha-256
       "port",
