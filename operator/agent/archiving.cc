@@ -1,6 +1,7 @@
 #include "operator/agent/archiving.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cpprest/json.h>
 
@@ -36,10 +37,34 @@ Status MakePostgresDir(const InstanceLayout& layout, const std::string& path) {
 
 }  // namespace
 
+postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config) {
+  postgres::PgBackRestRepository r;
+  r.path = config.backupRepositoryPath;
+  if (const auto& s3 = config.backupS3) {
+    postgres::S3Repository& o = r.s3.emplace();
+    o.endpoint = s3->endpoint;
+    o.port = s3->port;
+    o.bucket = s3->bucket;
+    o.region = s3->region;
+    o.uriStyle = s3->uriStyle;
+    o.verifyTLS = s3->verifyTLS;
+    if (!s3->ca.empty()) o.caFile = layout.PgBackRestCaFile();
+    o.key = s3->key;
+    o.keySecret = s3->keySecret;
+  }
+  return r;
+}
+
+std::string RepositoryKey(const AgentConfig& config) {
+  std::string key = config.backupRepositoryPath;
+  if (config.backupS3) key = "s3://" + config.backupS3->endpoint + "/" + config.backupS3->bucket + key;
+  return key;
+}
+
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
   postgres::PgBackRestConfig pc;
   pc.stanza = config.stanza;
-  pc.repositoryPath = config.backupRepositoryPath;
+  pc.repository = PgBackRestRepositoryOf(layout, config);
   pc.dataDir = layout.DataDir();
   pc.port = config.port;
   pc.spoolPath = JoinPath(layout.PgBackRestDir(), "spool");
@@ -49,12 +74,21 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
     PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, dir));
   }
   // pgBackRest makes the repository's own subdirectories, not the repository.
-  PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
-                           .WithContext("spec.backup.repository.path " + config.backupRepositoryPath));
-  const std::pair<std::string, std::string> files[] = {
+  if (!config.backupS3) {
+    PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
+                             .WithContext("spec.backup.repository.path " + config.backupRepositoryPath));
+  }
+  std::vector<std::pair<std::string, std::string>> files = {
       {layout.PgBackRestConfigFile(), postgres::GeneratePgBackRestConfig(pc)},
       {layout.PgBackRestPassfile(), PassfileLine("postgres", config.superuserPassword)},
   };
+  // The CA bundle is copied here: the PostgreSQL user may not be able to
+  // read the file (or Secret) it came from.
+  if (!pc.repository.s3 || pc.repository.s3->caFile.empty()) {
+    ::unlink(layout.PgBackRestCaFile().c_str());
+  } else {
+    files.emplace_back(layout.PgBackRestCaFile(), config.backupS3->ca);
+  }
   for (const auto& [path, content] : files) {
     auto current = ReadFile(path);
     if (current.ok() && *current == content && HasMode(path, 0600)) continue;
@@ -101,7 +135,7 @@ StanzaCreator::~StanzaCreator() {
 }
 
 void StanzaCreator::Poll(const AgentConfig& config, const std::string& host) {
-  const std::string key = config.backupRepositoryPath + "\n" + config.stanza;
+  const std::string key = RepositoryKey(config) + "\n" + config.stanza;
   if (child_ > 0) {
     if (auto waitStatus = TryReap(child_)) Reap(*waitStatus);
     return;

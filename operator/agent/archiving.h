@@ -13,6 +13,7 @@
 
 #include "operator/agent/instance_layout.h"
 #include "operator/agent/protocol.h"
+#include "operator/postgres/pgbackrest.h"
 #include "operator/util/process.h"
 #include "operator/util/status.h"
 
@@ -20,9 +21,18 @@ namespace pgrs::agent {
 
 inline bool BackupConfigured(const AgentConfig& config) { return !config.backupRepositoryPath.empty(); }
 
+// The repository AgentConfig names (backupRepositoryPath, backupS3) as
+// pgBackRest's repo1, its CA bundle at layout.PgBackRestCaFile().
+postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config);
+
+// Names the repository for logs and bookkeeping, without secrets:
+// the path, or s3://endpoint/bucket/path.
+std::string RepositoryKey(const AgentConfig& config);
+
 // Writes <instanceDir>/pgbackrest/ (pgbackrest.conf, the superuser passfile,
-// spool/, lock/, log/), all owned by the PostgreSQL user, and creates the
-// repository directory if it is missing. Idempotent; a file already as
+// the S3 CA bundle, spool/, lock/, log/), all owned by the PostgreSQL user
+// (files mode 0600: the S3 keys are in pgbackrest.conf), and creates a POSIX
+// repository's directory if it is missing. Idempotent; a file already as
 // generated is left alone.
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 

@@ -29,6 +29,7 @@ struct InstanceLayout {
   std::string PgBackRestDir() const;           // <instanceDir>/pgbackrest: its config, spool, locks, logs
   std::string PgBackRestConfigFile() const;    // what archive_command and `pgrs local backup` use
   std::string PgBackRestPassfile() const;      // what pgBackRest connects to PostgreSQL with
+  std::string PgBackRestCaFile() const;        // spec.backup.repository.s3's CA bundle (PEM)
   std::string PgBin(int major, const std::string& program) const;
 
   // What the data directory says it is: "primary", "standby" (standby.signal

@@ -351,6 +351,24 @@ void DecodeMetadata(Decoder& d, const YAML::Node& node, const std::string& path,
            });
 }
 
+void DecodeS3(Decoder& d, const YAML::Node& node, const std::string& path, S3RepositorySpec& s3) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  d.Object(node, path,
+           {
+               {"endpoint", [&](N v, P p) { d.Read(v, p, s3.endpoint); }},
+               {"bucket", [&](N v, P p) { d.Read(v, p, s3.bucket); }},
+               {"region", [&](N v, P p) { d.Read(v, p, s3.region); }},
+               {"uriStyle", [&](N v, P p) { d.Read(v, p, s3.uriStyle); }},
+               {"path", [&](N v, P p) { d.Read(v, p, s3.path); }},
+               {"credentialsFile", [&](N v, P p) { d.Read(v, p, s3.credentialsFile); }},
+               {"caFile", [&](N v, P p) { d.Read(v, p, s3.caFile); }},
+               {"credentialsSecret", [&](N v, P p) { d.Read(v, p, s3.credentialsSecret); }},
+               {"caSecret", [&](N v, P p) { d.Read(v, p, s3.caSecret); }},
+               {"verifyTLS", [&](N v, P p) { d.Read(v, p, s3.verifyTLS); }},
+           });
+}
+
 void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, ReplicaSetSpec& out) {
   using N = const YAML::Node&;
   using P = const std::string&;
@@ -425,8 +443,12 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                            {
                                {"repository",
                                 [&](N v2, P p2) {
+                                  BackupRepositorySpec& r = b.repository;
                                   d.Object(v2, p2,
-                                           {{"path", [&](N v3, P p3) { d.Read(v3, p3, b.repository.path); }}});
+                                           {
+                                               {"path", [&](N v3, P p3) { d.Read(v3, p3, r.path); }},
+                                               {"s3", [&](N v3, P p3) { DecodeS3(d, v3, p3, r.s3.emplace()); }},
+                                           });
                                 }},
                            });
                 }},
@@ -742,6 +764,20 @@ value SpecToJson(const ReplicaSetSpec& s) {
   if (s.backup) {
     value repository = NewObject();
     PutString(repository, "path", s.backup->repository.path);
+    if (const auto& s3 = s.backup->repository.s3) {
+      value o = NewObject();
+      PutString(o, "endpoint", s3->endpoint);
+      PutString(o, "bucket", s3->bucket);
+      PutString(o, "region", s3->region);
+      PutString(o, "uriStyle", s3->uriStyle);
+      PutString(o, "path", s3->path);
+      PutString(o, "credentialsFile", s3->credentialsFile);
+      PutString(o, "caFile", s3->caFile);
+      PutString(o, "credentialsSecret", s3->credentialsSecret);
+      PutString(o, "caSecret", s3->caSecret);
+      PutOptional(o, "verifyTLS", s3->verifyTLS);
+      repository["s3"] = std::move(o);
+    }
     value backup = NewObject();
     backup["repository"] = std::move(repository);
     out["backup"] = std::move(backup);
