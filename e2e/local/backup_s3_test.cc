@@ -43,7 +43,10 @@ class BackupS3 : public ::testing::Test {
     StartS3rver();
   }
 
+  // The set stops first: its last archive-push at shutdown needs the server
+  // (pgBackRest would retry an unreachable one for 60 s).
   void TearDown() override {
+    if (c_.runPid() > 0) c_.StopRun();
     if (s3rver_ > 0) StopChild(s3rver_, SIGTERM, 5s);
   }
 
@@ -138,6 +141,16 @@ class BackupS3 : public ::testing::Test {
     }, 30s)) << "pgbackrest.conf never got " << line.substr(0, line.find('='));
   }
 
+  // Waits until the agent's copy of the CA bundle is `which`.
+  void WaitForAgentCa(const std::string& which) {
+    auto pem = ReadFile(dir_ + "/" + which);
+    ASSERT_TRUE(pem.ok());
+    EXPECT_TRUE(Eventually([&] {
+      auto copied = ReadFile(c_.InstanceDir(name_, Primary()) + "/pgbackrest/s3-ca.pem");
+      return copied.ok() && *copied == *pem;
+    }, 30s)) << which;
+  }
+
   void ExpectWritesServed(const std::string& table) {
     EXPECT_TRUE(c_.Sql(name_, base_, "CREATE TABLE " + table + " (n int); INSERT INTO " + table + " VALUES (1)").ok());
     auto rows = c_.Sql(name_, base_, "SELECT count(*) FROM " + table);
@@ -154,7 +167,13 @@ class BackupS3 : public ::testing::Test {
 };
 
 TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
+  const auto start = std::chrono::steady_clock::now();
+  auto phase = [&](const char* what) {
+    std::fprintf(stderr, "%.1f s: %s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                 what);
+  };
   Create();
+  phase("set ready");
   if (HasFatalFailure()) return;
   // The keys are in the instance's pgbackrest.conf (0600), not on any
   // command line.
@@ -165,6 +184,7 @@ TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
     auto info = PgBackRest({"--log-level-console=off", "--log-level-stderr=off", "info", "--output=json"});
     return info.ok() && info->ok() && info->output.find("\"archive\":[{") != std::string::npos;
   }, 60s)) << S3rverLog();
+  phase("stanza exists");
   const auto before = Archiver();
   ASSERT_TRUE(c_.Sql(name_, base_, "CREATE TABLE batch AS SELECT generate_series(1, 1000) n").ok());
   ASSERT_TRUE(c_.Sql(name_, base_, "SELECT pg_switch_wal()").ok());
@@ -175,6 +195,7 @@ TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
   }, 60s)) << "archived " << before.first << " -> " << after.first;
   EXPECT_EQ(after.second, before.second) << "archive_command failed after the stanza existed";
 
+  phase("WAL archived");
   auto backup = c_.Local("backup", {name_, "--type", "full"}, 180s);
   ASSERT_EQ(backup.exitCode, 0) << backup.output;
   std::istringstream lines(backup.output);
@@ -188,6 +209,7 @@ TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
   EXPECT_NE(info->output.find("full backup: " + label), std::string::npos) << info->output;
   EXPECT_EQ(Archiver().second, before.second);
 
+  phase("full backup listed");
   // Wrong keys: read again from the file, pushed to the agent, and refused
   // by the server; `pgrs local backup` says so and exits 1.
   ASSERT_TRUE(WriteFileAtomic(credentials(), "AWS_ACCESS_KEY_ID=WRONGKEY\nAWS_SECRET_ACCESS_KEY=wrong\n", 0600).ok());
@@ -201,16 +223,13 @@ TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
   EXPECT_EQ(refused.output.find("AWS_SECRET_ACCESS_KEY=wrong"), std::string::npos);
   ExpectWritesServed("kept_wrong_key");
 
+  phase("wrong keys refused");
   // The right keys but a CA that did not sign the server's certificate.
   ASSERT_TRUE(WriteFileAtomic(credentials(), kGoodCredentials, 0600).ok());
   ASSERT_TRUE(CopyCa("other-ca.pem"));
   WaitForConfigLine("repo1-s3-key=S3RVER");
-  auto otherCa = ReadFile(dir_ + "/other-ca.pem");
-  ASSERT_TRUE(otherCa.ok());
-  EXPECT_TRUE(Eventually([&] {
-    auto copied = ReadFile(c_.InstanceDir(name_, Primary()) + "/pgbackrest/s3-ca.pem");
-    return copied.ok() && *copied == *otherCa;
-  }, 30s));
+  WaitForAgentCa("other-ca.pem");
+  phase("wrong CA in place");
   // pgBackRest retries a failed TLS handshake until io-timeout (60 s by
   // default): a shorter one keeps the test short; the error is the same.
   auto untrusted = PgBackRest({"--io-timeout=3", "--log-level-console=warn", "backup"});
@@ -220,6 +239,11 @@ TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
             std::string::npos)
       << untrusted->output;
   ExpectWritesServed("kept_wrong_ca");
+  phase("wrong CA refused");
+
+  // The right CA again, so that the set archives as it stops.
+  ASSERT_TRUE(CopyCa("ca.pem"));
+  WaitForAgentCa("ca.pem");
 }
 
 }  // namespace

@@ -44,22 +44,27 @@ TEST(AgentConfigBackupTest, RepositoryAndStanzaRoundTripAndAreAbsentWithoutBacku
   EXPECT_EQ(DecodeAgentConfig(EncodeAgentConfig(config)).status().code(), StatusCode::kInvalid);
 }
 
+AgentConfig::S3 DemoS3() {
+  AgentConfig::S3 s3;
+  s3.endpoint = "localhost";
+  s3.port = 9000;
+  s3.bucket = "pgrs";
+  s3.region = "us-east-1";
+  s3.key = "AKIAEXAMPLE";
+  s3.keySecret = "wJalrXUtnFEMI";
+  s3.ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  return s3;
+}
+
 TEST(AgentConfigBackupTest, S3RoundTripsWithItsSecrets) {
   AgentConfig config;
   config.role = "primary";
   config.port = 15432;
   config.backupRepositoryPath = "/demo";
   config.stanza = "demo";
-  AgentConfig::S3& s3 = config.backupS3.emplace();
-  s3.endpoint = "localhost";
-  s3.port = 9000;
-  s3.bucket = "pgrs";
-  s3.region = "us-east-1";
+  AgentConfig::S3& s3 = config.backupS3.emplace(DemoS3());
   s3.uriStyle = "path";
   s3.verifyTLS = false;
-  s3.key = "AKIA";
-  s3.keySecret = "secret";
-  s3.ca = "-----BEGIN CERTIFICATE-----\n";
   auto decoded = DecodeAgentConfig(EncodeAgentConfig(config));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   ASSERT_TRUE(decoded->backupS3);
@@ -106,14 +111,7 @@ TEST_F(PgBackRestConfigurationTest, WritesConfigPassfileAndDirectoriesUnderTheIn
 
 TEST_F(PgBackRestConfigurationTest, S3KeysGoIntoTheConfigFileAndTheCaNextToIt) {
   config_.backupRepositoryPath = "/demo";  // inside the bucket: not made here
-  AgentConfig::S3& s3 = config_.backupS3.emplace();
-  s3.endpoint = "localhost";
-  s3.port = 9000;
-  s3.bucket = "pgrs";
-  s3.region = "us-east-1";
-  s3.key = "AKIAEXAMPLE";
-  s3.keySecret = "wJalrXUtnFEMI";
-  s3.ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const AgentConfig::S3& s3 = config_.backupS3.emplace(DemoS3());
   ASSERT_TRUE(WritePgBackRestConfiguration(layout_, config_).ok());
   auto conf = ReadFile(layout_.PgBackRestConfigFile());
   ASSERT_TRUE(conf.ok());

@@ -260,18 +260,24 @@ S3Repository DemoS3() {
   return s3;
 }
 
-TEST(PgBackRestConfigTest, S3MatchesGoldenFile) {
-  PgBackRestConfig config = DemoPgBackRestConfig();
-  config.repository.path = "/demo";
-  config.repository.s3 = DemoS3();
-  config.repository.s3->caFile = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/pgbackrest/s3-ca.pem";
+void ExpectPgBackRestGolden(const PgBackRestConfig& config, const std::string& file) {
   const std::string text = GeneratePgBackRestConfig(config);
-  const fs::path golden = GoldenDir() / "pgbackrest" / "pgbackrest-s3.conf";
+  const fs::path golden = GoldenDir() / "pgbackrest" / file;
   if (UpdatingGolden()) {
     fs::create_directories(golden.parent_path());
     WriteText(golden, text);
   }
   EXPECT_EQ(text, ReadText(golden)) << golden << " differs; run with PGRS_UPDATE_GOLDEN=1 and review the diff";
+}
+
+TEST(PgBackRestConfigTest, MatchesGoldenFile) { ExpectPgBackRestGolden(DemoPgBackRestConfig(), "pgbackrest.conf"); }
+
+TEST(PgBackRestConfigTest, S3MatchesGoldenFile) {
+  PgBackRestConfig config = DemoPgBackRestConfig();
+  config.repository.path = "/demo";
+  config.repository.s3 = DemoS3();
+  config.repository.s3->caFile = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/pgbackrest/s3-ca.pem";
+  ExpectPgBackRestGolden(config, "pgbackrest-s3.conf");
 }
 
 TEST(RepositoryOptionsTest, Table) {
@@ -317,25 +323,6 @@ TEST(RepositoryOptionsTest, Table) {
     for (const auto& p : row.present) EXPECT_NE(text.find(p), std::string::npos) << row.name << ": " << p << "\n" << text;
     for (const auto& a : row.absent) EXPECT_EQ(text.find(a), std::string::npos) << row.name << ": " << a << "\n" << text;
   }
-}
-
-TEST(PgBackRestConfigTest, MatchesGoldenFile) {
-  PgBackRestConfig config;
-  config.stanza = "demo";
-  config.repository.path = "/var/lib/pgrs-backups";
-  config.dataDir = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/data";
-  config.port = 15432;
-  const std::string dir = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/pgbackrest";
-  config.spoolPath = dir + "/spool";
-  config.lockPath = dir + "/lock";
-  config.logPath = dir + "/log";
-  const std::string text = GeneratePgBackRestConfig(config);
-  const fs::path golden = GoldenDir() / "pgbackrest" / "pgbackrest.conf";
-  if (UpdatingGolden()) {
-    fs::create_directories(golden.parent_path());
-    WriteText(golden, text);
-  }
-  EXPECT_EQ(text, ReadText(golden)) << golden << " differs; run with PGRS_UPDATE_GOLDEN=1 and review the diff";
 }
 
 // ---- merging -------------------------------------------------------------
