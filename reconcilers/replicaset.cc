@@ -46,9 +46,22 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   c.replicationSlots = set.spec.replication.slots.value_or(true);
   c.dataChecksums = set.spec.postgres.dataChecksums.value_or(true);
   if (set.spec.backup) {
-    c.backupRepositoryPath = set.spec.backup->repository.path;
+    const api::BackupRepositorySpec& repository = set.spec.backup->repository;
+    c.backupRepositoryPath = repository.path;
     c.stanza = set.metadata.name;
     c.backupRetentionFull = set.spec.backup->retention.full.value_or(0);
+    if (const auto& s3 = repository.s3) {
+      // The path inside the bucket; the keys and the CA are the executor's.
+      c.backupRepositoryPath = s3->path;
+      agent::AgentConfig::S3& o = c.backupS3.emplace();
+      const auto endpoint = api::ParseEndpoint(s3->endpoint);  // validated
+      o.endpoint = endpoint ? endpoint->host : s3->endpoint;
+      o.port = endpoint ? endpoint->port : 0;
+      o.bucket = s3->bucket;
+      o.region = s3->region;
+      o.uriStyle = s3->uriStyle;
+      o.verifyTLS = s3->verifyTLS.value_or(true);
+    }
   }
   return c;
 }

@@ -373,6 +373,37 @@ TEST(Reconcile, StreamingStandbyWithAReservedSlotIsHealthy) {
   EXPECT_EQ(plan.status.instances[1].message, "");
 }
 
+TEST(Reconcile, S3RepositoryReachesEveryInstanceWithoutSecrets) {
+  api::PostgresReplicaSet set = Set(3, "demo-1");
+  api::S3RepositorySpec s3;
+  s3.endpoint = "localhost:9000";
+  s3.bucket = "pgrs";
+  s3.region = "us-east-1";
+  s3.uriStyle = "path";
+  s3.path = "/sets";
+  s3.credentialsFile = "/etc/pgrs/s3";
+  s3.caFile = "/etc/pgrs/ca.pem";
+  s3.verifyTLS = false;
+  set.spec.backup.emplace().repository.s3 = s3;
+  Plan plan = Reconcile(set, Healthy(3), kNow);
+  ASSERT_EQ(plan.configs.size(), 3u);
+  for (const auto& [name, config] : plan.configs) {
+    EXPECT_EQ(config.backupRepositoryPath, "/sets") << name;
+    EXPECT_EQ(config.stanza, "demo") << name;
+    ASSERT_TRUE(config.backupS3) << name;
+    EXPECT_EQ(config.backupS3->endpoint, "localhost") << name;
+    EXPECT_EQ(config.backupS3->port, 9000) << name;
+    EXPECT_EQ(config.backupS3->bucket, "pgrs") << name;
+    EXPECT_EQ(config.backupS3->region, "us-east-1") << name;
+    EXPECT_EQ(config.backupS3->uriStyle, "path") << name;
+    EXPECT_FALSE(config.backupS3->verifyTLS) << name;
+    // The keys and the CA are the executor's, from the runtime.
+    EXPECT_EQ(config.backupS3->key, "") << name;
+    EXPECT_EQ(config.backupS3->keySecret, "") << name;
+    EXPECT_EQ(config.backupS3->ca, "") << name;
+  }
+}
+
 TEST(Reconcile, SyncModeListsStandbysAsAnyK) {
   auto set = Set(3, "demo-1");
   set.spec.replication.mode = "sync";

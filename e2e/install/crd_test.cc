@@ -169,8 +169,22 @@ TEST(CrdTest, RejectsWhatValidateRejects) {
       {"  local: {basePort: 80}\n", "spec.local.basePort: Invalid value: 80"},
       {"  local: {basePort: 70000}\n", "spec.local.basePort: Invalid value: 70000"},
       {"  backup: {repository: {path: backups}}\n", "spec.backup.repository.path: Invalid value: \"backups\""},
-      {"  backup: {repository: {}}\n", "spec.backup.repository.path: Required value"},
-      {"  backup: {repository: {path: /b, s3: {}}}\n", "unknown field \"spec.backup.repository.s3\""},
+      {"  backup: {repository: {}}\n", ""},  // exactly one of path and s3: a CEL rule
+      {"  backup: {repository: {s3: {}}}\n", "spec.backup.repository.s3.endpoint: Required value"},
+      {"  backup: {repository: {s3: {endpoint: \"https://s3\", bucket: b1b, region: r, credentialsFile: /c}}}\n",
+       "spec.backup.repository.s3.endpoint: Invalid value: \"https://s3\""},
+      {"  backup: {repository: {s3: {endpoint: s3, bucket: B, region: r, credentialsFile: /c}}}\n",
+       "spec.backup.repository.s3.bucket: Invalid value: \"B\""},
+      {"  backup: {repository: {s3: {endpoint: s3, bucket: bbb, region: r, uriStyle: v, credentialsFile: /c}}}\n",
+       "spec.backup.repository.s3.uriStyle: Unsupported value: \"v\""},
+      {"  backup: {repository: {s3: {endpoint: s3, bucket: bbb, region: r, credentialsFile: c}}}\n",
+       "spec.backup.repository.s3.credentialsFile: Invalid value: \"c\""},
+      {"  backup: {repository: {s3: {endpoint: s3, bucket: bbb, region: r, credentialsSecret: S}}}\n",
+       "spec.backup.repository.s3.credentialsSecret: Invalid value: \"S\""},
+      {"  backup: {repository: {s3: {endpoint: s3, bucket: bbb, region: r, credentialsFile: /c, verifyTLS: no}}}\n",
+       "spec.backup.repository.s3.verifyTLS: Invalid value: \"string\""},
+      {"  backup: {repository: {s3: {endpoint: s3, bucket: bbb, region: r, credentialsFile: /c, bogus: 1}}}\n",
+       "unknown field \"spec.backup.repository.s3.bogus\""},
       {"  bogus: 1\n", "unknown field \"spec.bogus\""},
       {"  replication: {mode: async, extra: true}\n", "unknown field \"spec.replication.extra\""},
   };
@@ -205,6 +219,10 @@ TEST(CrdTest, AcceptsWhatValidateAccepts) {
       "  replication: {maxSlotWalKeepSize: \"-1\"}\n",
       "  postgres: {dataChecksums: false}\n",
       "  backup: {repository: {path: /var/lib/pgrs-backups}}\n",
+      "  backup: {repository: {s3: {endpoint: s3.eu-west-1.amazonaws.com, bucket: pgrs-backups, region: eu-west-1, "
+      "credentialsFile: /etc/pgrs/s3-credentials}}}\n",
+      "  backup: {repository: {s3: {endpoint: \"localhost:9000\", bucket: pgrs, region: us-east-1, uriStyle: path, "
+      "path: /demo, credentialsSecret: s3-keys, caSecret: s3-ca, verifyTLS: false}}}\n",
   };
   for (const char* spec : rows) {
     const std::string text = Minimal(spec);
@@ -223,7 +241,9 @@ TEST(CrdTest, StatusWithoutConditionTypeIsRejected) {
 // api::ApplyDefaults: nothing more, nothing less, same values.
 TEST(CrdTest, SchemaDefaultsEqualApplyDefaults) {
   const Schema& schema = TheCrd().StorageVersion().schema;
-  for (const char* spec : {"spec: {}\n", "", "spec:\n  replication: {mode: sync}\n  failover: {}\n"}) {
+  for (const char* spec : {"spec: {}\n", "", "spec:\n  replication: {mode: sync}\n  failover: {}\n",
+                           "spec:\n  backup: {repository: {s3: {endpoint: s3, bucket: bbb, region: r, "
+                           "credentialsFile: /c}}}\n"}) {
     const std::string text = std::string("apiVersion: pgrs.dev/v1alpha1\nkind: PostgresReplicaSet\n"
                                          "metadata: {name: demo}\n") + spec;
     value byServer = ToJson(text);
@@ -250,7 +270,10 @@ TEST(CrdTest, CrossFieldRulesOfValidateHaveCelRules) {
   for (const char* needle : {"replication.syncReplicas < ", "self.syncReplicas >= 1",
                              "self.renewDeadlineSeconds < self.leaseDurationSeconds",
                              "self.retryPeriodSeconds < self.renewDeadlineSeconds", "self.local.basePort +",
-                             "size(self.metadata.name) <= 50", "self.spec.primary.startsWith"}) {
+                             "size(self.metadata.name) <= 50", "self.spec.primary.startsWith",
+                             "has(self.path) != has(self.s3)",
+                             "has(self.credentialsFile) != has(self.credentialsSecret)",
+                             "!has(self.caFile) || !has(self.caSecret)"}) {
     EXPECT_THAT(rules, HasSubstr(needle));
   }
 }

@@ -43,7 +43,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadManifest{"NotYaml", "apiVersion: [unclosed\n  : : :\n", "is not valid YAML"},
         BadManifest{"OwnedParameter", Manifest("demo", 3, 25432, "  postgres:\n    parameters:\n      port: '5433'\n"),
                     "spec.postgres.parameters.port:"},
-        BadManifest{"NewSetWithError", Manifest("other", 17, 25432), "postgresreplicaset other: spec.instances"}),
+        BadManifest{"NewSetWithError", Manifest("other", 17, 25432), "postgresreplicaset other: spec.instances"},
+        BadManifest{"BothRepositories",
+                    Manifest("demo", 3, 25432, "  backup: {repository: {path: /b, s3: {endpoint: s3, bucket: pgrs, "
+                                               "region: r1, credentialsFile: /c}}}\n"),
+                    "postgresreplicaset demo: spec.backup.repository: exactly one of path (a POSIX repository) and "
+                    "s3 must be set"},
+        BadManifest{"MissingS3CredentialsFile",
+                    Manifest("demo", 3, 25432, "  backup: {repository: {s3: {endpoint: s3, bucket: pgrs, "
+                                               "region: r1, credentialsFile: /nonexistent/pgrs-s3}}}\n"),
+                    "error: postgresreplicaset demo: spec.backup.repository.s3.credentialsFile /nonexistent/pgrs-s3: "}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -49,11 +49,13 @@ class Restore : public ::testing::Test {
   void ArchiveEverything(const std::string& set, int port) {
     auto wal = One(set, port, "SELECT pg_walfile_name(pg_switch_wal())");
     ASSERT_TRUE(wal.has_value());
-    std::string last;
+    // Its .done status file says so (pg_stat_archiver's last segment may be
+    // a .history file archived after it).
     EXPECT_TRUE(Eventually([&] {
-      last = One(set, port, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver").value_or("");
-      return !last.empty() && last >= *wal;
-    }, 60s)) << "waiting for " << *wal << " to be archived, last archived " << last;
+      return One(set, port, "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name = '" + *wal + ".done'") ==
+             std::optional<std::string>("1");
+    }, 60s)) << "waiting for " << *wal << " to be archived: "
+             << One(set, port, "SELECT row(pg_stat_archiver.*)::text FROM pg_stat_archiver").value_or("");
   }
 
   std::string RecoverySpec(const std::string& target) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cpprest/json.h>
 
@@ -43,11 +44,35 @@ Status WritePostgresFileIfChanged(const InstanceLayout& layout, const std::strin
 
 }  // namespace
 
+postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config) {
+  postgres::PgBackRestRepository r;
+  r.path = config.backupRepositoryPath;
+  if (const auto& s3 = config.backupS3) {
+    postgres::S3Repository& o = r.s3.emplace();
+    o.endpoint = s3->endpoint;
+    o.port = s3->port;
+    o.bucket = s3->bucket;
+    o.region = s3->region;
+    o.uriStyle = s3->uriStyle;
+    o.verifyTLS = s3->verifyTLS;
+    if (!s3->ca.empty()) o.caFile = layout.PgBackRestCaFile();
+    o.key = s3->key;
+    o.keySecret = s3->keySecret;
+  }
+  return r;
+}
+
+std::string RepositoryKey(const AgentConfig& config) {
+  std::string key = config.backupRepositoryPath;
+  if (config.backupS3) key = "s3://" + config.backupS3->endpoint + "/" + config.backupS3->bucket + key;
+  return key;
+}
+
 postgres::PgBackRestConfig PgBackRestConfigFor(const InstanceLayout& layout, int port, const std::string& stanza,
-                                               const std::string& repositoryPath) {
+                                               const postgres::PgBackRestRepository& repository) {
   postgres::PgBackRestConfig pc;
   pc.stanza = stanza;
-  pc.repositoryPath = repositoryPath;
+  pc.repository = repository;
   pc.dataDir = layout.DataDir();
   pc.port = port;
   pc.spoolPath = JoinPath(layout.PgBackRestDir(), "spool");
@@ -65,12 +90,21 @@ Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string
 }
 
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
-  auto pc = PgBackRestConfigFor(layout, config.port, config.stanza, config.backupRepositoryPath);
+  auto pc = PgBackRestConfigFor(layout, config.port, config.stanza, PgBackRestRepositoryOf(layout, config));
   pc.retentionFull = config.backupRetentionFull;
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
-  // pgBackRest makes the repository's own subdirectories, not the repository.
-  PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
-                           .WithContext("spec.backup.repository.path " + config.backupRepositoryPath));
+  // pgBackRest makes a POSIX repository's own subdirectories, not the repository.
+  if (!config.backupS3) {
+    PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
+                             .WithContext("spec.backup.repository.path " + config.backupRepositoryPath));
+  }
+  // The CA bundle is copied here: the PostgreSQL user may not be able to
+  // read the file (or Secret) it came from.
+  if (!pc.repository.s3 || pc.repository.s3->caFile.empty()) {
+    ::unlink(layout.PgBackRestCaFile().c_str());
+  } else {
+    PGRS_RETURN_IF_ERROR(WritePostgresFileIfChanged(layout, layout.PgBackRestCaFile(), config.backupS3->ca));
+  }
   return WritePostgresFileIfChanged(layout, layout.PgBackRestPassfile(),
                                     PassfileLine("postgres", config.superuserPassword));
 }
@@ -245,7 +279,7 @@ StanzaCreator::~StanzaCreator() {
 }
 
 void StanzaCreator::Poll(const AgentConfig& config, const std::string& host) {
-  const std::string key = config.backupRepositoryPath + "\n" + config.stanza;
+  const std::string key = RepositoryKey(config) + "\n" + config.stanza;
   if (child_ > 0) {
     if (auto waitStatus = TryReap(child_)) Reap(*waitStatus);
     return;

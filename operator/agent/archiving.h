@@ -21,9 +21,18 @@ namespace pgrs::agent {
 
 inline bool BackupConfigured(const AgentConfig& config) { return !config.backupRepositoryPath.empty(); }
 
+// The repository AgentConfig names (backupRepositoryPath, backupS3) as
+// pgBackRest's repo1, its CA bundle at layout.PgBackRestCaFile().
+postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config);
+
+// Names the repository for logs and bookkeeping, without secrets:
+// the path, or s3://endpoint/bucket/path.
+std::string RepositoryKey(const AgentConfig& config);
+
 // Writes <instanceDir>/pgbackrest/ (pgbackrest.conf, the superuser passfile,
-// spool/, lock/, log/), all owned by the PostgreSQL user, and creates the
-// repository directory if it is missing. Idempotent; a file already as
+// the S3 CA bundle, spool/, lock/, log/), all owned by the PostgreSQL user
+// (files mode 0600: the S3 keys are in pgbackrest.conf), and creates a POSIX
+// repository's directory if it is missing. Idempotent; a file already as
 // generated is left alone.
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 
@@ -31,7 +40,7 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
 // directory as pg1 and its spool, lock and log directories; written (those
 // directories made) to `path` by WritePgBackRestConfigFile.
 postgres::PgBackRestConfig PgBackRestConfigFor(const InstanceLayout& layout, int port, const std::string& stanza,
-                                               const std::string& repositoryPath);
+                                               const postgres::PgBackRestRepository& repository);
 Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string& path,
                                  const postgres::PgBackRestConfig& config);
 

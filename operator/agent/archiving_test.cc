@@ -108,6 +108,40 @@ TEST(AgentConfigBackupTest, RepositoryAndStanzaRoundTripAndAreAbsentWithoutBacku
   EXPECT_EQ(DecodeAgentConfig(EncodeAgentConfig(config)).status().code(), StatusCode::kInvalid);
 }
 
+AgentConfig::S3 DemoS3() {
+  AgentConfig::S3 s3;
+  s3.endpoint = "localhost";
+  s3.port = 9000;
+  s3.bucket = "pgrs";
+  s3.region = "us-east-1";
+  s3.key = "AKIAEXAMPLE";
+  s3.keySecret = "wJalrXUtnFEMI";
+  s3.ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  return s3;
+}
+
+TEST(AgentConfigBackupTest, S3RoundTripsWithItsSecrets) {
+  AgentConfig config;
+  config.role = "primary";
+  config.port = 15432;
+  config.backupRepositoryPath = "/demo";
+  config.stanza = "demo";
+  AgentConfig::S3& s3 = config.backupS3.emplace(DemoS3());
+  s3.uriStyle = "path";
+  s3.verifyTLS = false;
+  auto decoded = DecodeAgentConfig(EncodeAgentConfig(config));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_TRUE(decoded->backupS3);
+  EXPECT_EQ(*decoded->backupS3, s3);
+  // The secrets are part of the hash: a new key is pushed again.
+  const std::string hash = ConfigHash(config);
+  config.backupS3->keySecret = "other";
+  EXPECT_NE(ConfigHash(config), hash);
+  config.backupRepositoryPath = "";
+  config.stanza = "";
+  EXPECT_EQ(DecodeAgentConfig(EncodeAgentConfig(config)).status().code(), StatusCode::kInvalid);
+}
+
 class PgBackRestConfigurationTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -137,6 +171,31 @@ TEST_F(PgBackRestConfigurationTest, WritesConfigPassfileAndDirectoriesUnderTheIn
   EXPECT_TRUE(IsDirectory(config_.backupRepositoryPath));
   // Idempotent.
   EXPECT_TRUE(WritePgBackRestConfiguration(layout_, config_).ok());
+}
+
+TEST_F(PgBackRestConfigurationTest, S3KeysGoIntoTheConfigFileAndTheCaNextToIt) {
+  config_.backupRepositoryPath = "/demo";  // inside the bucket: not made here
+  const AgentConfig::S3& s3 = config_.backupS3.emplace(DemoS3());
+  ASSERT_TRUE(WritePgBackRestConfiguration(layout_, config_).ok());
+  auto conf = ReadFile(layout_.PgBackRestConfigFile());
+  ASSERT_TRUE(conf.ok());
+  EXPECT_NE(conf->find("repo1-type=s3\nrepo1-s3-endpoint=localhost\nrepo1-storage-port=9000\n"), std::string::npos)
+      << *conf;
+  EXPECT_NE(conf->find("repo1-s3-key-secret=wJalrXUtnFEMI\n"), std::string::npos) << *conf;
+  EXPECT_NE(conf->find("repo1-storage-ca-file=" + layout_.PgBackRestCaFile() + "\n"), std::string::npos) << *conf;
+  EXPECT_NE(conf->find("repo1-path=/demo\n"), std::string::npos) << *conf;
+  EXPECT_TRUE(HasMode(layout_.PgBackRestConfigFile(), 0600));
+  EXPECT_EQ(*ReadFile(layout_.PgBackRestCaFile()), s3.ca);
+  EXPECT_TRUE(HasMode(layout_.PgBackRestCaFile(), 0600));
+  EXPECT_FALSE(PathExists("/demo"));
+  // The secrets never reach a command line.
+  ProcessSpec spec = PgBackRestProgram(layout_, "127.0.0.1", "demo", {"backup"});
+  for (const std::string& arg : spec.argv) EXPECT_EQ(arg.find("wJalrXUtnFEMI"), std::string::npos) << arg;
+  // Without a CA the system's are used, and a stale copy goes.
+  config_.backupS3->ca = "";
+  ASSERT_TRUE(WritePgBackRestConfiguration(layout_, config_).ok());
+  EXPECT_FALSE(PathExists(layout_.PgBackRestCaFile()));
+  EXPECT_EQ(ReadFile(layout_.PgBackRestConfigFile())->find("repo1-storage-ca-file"), std::string::npos);
 }
 
 TEST_F(PgBackRestConfigurationTest, ProgramRunsWithTheInstanceConfigAndReachesPostgresOverTcp) {

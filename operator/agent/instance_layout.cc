@@ -14,6 +14,7 @@ std::string InstanceLayout::FenceMarker() const { return JoinPath(instanceDir, "
 std::string InstanceLayout::PgBackRestDir() const { return JoinPath(instanceDir, "pgbackrest"); }
 std::string InstanceLayout::PgBackRestConfigFile() const { return JoinPath(PgBackRestDir(), "pgbackrest.conf"); }
 std::string InstanceLayout::PgBackRestPassfile() const { return JoinPath(PgBackRestDir(), "superuser.pgpass"); }
+std::string InstanceLayout::PgBackRestCaFile() const { return JoinPath(PgBackRestDir(), "s3-ca.pem"); }
 
 std::string InstanceLayout::PgBackRestRestoreConfigFile() const { return JoinPath(PgBackRestDir(), "restore.conf"); }
 std::string InstanceLayout::RestoreMarker() const { return JoinPath(instanceDir, "restored"); }

@@ -33,6 +33,7 @@ struct InstanceLayout {
   // Present from a restore until its promotion is complete (the recovery
   // settings removed, this set's passwords set): restore.h.
   std::string RestoreMarker() const;
+  std::string PgBackRestCaFile() const;        // spec.backup.repository.s3's CA bundle (PEM)
   std::string PgBin(int major, const std::string& program) const;
 
   // What the data directory says it is: "primary", "standby" (standby.signal

@@ -82,6 +82,20 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     v["restore"] = r;
   }
   if (c.backupRetentionFull > 0) v["backupRetentionFull"] = json::value::number(c.backupRetentionFull);
+  if (c.backupS3) {
+    const AgentConfig::S3& s3 = *c.backupS3;
+    json::value o = json::value::object();
+    o["endpoint"] = json::value::string(s3.endpoint);
+    o["port"] = json::value::number(s3.port);
+    o["bucket"] = json::value::string(s3.bucket);
+    o["region"] = json::value::string(s3.region);
+    o["uriStyle"] = json::value::string(s3.uriStyle);
+    o["verifyTLS"] = json::value::boolean(s3.verifyTLS);
+    o["key"] = json::value::string(s3.key);
+    o["keySecret"] = json::value::string(s3.keySecret);
+    o["ca"] = json::value::string(s3.ca);
+    v["backupS3"] = o;
+  }
   return v.serialize();
 }
 
@@ -141,6 +155,25 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
       restore.targetImmediate = Bool(r, "targetImmediate");
       if (restore.repositoryPath.empty() || restore.stanza.empty()) {
         return Status::Invalid("config.restore: needs repositoryPath and stanza");
+      }
+    }
+    if (v.has_object_field("backupS3")) {
+      const json::value& o = v.at("backupS3");
+      AgentConfig::S3& s3 = c.backupS3.emplace();
+      s3.endpoint = Str(o, "endpoint");
+      s3.port = static_cast<int>(Int(o, "port"));
+      s3.bucket = Str(o, "bucket");
+      s3.region = Str(o, "region");
+      s3.uriStyle = Str(o, "uriStyle");
+      s3.verifyTLS = !o.has_boolean_field("verifyTLS") || o.at("verifyTLS").as_bool();
+      s3.key = Str(o, "key");
+      s3.keySecret = Str(o, "keySecret");
+      s3.ca = Str(o, "ca");
+      if (c.backupRepositoryPath.empty()) {
+        return Status::Invalid("config.backupS3: needs config.backupRepositoryPath (the path in the bucket)");
+      }
+      if (s3.endpoint.empty() || s3.bucket.empty()) {
+        return Status::Invalid("config.backupS3: endpoint and bucket are required");
       }
     }
     if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {

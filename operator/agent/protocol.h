@@ -79,6 +79,24 @@ struct AgentConfig {
   int backupRetentionFull = 0;  // full backups kept (repo1-retention-full); 0 = all
   // Primary only, while the set has never run: restore instead of initdb.
   std::optional<RestoreConfig> restore;
+  // spec.backup.repository.s3: the repository is backupRepositoryPath inside
+  // this bucket. Unset: backupRepositoryPath is a POSIX directory.
+  struct S3 {
+    std::string endpoint;  // a host
+    int port = 0;          // 0: HTTPS's 443
+    std::string bucket;
+    std::string region;
+    std::string uriStyle = "host";
+    bool verifyTLS = true;
+    // Secrets, filled in by the executor (never by reconcilers, never
+    // logged): the access keys, and the CA bundle (PEM text; "" = the
+    // system's CAs).
+    std::string key;
+    std::string keySecret;
+    std::string ca;
+    bool operator==(const S3&) const = default;
+  };
+  std::optional<S3> backupS3;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;

@@ -198,7 +198,9 @@ Status Restore(const InstanceLayout& layout, const AgentConfig& config, const Bo
                restore.repositoryPath, backup->label, DescribeTarget(restore));
 
   // 2. Into a temporary directory, renamed into place once complete.
-  auto pc = PgBackRestConfigFor(layout, config.port, restore.stanza, restore.repositoryPath);
+  postgres::PgBackRestRepository repository;
+  repository.path = restore.repositoryPath;
+  auto pc = PgBackRestConfigFor(layout, config.port, restore.stanza, repository);
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestRestoreConfigFile(), pc));
   const std::string tmp = layout.DataDir() + ".restore";
   PGRS_RETURN_IF_ERROR(RemoveTree(tmp));

@@ -351,10 +351,31 @@ void DecodeMetadata(Decoder& d, const YAML::Node& node, const std::string& path,
            });
 }
 
+void DecodeS3(Decoder& d, const YAML::Node& node, const std::string& path, S3RepositorySpec& s3) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  d.Object(node, path,
+           {
+               {"endpoint", [&](N v, P p) { d.Read(v, p, s3.endpoint); }},
+               {"bucket", [&](N v, P p) { d.Read(v, p, s3.bucket); }},
+               {"region", [&](N v, P p) { d.Read(v, p, s3.region); }},
+               {"uriStyle", [&](N v, P p) { d.Read(v, p, s3.uriStyle); }},
+               {"path", [&](N v, P p) { d.Read(v, p, s3.path); }},
+               {"credentialsFile", [&](N v, P p) { d.Read(v, p, s3.credentialsFile); }},
+               {"caFile", [&](N v, P p) { d.Read(v, p, s3.caFile); }},
+               {"credentialsSecret", [&](N v, P p) { d.Read(v, p, s3.credentialsSecret); }},
+               {"caSecret", [&](N v, P p) { d.Read(v, p, s3.caSecret); }},
+               {"verifyTLS", [&](N v, P p) { d.Read(v, p, s3.verifyTLS); }},
+           });
+}
+
 // spec.backup.repository and spec.bootstrap.recovery.repository.
 void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& path, BackupRepositorySpec& out) {
   d.Object(node, path,
-           {{"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }}});
+           {
+               {"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }},
+               {"s3", [&](const YAML::Node& v, const std::string& p) { DecodeS3(d, v, p, out.s3.emplace()); }},
+           });
 }
 
 void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, ReplicaSetSpec& out) {
@@ -781,9 +802,23 @@ value MetadataToJson(const ObjectMeta& m) {
 }
 
 value RepositoryToJson(const BackupRepositorySpec& r) {
-  value out = NewObject();
-  PutString(out, "path", r.path);
-  return out;
+  value repository = NewObject();
+  PutString(repository, "path", r.path);
+  if (const auto& s3 = r.s3) {
+    value o = NewObject();
+    PutString(o, "endpoint", s3->endpoint);
+    PutString(o, "bucket", s3->bucket);
+    PutString(o, "region", s3->region);
+    PutString(o, "uriStyle", s3->uriStyle);
+    PutString(o, "path", s3->path);
+    PutString(o, "credentialsFile", s3->credentialsFile);
+    PutString(o, "caFile", s3->caFile);
+    PutString(o, "credentialsSecret", s3->credentialsSecret);
+    PutString(o, "caSecret", s3->caSecret);
+    PutOptional(o, "verifyTLS", s3->verifyTLS);
+    repository["s3"] = std::move(o);
+  }
+  return repository;
 }
 
 value SpecToJson(const ReplicaSetSpec& s) {

@@ -153,20 +153,106 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (spec.storage.size.empty()) spec.storage.size = "1Gi";
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
   if (spec.backup && !spec.backup->fromStandby) spec.backup->fromStandby = true;
-}
-
-// A repository (spec.backup.repository, spec.bootstrap.recovery.repository).
-template <typename Fail>
-void ValidateRepository(const BackupRepositorySpec& repository, const std::string& path, Fail& fail) {
-  if (repository.path.empty()) {
-    fail(path + ".path", "is required");
-  } else if (repository.path[0] != '/') {
-    fail(path + ".path", "must be an absolute path");
-  } else if (HasLineBreak(repository.path)) {
-    // The path goes into pgbackrest.conf, a line-based file.
-    fail(path + ".path", "must not contain a line break");
+  if (spec.backup && spec.backup->repository.s3) {
+    S3RepositorySpec& s3 = *spec.backup->repository.s3;
+    if (s3.uriStyle.empty()) s3.uriStyle = "host";
+    if (s3.path.empty()) s3.path = "/";
+    if (!s3.verifyTLS) s3.verifyTLS = true;
   }
 }
+
+std::optional<Endpoint> ParseEndpoint(const std::string& text) {
+  Endpoint e;
+  e.host = text;
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    e.host = text.substr(0, colon);
+    const std::string port = text.substr(colon + 1);
+    if (port.empty() || port.size() > 5) return std::nullopt;
+    for (char c : port) {
+      if (!IsDigit(c)) return std::nullopt;
+    }
+    e.port = std::stoi(port);
+    if (e.port < 1 || e.port > 65535) return std::nullopt;
+  }
+  if (e.host.empty() || e.host.front() == '.' || e.host.front() == '-') return std::nullopt;
+  for (char c : e.host) {
+    const bool alnum = IsLowerAlnum(c) || (c >= 'A' && c <= 'Z');
+    if (!alnum && c != '.' && c != '-') return std::nullopt;
+  }
+  return e;
+}
+
+namespace {
+
+// An absolute path that goes into pgbackrest.conf, a line-based file.
+template <typename Fail>
+void ValidateRepositoryPath(const std::string& value, const std::string& path, bool required, Fail& fail) {
+  if (value.empty()) {
+    if (required) fail(path, "is required");
+  } else if (value[0] != '/') {
+    fail(path, "must be an absolute path");
+  } else if (HasLineBreak(value)) {
+    fail(path, "must not contain a line break");
+  }
+}
+
+// A Kubernetes object name (DNS-1123 subdomain).
+bool IsObjectName(const std::string& name) {
+  if (name.empty() || name.size() > 253 || !IsLowerAlnum(name.front()) || !IsLowerAlnum(name.back())) return false;
+  for (char c : name) {
+    if (!IsLowerAlnum(c) && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+template <typename Fail>
+void ValidateS3(const S3RepositorySpec& s3, const std::string& path, Fail& fail) {
+  if (s3.endpoint.empty()) {
+    fail(path + ".endpoint", "is required");
+  } else if (!ParseEndpoint(s3.endpoint)) {
+    fail(path + ".endpoint", "must be a host name or address with an optional :port (1-65535), without a scheme, "
+                             "such as s3.eu-west-1.amazonaws.com or minio.example:9000");
+  }
+  if (s3.bucket.empty()) {
+    fail(path + ".bucket", "is required");
+  } else {
+    bool valid = s3.bucket.size() >= 3 && s3.bucket.size() <= 63 && IsLowerAlnum(s3.bucket.front()) &&
+                 IsLowerAlnum(s3.bucket.back());
+    for (char c : s3.bucket) valid = valid && (IsLowerAlnum(c) || c == '-' || c == '.');
+    if (!valid) fail(path + ".bucket", "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-'");
+  }
+  if (s3.region.empty()) {
+    fail(path + ".region", "is required (e.g. us-east-1; S3-compatible servers accept any)");
+  } else if (HasLineBreak(s3.region) || s3.region.find_first_of(" \t") != std::string::npos) {
+    fail(path + ".region", "must be one word, such as us-east-1");
+  }
+  if (s3.uriStyle != "host" && s3.uriStyle != "path") fail(path + ".uriStyle", "must be host or path");
+  ValidateRepositoryPath(s3.path, path + ".path", true, fail);
+  if (s3.credentialsFile.empty() == s3.credentialsSecret.empty()) {
+    fail(path, "exactly one of credentialsFile (local mode) and credentialsSecret (Kubernetes) must be set");
+  }
+  ValidateRepositoryPath(s3.credentialsFile, path + ".credentialsFile", false, fail);
+  if (!s3.credentialsSecret.empty() && !IsObjectName(s3.credentialsSecret)) {
+    fail(path + ".credentialsSecret", "must be a Secret's name (lowercase letters, digits, '-' and '.')");
+  }
+  if (!s3.caFile.empty() && !s3.caSecret.empty()) fail(path, "at most one of caFile and caSecret may be set");
+  ValidateRepositoryPath(s3.caFile, path + ".caFile", false, fail);
+  if (!s3.caSecret.empty() && !IsObjectName(s3.caSecret)) {
+    fail(path + ".caSecret", "must be a Secret's name (lowercase letters, digits, '-' and '.')");
+  }
+}
+
+template <typename Fail>
+void ValidateRepository(const BackupRepositorySpec& repository, const std::string& path, Fail& fail) {
+  if (repository.path.empty() == !repository.s3.has_value()) {
+    fail(path, "exactly one of path (a POSIX repository) and s3 must be set");
+  }
+  if (!repository.path.empty()) ValidateRepositoryPath(repository.path, path + ".path", true, fail);
+  if (repository.s3) ValidateS3(*repository.s3, path + ".s3", fail);
+}
+
+}  // namespace
 
 std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
   std::vector<FieldError> errors;
@@ -331,6 +417,9 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
       fail(path + ".source", problem);
     }
     ValidateRepository(r.repository, path + ".repository", fail);
+    if (r.repository.s3) {
+      fail(path + ".repository.s3", "is not supported for a restore yet: restore from a POSIX repository (path)");
+    }
     if (spec.postgres.version < 12) {
       fail(path, "needs spec.postgres.version 12 or later (recovery.signal and recovery settings in postgresql.conf)");
     }

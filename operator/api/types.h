@@ -120,11 +120,32 @@ struct LocalSpec {
   bool operator==(const LocalSpec&) const = default;
 };
 
-// Where backups and the WAL archive go (pgBackRest's repo1). This slice has
-// a POSIX repository only: a directory (local mode), which pgBackRest
-// creates if missing; the PostgreSQL OS user must be able to write it.
+// An S3 (or S3-compatible) bucket as pgBackRest's repo1. pgBackRest speaks
+// HTTPS only. The access keys come from credentialsFile in local mode (two
+// lines, AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=...) and from
+// credentialsSecret in Kubernetes (same two keys); the CA bundle that
+// verifies the endpoint from caFile / caSecret (PEM; unset: the system's).
+struct S3RepositorySpec {
+  std::string endpoint;  // host or host:port, no scheme
+  std::string bucket;
+  std::string region;
+  std::string uriStyle;  // host (bucket.endpoint) | path (endpoint/bucket); defaulted to host
+  std::string path;      // the repository inside the bucket, absolute; defaulted to /
+  std::string credentialsFile;    // local mode
+  std::string caFile;             // local mode
+  std::string credentialsSecret;  // Kubernetes: a Secret in the set's namespace
+  std::string caSecret;           // Kubernetes: a Secret with key ca.crt
+  std::optional<bool> verifyTLS;  // defaulted to true
+
+  bool operator==(const S3RepositorySpec&) const = default;
+};
+
+// Where backups and the WAL archive go (pgBackRest's repo1): exactly one of
+// a POSIX repository (path: a directory in local mode, which pgrs creates
+// if missing; the PostgreSQL OS user must be able to write it) and s3.
 struct BackupRepositorySpec {
   std::string path;  // absolute
+  std::optional<S3RepositorySpec> s3;
 
   bool operator==(const BackupRepositorySpec&) const = default;
 };
@@ -361,6 +382,14 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object);
 // What may not change when `updated` replaces the stored `existing` (same
 // name): spec.bootstrap, which only a new set uses. Empty = allowed.
 std::vector<FieldError> ValidateUpdate(const PostgresReplicaSet& existing, const PostgresReplicaSet& updated);
+
+// spec.backup.repository.s3.endpoint: host[:port] (port 0 when absent), or
+// nullopt when it is not one.
+struct Endpoint {
+  std::string host;
+  int port = 0;
+};
+std::optional<Endpoint> ParseEndpoint(const std::string& text);
 
 // Decode, default and validate in one step, the way `apply` uses it. Errors
 // are formatted "postgresreplicaset NAME: PATH: MESSAGE" (NAME may be

@@ -678,8 +678,43 @@ INSTANTIATE_TEST_SUITE_P(
         ValidateRow{"BackupRepositoryRelative", "  backup: {repository: {path: backups}}\n",
                     {"spec.backup.repository.path", "must be an absolute path"}},
         ValidateRow{"BackupRepositoryMissing", "  backup: {repository: {}}\n",
-                    {"spec.backup.repository.path", "is required"}},
-        ValidateRow{"BackupWithoutRepository", "  backup: {}\n", {"spec.backup.repository.path", "is required"}},
+                    {"spec.backup.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+        ValidateRow{"BackupWithoutRepository", "  backup: {}\n",
+                    {"spec.backup.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+        ValidateRow{"BackupRepositoryPathAndS3", "  backup: {repository: {path: /b, s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+        ValidateRow{"S3EndpointMissing", "  backup: {repository: {s3: {bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.endpoint", "is required"}},
+        ValidateRow{"S3EndpointScheme", "  backup: {repository: {s3: {endpoint: 'https://s3', bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.endpoint", "must be a host name or address with an optional :port (1-65535), without a scheme, "
+                     "such as s3.eu-west-1.amazonaws.com or minio.example:9000"}},
+        ValidateRow{"S3EndpointPortTooHigh", "  backup: {repository: {s3: {endpoint: 'h:70000', bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.endpoint", "must be a host name or address with an optional :port (1-65535), without a scheme, "
+                     "such as s3.eu-west-1.amazonaws.com or minio.example:9000"}},
+        ValidateRow{"S3BucketUppercase", "  backup: {repository: {s3: {endpoint: s3.example, bucket: Pgrs, region: r1, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.bucket", "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-'"}},
+        ValidateRow{"S3BucketMissing", "  backup: {repository: {s3: {endpoint: s3.example, region: r1, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.bucket", "is required"}},
+        ValidateRow{"S3RegionMissing", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.region", "is required (e.g. us-east-1; S3-compatible servers accept any)"}},
+        ValidateRow{"S3RegionSpace", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: 'us east', credentialsFile: /c}}}\n",
+                    {"spec.backup.repository.s3.region", "must be one word, such as us-east-1"}},
+        ValidateRow{"S3UriStyle", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c, uriStyle: virtual}}}\n",
+                    {"spec.backup.repository.s3.uriStyle", "must be host or path"}},
+        ValidateRow{"S3PathRelative", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c, path: demo}}}\n",
+                    {"spec.backup.repository.s3.path", "must be an absolute path"}},
+        ValidateRow{"S3NoCredentials", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1}}}\n",
+                    {"spec.backup.repository.s3", "exactly one of credentialsFile (local mode) and credentialsSecret (Kubernetes) must be set"}},
+        ValidateRow{"S3BothCredentials", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c, credentialsSecret: keys}}}\n",
+                    {"spec.backup.repository.s3", "exactly one of credentialsFile (local mode) and credentialsSecret (Kubernetes) must be set"}},
+        ValidateRow{"S3CredentialsFileRelative", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: c}}}\n",
+                    {"spec.backup.repository.s3.credentialsFile", "must be an absolute path"}},
+        ValidateRow{"S3CredentialsSecretName", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsSecret: Keys}}}\n",
+                    {"spec.backup.repository.s3.credentialsSecret", "must be a Secret's name (lowercase letters, digits, '-' and '.')"}},
+        ValidateRow{"S3BothCas", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c, caFile: /ca.pem, caSecret: ca}}}\n",
+                    {"spec.backup.repository.s3", "at most one of caFile and caSecret may be set"}},
+        ValidateRow{"S3CaFileNewline", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c, caFile: \"/ca\\nx\"}}}\n",
+                    {"spec.backup.repository.s3.caFile", "must not contain a line break"}},
         ValidateRow{"BackupRepositoryNewline", "  backup: {repository: {path: \"/b\\nrepo2-path=/x\"}}\n",
                     {"spec.backup.repository.path", "must not contain a line break"}},
         ValidateRow{"ArchiveCommandWithBackup",
@@ -708,6 +743,8 @@ TEST(Validate, AcceptsBoundaryValues) {
       "  instances: 1\n",
       "  instances: 16\n  local: {basePort: 65520}\n",
       "  backup: {repository: {path: /var/lib/pgrs-backups}}\n",
+      "  backup: {repository: {s3: {endpoint: 's3.eu-west-1.amazonaws.com:443', bucket: a.b-c, region: eu-west-1, "
+      "uriStyle: path, path: /x, credentialsSecret: s3-keys, caSecret: s3.ca, verifyTLS: false}}}\n",
       "  postgres: {parameters: {archive_mode: 'on', archive_command: 'true'}}\n",  // the user's without spec.backup
       "  postgres: {version: 11}\n",
       "  postgres: {version: 17}\n",
@@ -843,6 +880,47 @@ TEST(Encode, RoundTripsThroughJson) {
     DecodeResult r = DecodeReplicaSet(json);
     ASSERT_TRUE(r.object) << json << Describe(r.errors);
     EXPECT_EQ(*r.object, object) << json;
+  }
+}
+
+TEST(Encode, S3RepositoryRoundTrips) {
+  PostgresReplicaSet object = FullyPopulated();
+  S3RepositorySpec s3;
+  s3.endpoint = "localhost:9000";
+  s3.bucket = "pgrs";
+  s3.region = "us-east-1";
+  s3.uriStyle = "path";
+  s3.path = "/demo";
+  s3.credentialsFile = "/etc/pgrs/s3";
+  s3.caFile = "/etc/pgrs/ca.pem";
+  s3.credentialsSecret = "keys";
+  s3.caSecret = "ca";
+  s3.verifyTLS = false;
+  object.spec.backup->repository = BackupRepositorySpec{"", s3};
+  for (const std::string& text : {EncodeJson(object), EncodeYaml(object)}) {
+    DecodeResult r = DecodeReplicaSet(text);
+    ASSERT_TRUE(r.object) << text << Describe(r.errors);
+    EXPECT_EQ(*r.object, object) << text;
+  }
+}
+
+TEST(ApplyDefaults, S3RepositoryDefaultsToHostStyleRootPathAndVerifiedTls) {
+  ReplicaSetSpec spec;
+  spec.backup.emplace().repository.s3.emplace();
+  ApplyDefaults(spec);
+  const S3RepositorySpec& s3 = *spec.backup->repository.s3;
+  EXPECT_EQ(s3.uriStyle, "host");
+  EXPECT_EQ(s3.path, "/");
+  EXPECT_EQ(s3.verifyTLS, true);
+}
+
+TEST(ParseEndpoint, SplitsHostAndPort) {
+  EXPECT_EQ(ParseEndpoint("s3.amazonaws.com")->host, "s3.amazonaws.com");
+  EXPECT_EQ(ParseEndpoint("s3.amazonaws.com")->port, 0);
+  EXPECT_EQ(ParseEndpoint("localhost:9000")->host, "localhost");
+  EXPECT_EQ(ParseEndpoint("localhost:9000")->port, 9000);
+  for (const char* bad : {"", ":9000", "h:", "h:0", "h:65536", "https://h", "h/x", "-h", "h:9x"}) {
+    EXPECT_FALSE(ParseEndpoint(bad)) << bad;
   }
 }
 

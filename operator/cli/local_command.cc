@@ -15,6 +15,7 @@
 #include "operator/cli/commands.h"
 #include "operator/local/controller.h"
 #include "operator/local/runtime.h"
+#include "operator/local/s3_credentials.h"
 #include "operator/util/duration.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
@@ -203,6 +204,15 @@ int Apply(const Args& args) {
   if (!parsed.object) {
     for (const auto& e : parsed.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
     return 1;
+  }
+  // Local mode reads the S3 secrets from files: a missing or malformed one
+  // is refused here, before anything is stored.
+  if (const auto& backup = parsed.object->spec.backup; backup && backup->repository.s3) {
+    if (auto s3 = local::ReadS3Secrets(*backup->repository.s3); !s3.ok()) {
+      std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", parsed.object->metadata.name.c_str(),
+                   s3.status().message().c_str());
+      return 1;
+    }
   }
   local::LocalStore store(args.flags.at("--state-dir"));
   if (parsed.object->spec.bootstrap && parsed.object->spec.bootstrap->recovery &&

@@ -48,6 +48,11 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
   config.clientNetworks = instance.clientNetworks;
   config.superuserPassword = secrets.superuserPassword;
   config.replicationPassword = secrets.replicationPassword;
+  if (config.backupS3) {
+    config.backupS3->key = secrets.s3Key;
+    config.backupS3->keySecret = secrets.s3KeySecret;
+    config.backupS3->ca = secrets.s3CA;
+  }
   config.lease = runtime_.LeaseLocation(set);
   if (agent::ConfigHash(config) == knownHash) return Status::Ok();
   auto endpoint = runtime_.Endpoint(set, instance.name);

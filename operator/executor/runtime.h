@@ -37,6 +37,11 @@ struct SetSecrets {
   std::string appUser;
   std::string appPassword;
   std::string appDatabase;
+  // spec.backup.repository.s3: the access keys and the CA bundle (PEM; ""
+  // = the system's CAs). Empty without an S3 repository.
+  std::string s3Key;
+  std::string s3KeySecret;
+  std::string s3CA;
 };
 
 class Runtime {

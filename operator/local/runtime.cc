@@ -13,6 +13,7 @@
 
 #include <cpprest/json.h>
 
+#include "operator/local/s3_credentials.h"
 #include "operator/postgres/config.h"
 #include "operator/util/files.h"
 #include "operator/util/http.h"
@@ -215,6 +216,13 @@ Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet
   executor::SetSecrets secrets;
   secrets.superuserPassword = *superuser;
   secrets.replicationPassword = *replication;
+  if (set.spec.backup && set.spec.backup->repository.s3) {
+    auto s3 = ReadS3Secrets(*set.spec.backup->repository.s3);
+    if (!s3.ok()) return s3.status().WithContext("postgresreplicaset " + name);
+    secrets.s3Key = s3->key;
+    secrets.s3KeySecret = s3->keySecret;
+    secrets.s3CA = s3->ca;
+  }
   return secrets;
 }
 

@@ -238,18 +238,32 @@ TEST(GenerateConfigTest, ArchiveCommandQuotesPathsForTheShellAndEscapesPercent) 
             R"(archive_command = 'pgbackrest ''--config=/srv/my pgrs/100%%/it''\\''''s.conf'' --stanza=demo archive-push %p')");
 }
 
-TEST(PgBackRestConfigTest, MatchesGoldenFile) {
+PgBackRestConfig DemoPgBackRestConfig() {
   PgBackRestConfig config;
   config.stanza = "demo";
-  config.repositoryPath = "/var/lib/pgrs-backups";
+  config.repository.path = "/var/lib/pgrs-backups";
   config.dataDir = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/data";
   config.port = 15432;
   const std::string dir = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/pgbackrest";
   config.spoolPath = dir + "/spool";
   config.lockPath = dir + "/lock";
   config.logPath = dir + "/log";
+  return config;
+}
+
+S3Repository DemoS3() {
+  S3Repository s3;
+  s3.endpoint = "s3.eu-west-1.amazonaws.com";
+  s3.bucket = "pgrs-backups";
+  s3.region = "eu-west-1";
+  s3.key = "AKIAEXAMPLE";
+  s3.keySecret = "secret/example";
+  return s3;
+}
+
+void ExpectPgBackRestGolden(const PgBackRestConfig& config, const std::string& file) {
   const std::string text = GeneratePgBackRestConfig(config);
-  const fs::path golden = GoldenDir() / "pgbackrest" / "pgbackrest.conf";
+  const fs::path golden = GoldenDir() / "pgbackrest" / file;
   if (UpdatingGolden()) {
     fs::create_directories(golden.parent_path());
     WriteText(golden, text);
@@ -264,6 +278,61 @@ TEST(PgBackRestConfigTest, RetentionFullKeepsThatManyFullsUnsetKeepsAll) {
   config.retentionFull = 2;
   const std::string text = GeneratePgBackRestConfig(config);
   EXPECT_NE(text.find("\nrepo1-retention-full-type=count\nrepo1-retention-full=2\n"), std::string::npos) << text;
+}
+
+TEST(PgBackRestConfigTest, MatchesGoldenFile) { ExpectPgBackRestGolden(DemoPgBackRestConfig(), "pgbackrest.conf"); }
+
+TEST(PgBackRestConfigTest, S3MatchesGoldenFile) {
+  PgBackRestConfig config = DemoPgBackRestConfig();
+  config.repository.path = "/demo";
+  config.repository.s3 = DemoS3();
+  config.repository.s3->caFile = "/var/lib/pgrs/demo/sets/demo/instances/demo-1/pgbackrest/s3-ca.pem";
+  ExpectPgBackRestGolden(config, "pgbackrest-s3.conf");
+}
+
+TEST(RepositoryOptionsTest, Table) {
+  struct Row {
+    std::string name;
+    std::function<void(PgBackRestRepository&)> change;
+    std::vector<std::string> present;
+    std::vector<std::string> absent;
+  };
+  const std::vector<Row> rows = {
+      {"Posix", [](PgBackRestRepository&) {}, {"repo1-path=/b\n"}, {"repo1-type", "repo1-s3"}},
+      {"S3Defaults",
+       [](PgBackRestRepository& r) { r.s3 = DemoS3(); },
+       {"repo1-type=s3\n", "repo1-s3-endpoint=s3.eu-west-1.amazonaws.com\n", "repo1-s3-bucket=pgrs-backups\n",
+        "repo1-s3-region=eu-west-1\n", "repo1-s3-uri-style=host\n", "repo1-s3-key=AKIAEXAMPLE\n",
+        "repo1-s3-key-secret=secret/example\n", "repo1-path=/b\n"},
+       // pgBackRest's defaults: port 443, the system's CAs, TLS verified.
+       {"repo1-storage-port", "repo1-storage-ca-file", "repo1-storage-verify-tls"}},
+      {"S3PortPathStyleCaNoVerify",
+       [](PgBackRestRepository& r) {
+         r.s3 = DemoS3();
+         r.s3->port = 9000;
+         r.s3->uriStyle = "path";
+         r.s3->caFile = "/x/ca.pem";
+         r.s3->verifyTLS = false;
+       },
+       {"repo1-storage-port=9000\n", "repo1-s3-uri-style=path\n", "repo1-storage-ca-file=/x/ca.pem\n",
+        "repo1-storage-verify-tls=n\n"},
+       {}},
+      {"LineBreakInSecretStaysOnItsLine",
+       [](PgBackRestRepository& r) {
+         r.s3 = DemoS3();
+         r.s3->keySecret = "a\nrepo1-path=/evil";
+       },
+       {"repo1-s3-key-secret=a repo1-path=/evil\n"},
+       {"\nrepo1-path=/evil"}},
+  };
+  for (const Row& row : rows) {
+    PgBackRestRepository repository;
+    repository.path = "/b";
+    row.change(repository);
+    const std::string text = RepositoryOptions(repository);
+    for (const auto& p : row.present) EXPECT_NE(text.find(p), std::string::npos) << row.name << ": " << p << "\n" << text;
+    for (const auto& a : row.absent) EXPECT_EQ(text.find(a), std::string::npos) << row.name << ": " << a << "\n" << text;
+  }
 }
 
 // ---- merging -------------------------------------------------------------

@@ -1,5 +1,5 @@
 // The pgBackRest configuration pgrs writes for one instance: one stanza (the
-// set's name) with a POSIX repository (repo1) and the instance's data
+// set's name) with a POSIX or S3 repository (repo1) and the instance's data
 // directory as pg1. A pure function, like GenerateConfig; the agent writes
 // the text to the file that archive_command and restore_command name.
 //
@@ -10,14 +10,42 @@
 // archive-get do not connect.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace pgrs::postgres {
 
+// An S3 bucket as repo1 (spec.backup.repository.s3). pgBackRest speaks
+// HTTPS to it and checks the certificate against caFile.
+struct S3Repository {
+  std::string endpoint;  // repo1-s3-endpoint: a host
+  int port = 0;          // repo1-storage-port; 0 = pgBackRest's (443)
+  std::string bucket;
+  std::string region;
+  std::string uriStyle = "host";  // host | path
+  bool verifyTLS = true;
+  std::string caFile;  // a PEM bundle on this machine; "" = the system's CAs
+  // Secrets: they go into the file (mode 0600), never onto a command line,
+  // where pgBackRest refuses them anyway (ps would show them).
+  std::string key;
+  std::string keySecret;
+};
+
+// pgBackRest's repo1: a POSIX directory (path), or path inside an S3 bucket.
+struct PgBackRestRepository {
+  std::string path;  // repo1-path
+  std::optional<S3Repository> s3;
+};
+
+// The repo1-* options of a repository, as name=value lines for
+// pgbackrest.conf's [global] section: the one place a repository becomes
+// pgBackRest options (backups, archiving and restore share it).
+std::string RepositoryOptions(const PgBackRestRepository& repository);
+
 struct PgBackRestConfig {
   std::string stanza;          // the set's name
-  std::string repositoryPath;  // repo1-path: spec.backup.repository.path
+  PgBackRestRepository repository;  // spec.backup.repository
   std::string dataDir;         // pg1-path
   int port = 5432;             // pg1-port
   std::string user = "postgres";  // pg1-user: a superuser
