@@ -387,7 +387,7 @@ void InstanceAgent::Tick() {
   probe_.Aim(LocalParams(*config), postmaster_.running());
   bool ready = probe_.ok() && postmaster_.running();
   // A restored primary replays the archive up to its target before it is one.
-  const bool restoring = config->role == "primary" && RestoreRecovering(layout_);
+  const bool restoring = config->role == "primary" && RestoreInProgress(layout_);
   // Once archiving is configured. A failure is reported, never a reason to
   // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
   const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config) && !restoring;

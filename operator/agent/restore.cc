@@ -251,6 +251,8 @@ Status Restore(const InstanceLayout& layout, const AgentConfig& config, const Bo
   return Status::Ok();
 }
 
+bool RestoreInProgress(const InstanceLayout& layout) { return PathExists(layout.RestoreMarker()); }
+
 bool RestoreRecovering(const InstanceLayout& layout) {
   return PathExists(layout.RestoreMarker()) && PathExists(JoinPath(layout.DataDir(), "recovery.signal"));
 }
@@ -314,6 +316,19 @@ Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config) {
   if (!result->ok() || !problems.empty()) {
     return Status::Unavailable("setting this set's passwords after the restore failed (" +
                                (problems.empty() ? "exit code " + std::to_string(result->exitCode) : problems) + ")");
+  }
+  if (BackupConfigured(config)) {
+    // This set's own stanza, before the first start archives anything (the
+    // new timeline's history file first): a push that failed three times
+    // would otherwise wait a minute for PostgreSQL's archiver to try again.
+    // Offline, as PostgreSQL is stopped; the online stanza-create of every
+    // primary follows anyway, so a failure here is only logged.
+    ProcessSpec create = PgBackRestProgram(layout, "127.0.0.1", config.stanza, {"--no-online", "stanza-create"});
+    auto created = RunCommand(create, 300s);
+    if (!created.ok() || !created->ok()) {
+      spdlog::warn("stanza-create before the restored primary's first start failed instance={} stanza={}: {}",
+                   layout.name, config.stanza, created.ok() ? created->output : created.status().message());
+    }
   }
   ::unlink(layout.RestoreMarker().c_str());
   spdlog::info("restore complete instance={}: recovery settings removed, passwords set", layout.name);

@@ -58,13 +58,16 @@ bool RecoveryTargetMissed(const InstanceLayout& layout);
 // Steps 1 to 3 (the data directory must not exist).
 Status Restore(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
 
+// True from the restore until FinishRestore has completed (the marker).
+bool RestoreInProgress(const InstanceLayout& layout);
 // True while a restored data directory still recovers toward its target.
 bool RestoreRecovering(const InstanceLayout& layout);
 // True once PostgreSQL has promoted a restored data directory (its control
 // file says so) and step 4 is due. The postmaster must be stopped for
 // FinishRestore.
 bool RestorePromoted(const InstanceLayout& layout);
-// Step 4, with PostgreSQL stopped.
+// Step 4, with PostgreSQL stopped; with spec.backup also this set's own
+// stanza (offline), so that its first archived file finds it.
 Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config);
 
 // "restore 12.34%" of a `pgbackrest restore --log-level-console=detail` line.
