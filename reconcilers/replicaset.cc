@@ -86,6 +86,7 @@ agent::AgentConfig StandbyConfig(const PostgresReplicaSet& set, const std::strin
   c.upstreamHost = primary.host;
   c.upstreamPort = primary.port;
   if (set.spec.replication.slots.value_or(true)) c.slotName = SlotName(name);
+  c.standbyFromRepository = set.spec.backup && set.spec.backup->bootstrapStandbys.value_or(false);
   return c;
 }
 

@@ -283,5 +283,43 @@ TEST_F(Restore, AfterTotalLossEveryRowCommittedBeforeTheLastArchiveTimeoutIsBack
   EXPECT_TRUE(before.ok());
 }
 
+// spec.backup.bootstrapStandbys: a standby added after a backup is restored
+// from it and catches up from the archive, then streams; before any backup,
+// pg_basebackup.
+TEST_F(Restore, NewStandbysComeFromTheRepositoryOnceItHoldsABackup) {
+  repository_ = c_.stateDir() + "/backups";
+  const int base = FreePortRange(3);
+  ASSERT_GT(base, 0);
+  const std::string backupSpec =
+      "  backup:\n    bootstrapStandbys: true\n    repository:\n      path: " + repository_ + "\n";
+  c_.StartRun();
+  ASSERT_EQ(c_.ApplyText(Manifest(source_, 2, base, backupSpec)).exitCode, 0);
+  ASSERT_TRUE(c_.WaitReady(source_));
+  const std::string primary = c_.Get(source_).status.currentPrimary;
+  EXPECT_NE(AgentLog(source_, source_ + "-2").find("no backup to restore the standby from yet"), std::string::npos)
+      << AgentLog(source_, source_ + "-2");
+  Batch(source_, base, "A");
+  auto backup = c_.Local("backup", {source_, "--type", "full"}, 300s);
+  ASSERT_EQ(backup.exitCode, 0) << backup.output;
+  Batch(source_, base, "B");  // after the backup: from the archive or by streaming
+  ArchiveEverything(source_, base);
+  Batch(source_, base, "C");  // not archived yet: by streaming only
+
+  ASSERT_EQ(c_.ApplyText(Manifest(source_, 3, base, backupSpec)).exitCode, 0);
+  const std::string third = source_ + "-3";
+  ASSERT_TRUE(Eventually([&] {
+    auto set = c_.Get(source_);
+    for (const auto& inst : set.status.instances) {
+      if (inst.name == third && inst.state == "Streaming") return true;
+    }
+    return false;
+  }, 180s)) << Message(source_, third) << "\n" << AgentLog(source_, third);
+  EXPECT_NE(AgentLog(source_, third).find("restored standby from the repository"), std::string::npos)
+      << AgentLog(source_, third);
+  EXPECT_TRUE(Eventually([&] { return Batches(source_, PortOf(source_, base, third)) == "A:100 B:100 C:100"; }, 30s))
+      << Batches(source_, PortOf(source_, base, third));
+  EXPECT_EQ(c_.Get(source_).status.currentPrimary, primary);
+}
+
 }  // namespace
 }  // namespace pgrs::e2e

@@ -39,6 +39,12 @@ std::vector<std::string> InitdbArguments(int major, const std::string& target, c
 // with its WAL streamed alongside, and marked a standby before it ever starts.
 Status Clone(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
 
+// A standby's data directory restored from the newest backup of its own
+// stanza (config.standbyFromRepository), marked a standby; it catches up
+// from the archive, then streams. NotFound when the repository holds no
+// backup yet (the caller clones with pg_basebackup instead).
+Status CloneFromRepository(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);
+
 // One progress line of pg_basebackup --progress ("12345/23732 kB (52%), 0/1 tablespace").
 struct BasebackupProgress {
   std::string copiedKB;

@@ -71,6 +71,7 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     v["backupRepositoryPath"] = json::value::string(c.backupRepositoryPath);
     v["stanza"] = json::value::string(c.stanza);
   }
+  if (c.standbyFromRepository) v["standbyFromRepository"] = json::value::boolean(true);
   if (c.restore) {
     json::value r = json::value::object();
     r["repositoryPath"] = json::value::string(c.restore->repositoryPath);
@@ -144,6 +145,7 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     if (c.backupRepositoryPath.empty() != c.stanza.empty()) {
       return Status::Invalid("config.stanza: must be set exactly when config.backupRepositoryPath is");
     }
+    c.standbyFromRepository = Bool(v, "standbyFromRepository");
     if (v.has_object_field("restore")) {
       const json::value& r = v.at("restore");
       RestoreConfig& restore = c.restore.emplace();

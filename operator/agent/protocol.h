@@ -77,6 +77,10 @@ struct AgentConfig {
   std::string backupRepositoryPath;
   std::string stanza;
   int backupRetentionFull = 0;  // full backups kept (repo1-retention-full); 0 = all
+  // Standby only: a new data directory is restored from the newest backup
+  // of this set's stanza (spec.backup.bootstrapStandbys), pg_basebackup
+  // while there is none.
+  bool standbyFromRepository = false;
   // Primary only, while the set has never run: restore instead of initdb.
   std::optional<RestoreConfig> restore;
   // spec.backup.repository.s3: the repository is backupRepositoryPath inside

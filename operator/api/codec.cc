@@ -458,6 +458,7 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                            {
                                {"repository", [&](N v2, P p2) { DecodeRepository(d, v2, p2, b.repository); }},
                                {"fromStandby", [&](N v2, P p2) { d.Read(v2, p2, b.fromStandby); }},
+                               {"bootstrapStandbys", [&](N v2, P p2) { d.Read(v2, p2, b.bootstrapStandbys); }},
                                {"retention",
                                 [&](N v2, P p2) {
                                   d.Object(v2, p2, {{"full", [&](N v3, P p3) { d.Read(v3, p3, b.retention.full); }}});
@@ -869,6 +870,7 @@ value SpecToJson(const ReplicaSetSpec& s) {
     value backup = NewObject();
     backup["repository"] = RepositoryToJson(s.backup->repository);
     PutOptional(backup, "fromStandby", s.backup->fromStandby);
+    PutOptional(backup, "bootstrapStandbys", s.backup->bootstrapStandbys);
     value retention = NewObject();
     PutOptional(retention, "full", s.backup->retention.full);
     PutIfNotEmpty(backup, "retention", std::move(retention));

@@ -153,6 +153,7 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (spec.storage.size.empty()) spec.storage.size = "1Gi";
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
   if (spec.backup && !spec.backup->fromStandby) spec.backup->fromStandby = true;
+  if (spec.backup && !spec.backup->bootstrapStandbys) spec.backup->bootstrapStandbys = false;
   if (spec.backup && spec.backup->repository.s3) {
     S3RepositorySpec& s3 = *spec.backup->repository.s3;
     if (s3.uriStyle.empty()) s3.uriStyle = "host";

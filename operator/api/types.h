@@ -171,6 +171,11 @@ struct BackupSpec {
   // streams. Defaulted to true.
   std::optional<bool> fromStandby;
   BackupRetentionSpec retention;
+  // New standbys (scale-up, a re-clone) are restored from the newest backup
+  // in the repository and catch up from the archive, then by streaming,
+  // instead of copying the primary with pg_basebackup; without a backup
+  // yet, pg_basebackup. Defaulted to false (see the README for why).
+  std::optional<bool> bootstrapStandbys;
 
   bool operator==(const BackupSpec&) const = default;
 };

@@ -85,6 +85,7 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.local.basePort = 20000;
   o.spec.backup.emplace().repository.path = "/var/lib/pgrs-backups";
   o.spec.backup->fromStandby = false;
+  o.spec.backup->bootstrapStandbys = true;
   o.spec.backup->retention.full = 2;
 
   ReplicaSetStatus& s = o.status;
