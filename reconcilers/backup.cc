@@ -63,6 +63,15 @@ api::Condition Health(const api::BackupStatus& s) {
     c.message = std::to_string(s.backups.size()) + (s.backups.size() == 1 ? " backup" : " backups") + ", newest " +
                 newest.label + " (" + newest.type + ") finished at " + newest.stopTime + "; " + archived;
   }
+  // A failed scheduled backup: said until the next scheduled one succeeds.
+  if (s.lastScheduledBackup && s.lastScheduledBackup->outcome == "Failed") {
+    const api::ScheduledBackupRun& run = *s.lastScheduledBackup;
+    if (c.status == "True") {
+      c.status = "False";
+      c.reason = "ScheduledBackupFailed";
+    }
+    c.message += "; the scheduled " + run.type + " backup of " + run.scheduledTime + " failed: " + run.message;
+  }
   return c;
 }
 

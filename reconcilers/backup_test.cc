@@ -85,6 +85,32 @@ TEST(DescribeBackups, BackupsHealthyFollowsTheRepositoryAndTheArchiver) {
          set.status.backup = before;
        },
        true, "True", "BackupsAvailable", "newest 20261203-090000F"},
+      {"ScheduledBackupFailed",
+       [](api::PostgresReplicaSet& set, auto&) {
+         set.status.backup = api::BackupStatus{};
+         set.status.backup->lastScheduledBackup = api::ScheduledBackupRun{
+             "incr", "2026-12-03T10:01:00Z", "2026-12-03T10:01:00Z", "2026-12-03T10:01:02Z", "Failed", "",
+             "pgbackrest backup failed (exit code 56): no prior backup exists"};
+       },
+       false, "False", "ScheduledBackupFailed",
+       "; the scheduled incr backup of 2026-12-03T10:01:00Z failed: pgbackrest backup failed (exit code 56)"},
+      {"ScheduledBackupFailedWhileArchivingFailsKeepsTheWorseReason",
+       [](api::PostgresReplicaSet& set, ObservedInstance& p) {
+         p.archiver.failedCount = 1;
+         p.archiver.lastFailedWal = "000000010000000000000005";
+         p.archiver.lastFailedTimeMs = (kT0 + 90) * 1000;
+         set.status.backup = api::BackupStatus{};
+         set.status.backup->lastScheduledBackup =
+             api::ScheduledBackupRun{"full", "2026-12-03T10:01:00Z", "", "", "Failed", "", "no settled primary"};
+       },
+       false, "False", "ArchivingFailing", "the scheduled full backup of 2026-12-03T10:01:00Z failed: no settled primary"},
+      {"ScheduledBackupSucceeded",
+       [](api::PostgresReplicaSet& set, auto&) {
+         set.status.backup = api::BackupStatus{};
+         set.status.backup->lastScheduledBackup = api::ScheduledBackupRun{
+             "full", "2026-12-03T10:01:00Z", "", "", "Succeeded", "20261203-100100F", ""};
+       },
+       false, "True", "BackupsAvailable", "1 backup, newest 20261203-100000F"},
   };
   for (const Row& row : rows) {
     api::PostgresReplicaSet set = Set();

@@ -296,5 +296,41 @@ TEST_F(Backup, UnreachableRepositoryIsReportedThePrimaryKeepsServingAndArchiving
   EXPECT_GT(status.backup->archiveFailedCount, 0);  // the failures before stay counted
 }
 
+// spec.backup.schedule: `pgrs local run` takes the backup by itself at the
+// next minute boundary (at most ~60 s away; real time, nothing faked), and
+// status.backup shows it. pgBackRest turns the first incremental into a
+// full: there is no full to build on yet.
+TEST_F(Backup, ScheduledIncrementalRunsWithoutTheCliAndShowsInStatus) {
+  const auto created = std::chrono::system_clock::now();
+  Create(1, c_.stateDir() + "/backups", "    schedule:\n      incremental: \"* * * * *\"\n");
+  api::ReplicaSetStatus status;
+  EXPECT_TRUE(Eventually([&] {
+    status = c_.Get(name_).status;
+    const auto& run = status.backup ? status.backup->lastScheduledBackup : std::nullopt;
+    if (!run || run->outcome != "Succeeded") return false;
+    for (const auto& b : status.backup->backups) {
+      if (b.label == run->label) return true;
+    }
+    return false;
+  }, 150s)) << api::EncodeYaml(c_.Get(name_)) << "\n" << AgentLog(Primary());
+  ASSERT_TRUE(status.backup && status.backup->lastScheduledBackup);
+  const api::ScheduledBackupRun& run = *status.backup->lastScheduledBackup;
+  EXPECT_EQ(run.type, "incr");
+  EXPECT_EQ(run.message, "");
+  // It ran for a whole minute after the set was created, and not before it.
+  auto scheduled = api::ParseTime(run.scheduledTime);
+  ASSERT_TRUE(scheduled) << run.scheduledTime;
+  EXPECT_EQ(run.scheduledTime.substr(run.scheduledTime.size() - 4), ":00Z");
+  EXPECT_GT(*scheduled, created - 1s);
+  EXPECT_LE(run.scheduledTime, run.startTime);
+  EXPECT_EQ(status.backup->lastScheduled.incremental, run.scheduledTime);
+  EXPECT_EQ(status.backup->lastScheduled.full, "");
+  // The backup is in the repository, pgBackRest's own listing.
+  EXPECT_NE(Info(Primary()).find(run.label), std::string::npos);
+  const api::Condition* healthy = api::FindCondition(status, "BackupsHealthy");
+  ASSERT_NE(healthy, nullptr);
+  EXPECT_EQ(healthy->status, "True") << healthy->message;
+}
+
 }  // namespace
 }  // namespace pgrs::e2e

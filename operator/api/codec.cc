@@ -369,6 +369,19 @@ void DecodeS3(Decoder& d, const YAML::Node& node, const std::string& path, S3Rep
            });
 }
 
+// spec.backup.schedule and status.backup.lastScheduled: one text per backup type.
+void DecodeScheduleFields(Decoder& d, const YAML::Node& node, const std::string& path, std::string& full,
+                          std::string& differential, std::string& incremental) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  d.Object(node, path,
+           {
+               {"full", [&](N v, P p) { d.Read(v, p, full); }},
+               {"differential", [&](N v, P p) { d.Read(v, p, differential); }},
+               {"incremental", [&](N v, P p) { d.Read(v, p, incremental); }},
+           });
+}
+
 // spec.backup.repository and spec.bootstrap.recovery.repository.
 void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& path, BackupRepositorySpec& out) {
   d.Object(node, path,
@@ -462,6 +475,11 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                {"retention",
                                 [&](N v2, P p2) {
                                   d.Object(v2, p2, {{"full", [&](N v3, P p3) { d.Read(v3, p3, b.retention.full); }}});
+                                }},
+                               {"schedule",
+                                [&](N v2, P p2) {
+                                  DecodeScheduleFields(d, v2, p2, b.schedule.full, b.schedule.differential,
+                                                       b.schedule.incremental);
                                 }},
                            });
                 }},
@@ -570,6 +588,21 @@ bool DecodeBackupRecord(Decoder& d, const YAML::Node& node, const std::string& p
   return d.errors().size() == before;
 }
 
+void DecodeScheduledRun(Decoder& d, const YAML::Node& node, const std::string& path, ScheduledBackupRun& out) {
+  using N = const YAML::Node&;
+  using P = const std::string&;
+  d.Object(node, path,
+           {
+               {"type", [&](N v, P p) { d.Read(v, p, out.type); }},
+               {"scheduledTime", [&](N v, P p) { d.Read(v, p, out.scheduledTime); }},
+               {"startTime", [&](N v, P p) { d.Read(v, p, out.startTime); }},
+               {"stopTime", [&](N v, P p) { d.Read(v, p, out.stopTime); }},
+               {"outcome", [&](N v, P p) { d.Read(v, p, out.outcome); }},
+               {"label", [&](N v, P p) { d.Read(v, p, out.label); }},
+               {"message", [&](N v, P p) { d.Read(v, p, out.message); }},
+           });
+}
+
 void DecodeBackupStatus(Decoder& d, const YAML::Node& node, const std::string& path, BackupStatus& out) {
   using N = const YAML::Node&;
   using P = const std::string&;
@@ -589,6 +622,12 @@ void DecodeBackupStatus(Decoder& d, const YAML::Node& node, const std::string& p
                {"archivingFailing", [&](N v, P p) { d.Read(v, p, out.archivingFailing); }},
                {"repositoryError", [&](N v, P p) { d.Read(v, p, out.repositoryError); }},
                {"repositoryCheckedTime", [&](N v, P p) { d.Read(v, p, out.repositoryCheckedTime); }},
+               {"lastScheduled",
+                [&](N v, P p) {
+                  DecodeScheduleFields(d, v, p, out.lastScheduled.full, out.lastScheduled.differential,
+                                       out.lastScheduled.incremental);
+                }},
+               {"lastScheduledBackup", [&](N v, P p) { DecodeScheduledRun(d, v, p, out.lastScheduledBackup.emplace()); }},
            });
 }
 
@@ -802,6 +841,15 @@ value MetadataToJson(const ObjectMeta& m) {
   return out;
 }
 
+// spec.backup.schedule and status.backup.lastScheduled.
+value ScheduleFieldsToJson(const std::string& full, const std::string& differential, const std::string& incremental) {
+  value out = NewObject();
+  PutString(out, "full", full);
+  PutString(out, "differential", differential);
+  PutString(out, "incremental", incremental);
+  return out;
+}
+
 value RepositoryToJson(const BackupRepositorySpec& r) {
   value repository = NewObject();
   PutString(repository, "path", r.path);
@@ -874,6 +922,9 @@ value SpecToJson(const ReplicaSetSpec& s) {
     value retention = NewObject();
     PutOptional(retention, "full", s.backup->retention.full);
     PutIfNotEmpty(backup, "retention", std::move(retention));
+    PutIfNotEmpty(backup, "schedule",
+                  ScheduleFieldsToJson(s.backup->schedule.full, s.backup->schedule.differential,
+                                       s.backup->schedule.incremental));
     out["backup"] = std::move(backup);
   }
   if (s.bootstrap) {
@@ -925,6 +976,19 @@ value BackupStatusToJson(const BackupStatus& s) {
   out["archivingFailing"] = value::boolean(s.archivingFailing);
   PutString(out, "repositoryError", s.repositoryError);
   PutString(out, "repositoryCheckedTime", s.repositoryCheckedTime);
+  PutIfNotEmpty(out, "lastScheduled",
+                ScheduleFieldsToJson(s.lastScheduled.full, s.lastScheduled.differential, s.lastScheduled.incremental));
+  if (const auto& run = s.lastScheduledBackup) {
+    value r = NewObject();
+    PutString(r, "type", run->type);
+    PutString(r, "scheduledTime", run->scheduledTime);
+    PutString(r, "startTime", run->startTime);
+    PutString(r, "stopTime", run->stopTime);
+    PutString(r, "outcome", run->outcome);
+    PutString(r, "label", run->label);
+    PutString(r, "message", run->message);
+    out["lastScheduledBackup"] = std::move(r);
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "operator/postgres/config.h"
+#include "operator/util/cron.h"
 #include "operator/util/lsn.h"
 
 namespace pgrs::api {
@@ -406,6 +407,15 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     const std::optional<int>& full = spec.backup->retention.full;
     if (full && (*full < 1 || *full > kMaxRetentionFull)) {
       fail("spec.backup.retention.full", "must be between 1 and " + std::to_string(kMaxRetentionFull));
+    }
+    const BackupScheduleSpec& schedule = spec.backup->schedule;
+    for (const auto& [field, cron] : {std::pair<const char*, const std::string&>{"full", schedule.full},
+                                      {"differential", schedule.differential},
+                                      {"incremental", schedule.incremental}}) {
+      if (cron.empty()) continue;
+      if (auto parsed = ParseCron(cron); !parsed.ok()) {
+        fail(std::string("spec.backup.schedule.") + field, parsed.status().message());
+      }
     }
   }
 

@@ -160,6 +160,19 @@ struct BackupRetentionSpec {
   bool operator==(const BackupRetentionSpec&) const = default;
 };
 
+// When `pgrs local run` takes backups by itself: 5-field cron expressions
+// (minute hour day-of-month month day-of-week, UTC; see
+// operator/util/cron.h). Each is optional; "" = not scheduled. When two are
+// due in the same minute only the bigger runs (full > differential >
+// incremental).
+struct BackupScheduleSpec {
+  std::string full;
+  std::string differential;
+  std::string incremental;
+
+  bool operator==(const BackupScheduleSpec&) const = default;
+};
+
 // Backups with pgBackRest (one stanza per set, named after it). When set,
 // every instance archives with archive-push (only the primary does, as
 // PostgreSQL's archive_mode=on means) and standbys restore from the archive;
@@ -176,6 +189,7 @@ struct BackupSpec {
   // instead of copying the primary with pg_basebackup; without a backup
   // yet, pg_basebackup. Defaulted to false (see the README for why).
   std::optional<bool> bootstrapStandbys;
+  BackupScheduleSpec schedule;
 
   bool operator==(const BackupSpec&) const = default;
 };
@@ -300,6 +314,30 @@ struct BackupRecord {
   bool operator==(const BackupRecord&) const = default;
 };
 
+// The last backup spec.backup.schedule started.
+struct ScheduledBackupRun {
+  std::string type;           // full | diff | incr
+  std::string scheduledTime;  // the cron time it ran for, RFC 3339 UTC
+  std::string startTime;
+  std::string stopTime;       // "" while it runs
+  std::string outcome;        // Running | Succeeded | Failed
+  std::string label;          // when it succeeded
+  std::string message;        // why it failed
+
+  bool operator==(const ScheduledBackupRun&) const = default;
+};
+
+// Per schedule, the cron time it last fired for (or, the first time the
+// controller saw the schedule, when it started counting): the next run is
+// the schedule's first time after it. RFC 3339 UTC; "" = not scheduled.
+struct BackupScheduleTimes {
+  std::string full;
+  std::string differential;
+  std::string incremental;
+
+  bool operator==(const BackupScheduleTimes&) const = default;
+};
+
 // status.backup: what the repository holds and how archiving goes.
 struct BackupStatus {
   std::vector<BackupRecord> backups;  // oldest first
@@ -317,6 +355,8 @@ struct BackupStatus {
   bool archivingFailing = false;   // the last attempt failed (after the last success)
   std::string repositoryError;     // pgbackrest info's failure, "" when it answered
   std::string repositoryCheckedTime;  // when the primary's agent last read the repository
+  BackupScheduleTimes lastScheduled;  // spec.backup.schedule's bookkeeping
+  std::optional<ScheduledBackupRun> lastScheduledBackup;
 
   bool operator==(const BackupStatus&) const = default;
 };

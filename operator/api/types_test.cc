@@ -87,6 +87,7 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.backup->fromStandby = false;
   o.spec.backup->bootstrapStandbys = true;
   o.spec.backup->retention.full = 2;
+  o.spec.backup->schedule = {"0 2 * * 0", "0 2 * * 1-6", "*/15 * * * *"};
 
   ReplicaSetStatus& s = o.status;
   s.phase = "Healthy";
@@ -153,6 +154,9 @@ PostgresReplicaSet FullyPopulated() {
   b.archivingFailing = true;
   b.repositoryError = "pgbackrest info: «denied»";
   b.repositoryCheckedTime = "2026-12-03T10:01:10Z";
+  b.lastScheduled = {"", "2026-12-03T02:00:00Z", "2026-12-03T10:00:00Z"};
+  b.lastScheduledBackup = ScheduledBackupRun{"incr", "2026-12-03T10:00:00Z", "2026-12-03T10:00:01Z",
+                                             "2026-12-03T10:00:03Z", "Failed", "", "pgbackrest backup failed"};
   return o;
 }
 
@@ -674,6 +678,16 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.local.basePort", "must leave room for spec.instances (3) ports: at most 65533"}},
         ValidateRow{"BackupRetentionZero", "  backup: {repository: {path: /b}, retention: {full: 0}}\n",
                     {"spec.backup.retention.full", "must be between 1 and 9999999"}},
+        ValidateRow{"BackupScheduleMinuteOutOfRange",
+                    "  backup: {repository: {path: /b}, schedule: {full: '61 * * * *'}}\n",
+                    {"spec.backup.schedule.full", "minute field \"61\": 61 is out of range 0-59"}},
+        ValidateRow{"BackupScheduleFourFields",
+                    "  backup: {repository: {path: /b}, schedule: {differential: '0 2 * *'}}\n",
+                    {"spec.backup.schedule.differential",
+                     "\"0 2 * *\" must have 5 fields (minute hour day-of-month month day-of-week), has 4"}},
+        ValidateRow{"BackupScheduleBadStep",
+                    "  backup: {repository: {path: /b}, schedule: {incremental: '*/0 * * * *'}}\n",
+                    {"spec.backup.schedule.incremental", "minute field \"*/0\": step \"0\" must be a number of at least 1"}},
         ValidateRow{"BackupRetentionHuge", "  backup: {repository: {path: /b}, retention: {full: 10000000}}\n",
                     {"spec.backup.retention.full", "must be between 1 and 9999999"}},
         ValidateRow{"BackupRepositoryRelative", "  backup: {repository: {path: backups}}\n",

@@ -13,6 +13,7 @@
 #include "operator/agent/restore.h"
 #include "operator/api/types.h"
 #include "operator/cli/commands.h"
+#include "operator/local/backup.h"
 #include "operator/local/controller.h"
 #include "operator/local/runtime.h"
 #include "operator/local/s3_credentials.h"
@@ -296,6 +297,10 @@ std::string BackupLines(const api::BackupStatus& b, std::chrono::system_clock::t
                                    : "last " + b.lastArchivedWal + " " + b.lastArchivedTime + " (" +
                                          Ago(b.lastArchivedTime, now) + ")";
   if (!b.repositoryError.empty()) out += "\nrepository: " + b.repositoryError;
+  if (const auto& run = b.lastScheduledBackup) {
+    out += "\nscheduled: last " + run->type + " of " + run->scheduledTime + " " + run->outcome +
+           (run->label.empty() ? "" : " " + run->label) + (run->message.empty() ? "" : ": " + run->message);
+  }
   return out + "\n";
 }
 
@@ -516,10 +521,7 @@ int Switchover(const Args& args) {
   }
 }
 
-// Runs pgBackRest here, as the PostgreSQL user with the primary's own
-// pgbackrest.conf (which its agent writes), rather than through the agent:
-// in local mode the data directory is on this machine, and a backup that
-// outlives an HTTP request needs no job tracking in the agent.
+// See operator/local/backup.h: the backup runs here, not in the agent.
 int Backup(const Args& args) {
   if (args.positional.size() != 1) {
     std::fprintf(stderr, "pgrs local backup: NAME is required\n");
@@ -542,86 +544,11 @@ int Backup(const Args& args) {
     std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
     return 1;
   }
-  if (!set->spec.backup) {
-    std::fprintf(stderr, "error: postgresreplicaset %s: spec.backup.repository.path: not set, nothing to back up to\n",
-                 name.c_str());
-    return 1;
-  }
-  const std::string primary = set->status.currentPrimary;
-  if (primary.empty() || !set->status.promotionReason.empty()) {
-    std::fprintf(stderr, "error: postgresreplicaset %s has no settled primary (is `pgrs local run` running?)\n",
-                 name.c_str());
-    return 1;
-  }
-  std::string host = "127.0.0.1";
-  for (const auto& inst : set->status.instances) {
-    if (inst.name == primary && !inst.host.empty()) host = inst.host;
-  }
   local::LocalRuntime runtime(store, SelfExe());
-  agent::InstanceLayout layout{primary, runtime.InstanceDir(name, primary), "", {}};
-  if (RunningAsRoot()) {
-    auto user = PostgresUser();
-    if (!user.ok()) {
-      std::fprintf(stderr, "error: %s\n", user.status().message().c_str());
-      return 1;
-    }
-    layout.postgresUser = *user;
-  }
-  if (!PathExists(layout.PgBackRestConfigFile())) {
-    std::fprintf(stderr, "error: postgresreplicaset %s: instance %s has no pgBackRest configuration yet (%s)\n",
-                 name.c_str(), primary.c_str(), layout.PgBackRestConfigFile().c_str());
-    return 1;
-  }
-  // From a streaming standby when there is one: pgBackRest copies the files
-  // from it (pg2) and starts and stops the backup on the primary (pg1).
-  const reconcilers::BackupSource source = reconcilers::ChooseBackupSource(*set);
-  std::vector<std::string> backupArgs = {"backup", "--type=" + type};
-  if (!source.standby.empty()) {
-    int standbyPort = 0;
-    for (const auto& inst : set->status.instances) {
-      if (inst.name == source.standby) standbyPort = inst.port;
-    }
-    const agent::InstanceLayout standby{source.standby, runtime.InstanceDir(name, source.standby), "", {}};
-    backupArgs.insert(backupArgs.end(), {"--backup-standby", "--pg2-path=" + standby.DataDir(),
-                                         "--pg2-port=" + std::to_string(standbyPort), "--pg2-user=postgres"});
-    std::fprintf(stderr, "backing up %s from standby %s (%s; %s), started and stopped on primary %s\n", name.c_str(),
-                 source.standby.c_str(), type.c_str(), source.why.c_str(), primary.c_str());
-  } else {
-    std::fprintf(stderr, "backing up %s from primary %s (%s; %s)\n", name.c_str(), primary.c_str(), type.c_str(),
-                 source.why.c_str());
-  }
-  // pgBackRest's lock error (50): another command holds the stanza's backup
-  // lock, e.g. the stanza-create a new primary's agent runs after a
-  // failover. It is short-lived: retried until the deadline.
-  constexpr int kPgBackRestLockError = 50;
-  const auto deadline = std::chrono::steady_clock::now() + *timeout;
-  Result<CommandResult> backup = Status::Unavailable("not run");
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    backup = RunCommand(agent::PgBackRestProgram(layout, host, name, backupArgs),
-                        std::max<std::chrono::milliseconds>(left, 1ms));
-    if (!backup.ok() || backup->exitCode != kPgBackRestLockError || std::chrono::steady_clock::now() + 1s >= deadline) {
-      break;
-    }
-    std::this_thread::sleep_for(1s);
-  }
-  if (!backup.ok()) {
-    std::fprintf(stderr, "error: postgresreplicaset %s: pgbackrest backup: %s\n", name.c_str(),
-                 backup.status().message().c_str());
-    return 1;
-  }
-  if (!backup->ok()) {
-    std::fprintf(stderr, "error: postgresreplicaset %s: pgbackrest backup failed (exit code %d): %s\n", name.c_str(),
-                 backup->exitCode, backup->output.c_str());
-    return 1;
-  }
-  // The newest backup is the one just taken (pgBackRest holds the stanza's
-  // backup lock while it runs, so no other finished in between).
-  auto info = RunCommand(agent::PgBackRestInfoProgram(layout, host, name), 60s);
-  Result<std::string> label = info.ok() ? agent::NewestBackupLabel(info->output, name) : info.status();
+  auto label = local::TakeBackup(runtime, *set, type, *timeout,
+                                 [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   if (!label.ok()) {
-    std::fprintf(stderr, "error: postgresreplicaset %s: the backup finished but its label is unknown: %s\n",
-                 name.c_str(), label.status().message().c_str());
+    std::fprintf(stderr, "error: %s\n", label.status().message().c_str());
     return 1;
   }
   std::printf("%s\n", label->c_str());

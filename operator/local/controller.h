@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <string>
 
@@ -27,12 +28,19 @@ class LocalController {
  private:
   std::chrono::milliseconds ReconcileOne(const std::string& name);
   void TearDown(const api::PostgresReplicaSet& set);
+  // spec.backup.schedule, before the pass: folds a finished scheduled
+  // backup into set.status.backup and starts the one that is due on a
+  // thread of its own, so the reconcile loop never waits for a backup.
+  void RunSchedule(api::PostgresReplicaSet& set, std::chrono::system_clock::time_point now);
 
   LocalStore& store_;
   LocalRuntime& runtime_;
   executor::Executor executor_;
   observer::Observer observer_;
   std::map<std::string, std::string> lastSummary_;  // per set, to log changes only
+  // Per set, the scheduled backup running now (its label or failure).
+  // Destroying one waits for it: a set's backup ends once its instances stop.
+  std::map<std::string, std::future<Result<std::string>>> scheduled_;
 };
 
 }  // namespace pgrs::local
