@@ -14,13 +14,18 @@
 # Usage: bash bench/backup/backup_bench.sh [TRIALS] [RESTORE_TRIALS]
 #   (as root; build first: bash scripts/build.sh). Prints a Markdown section
 #   for bench/RESULTS.md on stdout, progress on stderr. Not part of ctest.
-# Environment: SCALE (default 50), LOAD_SECONDS (default 60).
+# Environment: SCALE (default 50), LOAD_SECONDS (default 60), PRIMARY_TRIALS
+#   (full backups from the primary, default 1), STEPS (which of the numbered
+#   steps below to run, default "1 2 3 4 5 6 7"; 4 needs 3, 6 needs 3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 trials=${1:-3}
-restore_trials=${2:-2}
+restore_trials=${2:-3}
+primary_trials=${PRIMARY_TRIALS:-1}
 scale=${SCALE:-50}
 load_seconds=${LOAD_SECONDS:-60}
+steps=" ${STEPS:-1 2 3 4 5 6 7} "
+want() { [[ "$steps" == *" $1 "* ]]; }
 pgrs=$PWD/build/operator/pgrs
 pgbin=/usr/lib/postgresql/15/bin
 [ -x "$pgrs" ] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
@@ -107,6 +112,7 @@ db_mb=$(awk -v b="$cluster_bytes" 'BEGIN {printf "%.0f", b / 1048576}')
 log "pgbench -i took ${init_s}s; all databases $db_mb MB"
 psql_on "$pport" "CHECKPOINT" >/dev/null
 
+if want 1; then
 # 1. pg_basebackup alone, the baseline.
 measure basebackup_s "pg_basebackup -X stream --checkpoint=fast to a directory (s)"
 measure basebackup_mbs "pg_basebackup throughput (MB/s of database)"
@@ -120,7 +126,9 @@ for i in $(seq 1 "$trials"); do
   record basebackup_mbs "$(awk -v m="$db_mb" -v s="$s" 'BEGIN {printf "%.1f", m / s}')"
 done
 rm -rf "$dir/basebackup"
+fi
 
+if want 2; then
 # 2. A standby bootstrapped by pg_basebackup: 1 -> 2 instances until it streams.
 standby_streams() {
   [ "$(get_json "$src" | jq -r '[.status.instances[]? | select(.name == "'"$src"'-2" and .state == "Streaming")] | length')" = 1 ]
@@ -142,7 +150,9 @@ for i in $(seq 1 "$trials"); do
   record scaleup_s "$(since "$t")"
 done
 "$pgrs" local wait --state-dir "$dir" "$src" --for condition=Ready --timeout 180s >/dev/null
+fi
 
+if want 3; then
 # 3. Full backups, from the standby (default), then from the primary.
 backup() {  # type -> label on stdout
   "$pgrs" local backup --state-dir "$dir" "$src" --type "$1" --timeout 30m 2>"$dir/backup.err" | tail -1
@@ -165,16 +175,20 @@ measure full_primary_mbs "full backup from the primary (MB/s of database)"
 manifest 2 false >"$dir/src.yaml"
 "$pgrs" local apply --state-dir "$dir" -f "$dir/src.yaml" >/dev/null
 sleep 2   # the agents receive the changed spec within a second
-t=$(now)
-backup full >/dev/null
-s=$(since "$t")
-grep -q "from standby" "$dir/backup.err" && log "warning: still from a standby: $(cat "$dir/backup.err")"
-record full_primary_s "$s"
-record full_primary_mbs "$(awk -v m="$db_mb" -v s="$s" 'BEGIN {printf "%.1f", m / s}')"
+for i in $(seq 1 "$primary_trials"); do
+  t=$(now)
+  backup full >/dev/null
+  s=$(since "$t")
+  grep -q "from standby" "$dir/backup.err" && log "warning: still from a standby: $(cat "$dir/backup.err")"
+  record full_primary_s "$s"
+  record full_primary_mbs "$(awk -v m="$db_mb" -v s="$s" 'BEGIN {printf "%.1f", m / s}')"
+done
 manifest 2 true >"$dir/src.yaml"
 "$pgrs" local apply --state-dir "$dir" -f "$dir/src.yaml" >/dev/null
 sleep 2
+fi
 
+if want 4; then
 # 4. Incremental backups, each after 10 % of the accounts changed.
 measure update_s "UPDATE of 10 % of pgbench_accounts (s, not a backup)"
 measure incr_s "incremental backup after 10 % of rows changed, from the standby (s)"
@@ -193,6 +207,19 @@ for i in $(seq 1 "$trials"); do
   record incr_repo_mb "$(awk -v b="$(repo_bytes "$label")" 'BEGIN {printf "%.0f", b / 1048576}')"
 done
 
+# The same data as the last incremental, backed up in full: what the
+# incremental saved.
+measure full_after_s "full backup from the standby after the updates (s)"
+measure full_after_repo_mb "full backup after the updates, size in the repository (MB)"
+t=$(now)
+label=$(backup full)
+record full_after_s "$(since "$t")"
+record full_after_repo_mb "$(awk -v b="$(repo_bytes "$label")" 'BEGIN {printf "%.0f", b / 1048576}')"
+measure accounts_mb "pgbench_accounts after the updates (MB; 641 before)"
+record accounts_mb "$(psql_on "$pport" "SELECT pg_table_size('pgbench_accounts') / 1048576")"
+fi
+
+if want 5; then
 # 5. A standby restored from the repository by hand (pgbackrest restore --type=standby).
 conf=$dir/sets/$src/instances/$p/pgbackrest/pgbackrest.conf
 measure manual_standby_s "pgbackrest restore --type=standby into a directory, by hand (s)"
@@ -204,7 +231,9 @@ for i in $(seq 1 "$trials"); do
   record manual_standby_s "$(since "$t")"
 done
 rm -rf "$dir/manual" "$dir/manual-lock"
+fi
 
+if want 6; then
 # 6. Restore into a new set (no target: the end of the archive) until Ready.
 # Everything committed so far is archived first.
 measure switch_archived_s "pg_switch_wal() → that segment archived (.done), idle primary (s)"
@@ -244,8 +273,14 @@ EOT
   record restore_recovery_s "$(awk -v a="$b" -v b="$c" 'BEGIN {printf "%.2f", b - a}')"
   "$pgrs" local delete --state-dir "$dir" "rst$i" >/dev/null
 done
+fi
 
+if want 7; then
 # 7. The archive's lag under a steady pgbench load.
+# A fresh start: the segment written before the load is archived, so that
+# the first samples do not count the idle time before it.
+wal=$(psql_on "$pport" "SELECT pg_walfile_name(pg_switch_wal())")
+until_ok 120 bash -c "[ \"\$(PGPASSWORD='$(secret superuser-password)' psql -X -At -h 127.0.0.1 -p $pport -U postgres -d postgres -c \"SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name = '$wal.done'\")\" = 1 ]"
 log "pgbench -c 2 -T $load_seconds, sampling pg_stat_archiver every second"
 PGPASSWORD=$(secret superuser-password) "$pgbin/pgbench" -c 2 -T "$load_seconds" -h 127.0.0.1 -p "$pport" -U postgres postgres \
   >"$dir/pgbench-load.log" 2>&1 &
@@ -258,6 +293,7 @@ while kill -0 "$load_pid" 2>/dev/null; do
   IFS='|' read -r age cur last <<<"$row"
   if [ -n "$age" ] && [ "${#last}" = 24 ]; then
     echo "$age $(( $(segno "$cur") - $(segno "$last") ))" >>"$dir/lag"
+    log "archive lag sample: ${age}s, current $cur, last archived $last"
   fi
   sleep 1
 done
@@ -267,6 +303,7 @@ measure lag_s "archive lag under pgbench -c 2: now − last_archived_time (s, sa
 measure lag_segments "archive lag: current WAL segment − last archived (segments of 16 MB)"
 while read -r age segs; do results[lag_s]+="$age "; results[lag_segments]+="$segs "; done <"$dir/lag"
 samples=$(wc -l <"$dir/lag")
+fi
 
 commit=$(git rev-parse --short HEAD)
 echo "#### Backups, scale $scale ($(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $(pgbackrest version), commit $commit)"
