@@ -266,7 +266,7 @@ void InstanceAgent::NoticePostmasterExit(const std::optional<AgentConfig>& confi
   }
   // A restore whose target the archive does not reach: PostgreSQL stops
   // with a FATAL error every time it gets to the end of the archive.
-  const bool targetMissed = RestoreRecovering(layout_) && RecoveryTargetMissed(layout_);
+  const bool targetMissed = RestoreTargetMissed(layout_);
   if (targetMissed) SetError(kRecoveryTargetMissed);
   std::lock_guard<std::mutex> lock(mu_);
   status_.postgresRunning = false;
@@ -372,7 +372,7 @@ void InstanceAgent::Tick() {
           return Repair(*config, sign, "it cannot start recovery");
         }
       }
-      if (RestoreRecovering(layout_) && RecoveryTargetMissed(layout_)) return fail(Status::Invalid(kRecoveryTargetMissed));
+      if (RestoreTargetMissed(layout_)) return fail(Status::Invalid(kRecoveryTargetMissed));
       return fail(st);
     }
   }

@@ -80,34 +80,20 @@ Status CloneFromRepository(const InstanceLayout& layout, const AgentConfig& conf
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfiguration(layout, config));
   auto info = RunCommand(PgBackRestProgram(layout, config.upstreamHost, config.stanza, {"info", "--output=json"}), 120s);
   if (!info.ok()) return info.status().WithContext("pgbackrest info");
-  auto repository = info->ok() ? ParseBackupInfo(info->output, config.stanza) : Result<RepositoryInfo>(Status::NotFound(""));
+  auto repository = info->ok() ? ParseBackupInfo(info->output, config.stanza) : Status::NotFound("");
   if (!repository.ok() || repository->backups.empty()) return Status::NotFound("no backup in the repository yet");
   const std::string label = repository->backups.back().label;
   spdlog::info("restoring standby from the repository instance={} stanza={} backup={}", layout.name, config.stanza,
                label);
-  const std::string tmp = layout.DataDir() + ".clone";
-  PGRS_RETURN_IF_ERROR(RemoveTree(tmp));
-  PGRS_RETURN_IF_ERROR(MakeDirs(tmp, 0700));
-  PGRS_RETURN_IF_ERROR(ChownPath(tmp, layout.postgresUser.uid, layout.postgresUser.gid));
   PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(layout.ReplicationPassfile(),
                                                 PassfileLine(config.replicationUser, config.replicationPassword)));
-  // --type=preserve: pgBackRest writes no recovery settings of its own (they
-  // would name the temporary directory); the standby's come from pgrs's
-  // configuration: primary_conninfo, its slot, restore_command.
-  ProcessSpec spec = PgBackRestProgram(layout, config.upstreamHost, config.stanza,
-                                       {"--pg1-path=" + tmp, "--log-level-console=detail", "restore",
-                                        "--type=preserve", "--set=" + label});
-  auto result = RunCommand(spec, 6h, [&](const std::string& line) {
-    if (auto p = ParseRestoreProgress(line)) progress(kStateCloning, *p + " of backup " + label);
-  });
-  if (!result.ok()) return result.status().WithContext("pgbackrest restore");
-  if (!result->ok()) {
-    RemoveTree(tmp).ok();
-    const std::string& out = result->output;
-    return Status::Unavailable("pgbackrest restore of a standby failed: " +
-                               out.substr(out.size() > 1000 ? out.size() - 1000 : 0));
-  }
-  for (const char* stale : {"recovery.signal", "recovery.conf"}) ::unlink(JoinPath(tmp, stale).c_str());
+  // The standby's recovery settings come from pgrs's configuration:
+  // primary_conninfo, its slot, restore_command.
+  const std::string tmp = layout.DataDir() + ".clone";
+  PGRS_RETURN_IF_ERROR(RestoreBackupInto(layout, PgBackRestProgram(layout, config.upstreamHost, config.stanza, {}),
+                                         label, tmp, [&](const std::string& p) {
+                                           progress(kStateCloning, p + " of backup " + label);
+                                         }));
   PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(JoinPath(tmp, "standby.signal"), ""));
   if (::rename(tmp.c_str(), layout.DataDir().c_str()) != 0) return Status::Unavailable("rename " + tmp + ": failed");
   spdlog::info("restored standby from the repository instance={} backup={}; it catches up from the archive",

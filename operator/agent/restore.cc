@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 
@@ -61,9 +62,8 @@ bool IsRestoreSetting(const std::string& line) {
 
 Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const RestoreConfig& restore, int majorVersion) {
   const std::string where = "stanza " + restore.stanza + " in repository " + restore.repositoryPath;
-  std::vector<const BackupInfo*> usable;
-  for (const auto& b : info.backups) usable.push_back(&b);
-  if (usable.empty()) {
+  const std::vector<BackupInfo>& backups = info.backups;
+  if (backups.empty()) {
     std::string why = info.error.empty() ? "" : " (" + info.error + ")";
     return Status::Invalid(std::string(kField) + ".source: " + where + " has no backup to restore" + why);
   }
@@ -80,35 +80,36 @@ Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const Restore
     // A backup is consistent only at its end, which PostgreSQL cannot stop
     // before; pgBackRest records that end to the second, so it was over by
     // the next one.
-    for (const auto* b : usable) {
-      if ((b->stopTime + 1) * 1000 <= targetMs) chosen = b;
+    for (const auto& b : backups) {
+      if ((b.stopTime + 1) * 1000 <= targetMs) chosen = &b;
     }
     if (chosen == nullptr) {
       return Status::Invalid(std::string(kField) + ".target.time: " + restore.targetTime +
-                             " is before the end of the oldest backup of " + where + " (" + usable.front()->label +
-                             ", ended by " + TimeText(usable.front()->stopTime + 1) +
+                             " is before the end of the oldest backup of " + where + " (" + backups.front().label +
+                             ", ended by " + TimeText(backups.front().stopTime + 1) +
                              "), the earliest point it can recover to");
     }
   } else if (!restore.targetLsn.empty()) {
     auto target = ParseLsn(restore.targetLsn);
     if (!target) return Status::Invalid(std::string(kField) + ".target.lsn: cannot be read: " + restore.targetLsn);
-    for (const auto* b : usable) {
-      auto stop = ParseLsn(b->stopLsn);
-      if (stop && *stop <= *target) chosen = b;
+    for (const auto& b : backups) {
+      auto stop = ParseLsn(b.stopLsn);
+      if (stop && *stop <= *target) chosen = &b;
     }
     if (chosen == nullptr) {
       return Status::Invalid(std::string(kField) + ".target.lsn: " + restore.targetLsn +
-                             " is before the end of the oldest backup of " + where + " (" + usable.front()->label +
-                             ", ended at " + usable.front()->stopLsn + "), the earliest point it can recover to");
+                             " is before the end of the oldest backup of " + where + " (" + backups.front().label +
+                             ", ended at " + backups.front().stopLsn + "), the earliest point it can recover to");
     }
   } else {
-    chosen = usable.back();
+    chosen = &backups.back();
   }
   return *chosen;
 }
 
-ProcessSpec RestoreInfoProgram(const std::string& pgbackrest, const RestoreConfig& restore,
-                               const std::optional<UserIds>& runAs) {
+Result<BackupInfo> FindRestoreBackup(const std::string& pgbackrest, const RestoreConfig& restore,
+                                    const std::optional<UserIds>& runAs, int majorVersion) {
+  // Without any configuration file: nothing is written, no lock taken.
   ProcessSpec spec;
   spec.argv = {pgbackrest,
                "--no-config",
@@ -121,7 +122,42 @@ ProcessSpec RestoreInfoProgram(const std::string& pgbackrest, const RestoreConfi
                "--output=json"};
   spec.workingDir = "/";
   spec.runAs = runAs;
-  return spec;
+  auto run = RunCommand(spec, 120s);
+  if (!run.ok()) return run.status().WithContext(std::string(kField) + ".repository: pgbackrest info");
+  if (!run->ok()) {
+    return Status::Unavailable(std::string(kField) + ".repository: pgbackrest info failed: " + run->output);
+  }
+  auto info = ParseBackupInfo(run->output, restore.stanza);
+  if (!info.ok()) return info.status();
+  return ChooseRestoreBackup(*info, restore, majorVersion);
+}
+
+Status RestoreBackupInto(const InstanceLayout& layout, ProcessSpec program, const std::string& label,
+                         const std::string& tmp, const std::function<void(const std::string&)>& onProgress) {
+  PGRS_RETURN_IF_ERROR(RemoveTree(tmp));
+  PGRS_RETURN_IF_ERROR(MakeDirs(tmp, 0700));
+  PGRS_RETURN_IF_ERROR(ChownPath(tmp, layout.postgresUser.uid, layout.postgresUser.gid));
+  // --type=preserve: pgBackRest writes no recovery settings of its own (its
+  // restore_command would name this temporary directory as pg1-path).
+  for (const std::string& arg :
+       {"--pg1-path=" + tmp, std::string("--log-level-console=detail"), std::string("restore"),
+        std::string("--type=preserve"), "--set=" + label}) {
+    program.argv.push_back(arg);
+  }
+  auto result = RunCommand(program, 6h, [&](const std::string& line) {
+    if (auto p = ParseRestoreProgress(line)) onProgress(*p);
+  });
+  if (!result.ok()) return result.status().WithContext("pgbackrest restore");
+  if (!result->ok()) {
+    RemoveTree(tmp).ok();
+    const std::string& out = result->output;
+    return Status::Unavailable("pgbackrest restore failed: " + out.substr(out.size() > 1000 ? out.size() - 1000 : 0));
+  }
+  // Whatever role the backed-up instance had: the caller marks this one.
+  for (const char* stale : {"standby.signal", "recovery.signal", "recovery.conf"}) {
+    ::unlink(JoinPath(tmp, stale).c_str());
+  }
+  return Status::Ok();
 }
 
 std::string RestoreRecoverySettings(const std::string& pgbackrest, const std::string& restoreConfigFile,
@@ -159,7 +195,8 @@ bool RecoveryTargetMissed(const std::string& logText) {
   return logText.find("recovery ended before configured recovery target was reached") != std::string::npos;
 }
 
-bool RecoveryTargetMissed(const InstanceLayout& layout) {
+bool RestoreTargetMissed(const InstanceLayout& layout) {
+  if (!RestoreRecovering(layout)) return false;
   std::ifstream log(layout.PostgresLog(), std::ios::binary);
   if (!log) return false;
   log.seekg(0, std::ios::end);
@@ -182,17 +219,9 @@ Status Restore(const InstanceLayout& layout, const AgentConfig& config, const Bo
   const RestoreConfig& restore = *config.restore;
   progress(kStateRestoring, "restore starting");
   // 1. The backup, from what the repository holds now.
-  auto infoRun = RunCommand(RestoreInfoProgram(layout.pgbackrest, restore,
-                                               RunningAsRoot() ? std::optional<UserIds>(layout.postgresUser)
-                                                               : std::nullopt),
-                            120s);
-  if (!infoRun.ok()) return infoRun.status().WithContext("pgbackrest info");
-  if (!infoRun->ok()) {
-    return Status::Unavailable(std::string(kField) + ".repository: pgbackrest info failed: " + infoRun->output);
-  }
-  auto info = ParseBackupInfo(infoRun->output, restore.stanza);
-  if (!info.ok()) return info.status();
-  auto backup = ChooseRestoreBackup(*info, restore, config.majorVersion);
+  auto backup = FindRestoreBackup(layout.pgbackrest, restore,
+                                  RunningAsRoot() ? std::optional<UserIds>(layout.postgresUser) : std::nullopt,
+                                  config.majorVersion);
   if (!backup.ok()) return backup.status();
   spdlog::info("restoring instance={} stanza={} repository={} backup={} target=\"{}\"", layout.name, restore.stanza,
                restore.repositoryPath, backup->label, DescribeTarget(restore));
@@ -203,42 +232,21 @@ Status Restore(const InstanceLayout& layout, const AgentConfig& config, const Bo
   auto pc = PgBackRestConfigFor(layout, config.port, restore.stanza, repository);
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestRestoreConfigFile(), pc));
   const std::string tmp = layout.DataDir() + ".restore";
-  PGRS_RETURN_IF_ERROR(RemoveTree(tmp));
-  PGRS_RETURN_IF_ERROR(MakeDirs(tmp, 0700));
-  PGRS_RETURN_IF_ERROR(ChownPath(tmp, layout.postgresUser.uid, layout.postgresUser.gid));
-  ProcessSpec spec;
-  spec.argv = {layout.pgbackrest,
-               "--config=" + layout.PgBackRestRestoreConfigFile(),
-               "--stanza=" + restore.stanza,
-               "--pg1-path=" + tmp,
-               "--log-level-console=detail",
-               "restore",
-               "--type=preserve",
-               "--set=" + backup->label};
-  spec.workingDir = layout.PgBackRestDir();
-  if (RunningAsRoot()) spec.runAs = layout.postgresUser;
+  ProcessSpec program;
+  program.argv = {layout.pgbackrest, "--config=" + layout.PgBackRestRestoreConfigFile(), "--stanza=" + restore.stanza};
+  program.workingDir = layout.PgBackRestDir();
+  if (RunningAsRoot()) program.runAs = layout.postgresUser;
   std::string lastLogged;
-  auto result = RunCommand(spec, 6h, [&](const std::string& line) {
-    auto p = ParseRestoreProgress(line);
-    if (!p) return;
-    progress(kStateRestoring, *p + " of backup " + backup->label);
-    std::string tens = p->substr(0, p->find_first_of(".%") - 1);  // log every 10 %
+  PGRS_RETURN_IF_ERROR(RestoreBackupInto(layout, program, backup->label, tmp, [&](const std::string& p) {
+    progress(kStateRestoring, p + " of backup " + backup->label);
+    std::string tens = p.substr(0, p.find_first_of(".%") - 1);  // log every 10 %
     if (tens != lastLogged) {
       lastLogged = tens;
-      spdlog::info("restore progress instance={} backup={} {}", layout.name, backup->label, *p);
+      spdlog::info("restore progress instance={} backup={} {}", layout.name, backup->label, p);
     }
-  });
-  if (!result.ok()) return result.status().WithContext("pgbackrest restore");
-  if (!result->ok()) {
-    RemoveTree(tmp).ok();
-    const std::string& out = result->output;
-    return Status::Unavailable("pgbackrest restore failed: " + out.substr(out.size() > 1000 ? out.size() - 1000 : 0));
-  }
+  }));
 
   // 3. Archive recovery toward the target, then promotion.
-  for (const char* stale : {"standby.signal", "recovery.signal", "recovery.conf"}) {
-    ::unlink(JoinPath(tmp, stale).c_str());
-  }
   PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(
       JoinPath(tmp, "postgresql.auto.conf"),
       RestoreRecoverySettings(layout.pgbackrest, layout.PgBackRestRestoreConfigFile(), restore)));

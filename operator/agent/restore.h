@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,10 +38,20 @@ namespace pgrs::agent {
 // `info` is what ParseBackupInfo (archiving.h) read of the source stanza.
 Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const RestoreConfig& restore, int majorVersion);
 
-// `pgbackrest info --output=json` of the restore's source stanza, without
-// any configuration file (runs as the PostgreSQL user; nothing is written).
-ProcessSpec RestoreInfoProgram(const std::string& pgbackrest, const RestoreConfig& restore,
-                               const std::optional<UserIds>& runAs);
+// Step 1: `pgbackrest info` of the source stanza (as `runAs`, without any
+// configuration file), then ChooseRestoreBackup. What `pgrs local apply`
+// checks before it stores a set, and what the agent restores.
+Result<BackupInfo> FindRestoreBackup(const std::string& pgbackrest, const RestoreConfig& restore,
+                                     const std::optional<UserIds>& runAs, int majorVersion);
+
+// `program` (pgBackRest with its configuration and stanza) restores backup
+// `label` with --type=preserve into `tmp`, made afresh and owned by the
+// PostgreSQL user; `onProgress` sees "restore 42%". Any recovery.signal,
+// standby.signal or recovery.conf of the backed-up instance is removed; the
+// caller marks the directory and renames it into place. On failure `tmp`
+// is removed. Used by Restore and by a standby's CloneFromRepository.
+Status RestoreBackupInto(const InstanceLayout& layout, ProcessSpec program, const std::string& label,
+                         const std::string& tmp, const std::function<void(const std::string&)>& onProgress);
 
 // What step 3 writes to postgresql.auto.conf.
 std::string RestoreRecoverySettings(const std::string& pgbackrest, const std::string& restoreConfigFile,
@@ -52,8 +63,8 @@ std::string WithoutRestoreRecoverySettings(const std::string& text);
 // PostgreSQL's log says the archive ended before the recovery target was
 // reached (a time after the last archived commit, an unknown restore point).
 bool RecoveryTargetMissed(const std::string& logText);
-// The same, of the end of the instance's postgres.log.
-bool RecoveryTargetMissed(const InstanceLayout& layout);
+// A restored data directory still recovering whose postgres.log ends so.
+bool RestoreTargetMissed(const InstanceLayout& layout);
 
 // Steps 1 to 3 (the data directory must not exist).
 Status Restore(const InstanceLayout& layout, const AgentConfig& config, const BootstrapProgress& progress);

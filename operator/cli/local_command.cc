@@ -179,14 +179,8 @@ Status CheckRestoreSource(const api::PostgresReplicaSet& set) {
     if (!user.ok()) return user.status();
     runAs = *user;
   }
-  auto info = RunCommand(agent::RestoreInfoProgram(agent::InstanceLayout().pgbackrest, restore, runAs), 120s);
-  if (!info.ok()) return info.status().WithContext("spec.bootstrap.recovery.repository: pgbackrest info");
-  if (!info->ok()) {
-    return Status::Invalid("spec.bootstrap.recovery.repository: pgbackrest info failed: " + info->output);
-  }
-  auto stanza = agent::ParseBackupInfo(info->output, restore.stanza);
-  if (!stanza.ok()) return stanza.status();
-  return agent::ChooseRestoreBackup(*stanza, restore, set.spec.postgres.version).status();
+  return agent::FindRestoreBackup(agent::InstanceLayout().pgbackrest, restore, runAs, set.spec.postgres.version)
+      .status();
 }
 
 int Apply(const Args& args) {
