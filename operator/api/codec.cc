@@ -387,6 +387,7 @@ void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& pat
   d.Object(node, path,
            {
                {"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }},
+               {"volumeClaim", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.volumeClaim); }},
                {"s3", [&](const YAML::Node& v, const std::string& p) { DecodeS3(d, v, p, out.s3.emplace()); }},
            });
 }
@@ -853,6 +854,7 @@ value ScheduleFieldsToJson(const std::string& full, const std::string& different
 value RepositoryToJson(const BackupRepositorySpec& r) {
   value repository = NewObject();
   PutString(repository, "path", r.path);
+  PutString(repository, "volumeClaim", r.volumeClaim);
   if (const auto& s3 = r.s3) {
     value o = NewObject();
     PutString(o, "endpoint", s3->endpoint);

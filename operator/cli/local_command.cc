@@ -200,6 +200,13 @@ int Apply(const Args& args) {
     for (const auto& e : parsed.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
     return 1;
   }
+  if (auto errors = api::ValidateForMode(*parsed.object, api::Mode::kLocal); !errors.empty()) {
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", parsed.object->metadata.name.c_str(),
+                   e.ToString().c_str());
+    }
+    return 1;
+  }
   // Local mode reads the S3 secrets from files: a missing or malformed one
   // is refused here, before anything is stored.
   if (const auto& backup = parsed.object->spec.backup; backup && backup->repository.s3) {
