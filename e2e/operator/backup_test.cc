@@ -125,7 +125,7 @@ TEST_F(OperatorBackupE2eTest, ARunningSetMountsItsRepositoryPodByPodAndArchivesI
   }
   ASSERT_TRUE(WaitFor([&] {
     return !kube::GetString(Set("shop"), {"status", "backup", "lastArchivedWal"}).empty();
-  }, seconds(60))) << Set("shop").serialize();
+  }, seconds(30))) << Set("shop").serialize();
   EXPECT_TRUE(PathExists(kubelet_->VolumeDir(kNs, "backups") + "/archive/shop/archive.info"));
   const Json shop = Set("shop");
   const Json* failing = kube::GetField(shop, {"status", "backup", "archivingFailing"});

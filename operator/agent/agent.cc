@@ -1,5 +1,7 @@
 #include "operator/agent/agent.h"
 
+#include <signal.h>
+
 #include <chrono>
 
 #include "operator/agent/archiving.h"
@@ -393,6 +395,9 @@ void InstanceAgent::Tick() {
   const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config) && !restoring;
   if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
   const std::string stanzaError = createsStanza ? stanza_.error() : "";
+  if (createsStanza && stanza_.TakeJustCreated() && postmaster_.pid() > 0) {
+    ::kill(static_cast<pid_t>(postmaster_.pid()), SIGHUP);  // the archiver retries now
+  }
   if (createsStanza && stanza_.created()) {
     repository_.Poll(*config, LocalParams(*config).host);
   } else if (config->role != "primary" || !BackupConfigured(*config)) {
