@@ -466,11 +466,27 @@ TEST_F(Backup, ThePrimarysAgentTakesABackupOverItsApiOnceByIdAndOneAtATime) {
   const std::string infoAfter = Info(primary);
   EXPECT_EQ(infoAfter.find("\"label\":", infoAfter.find("\"label\":") + 1), std::string::npos) << infoAfter;
 
-  // A backup running while `pgrs local run` stops: the agents stop without
-  // waiting for it, and no pgbackrest is left behind.
+  // A backup running while `pgrs local run` stops: the agent kills its
+  // pgbackrest instead of waiting for it (the test freezes pgbackrest with
+  // SIGSTOP, so it cannot finish first), and none is left behind.
   HttpResponse running = post(onPrimary, "b3", "full");
   EXPECT_EQ(running.status, 202) << running.body;
+  const std::string backupArgs = std::string("backup") + '\0' + "--type=full" + '\0';
+  pid_t pgbackrest = 0;
+  ASSERT_TRUE(Eventually([&] {
+    for (pid_t pid : c_.ProcessesUsingStateDir()) {
+      auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+      if (cmdline.ok() && cmdline->find(backupArgs) != std::string::npos) pgbackrest = pid;
+    }
+    return pgbackrest > 0;
+  }, 30s));
+  ASSERT_EQ(::kill(pgbackrest, SIGSTOP), 0);
+  const auto stopping = std::chrono::steady_clock::now();
   EXPECT_EQ(c_.StopRun(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 60s);
+  const std::string log = AgentLog(primary);
+  EXPECT_NE(log.find("backup failed instance=" + primary + " id=b3 type=full"), std::string::npos) << log;
+  EXPECT_NE(log.find("cancelled"), std::string::npos) << log;
   EXPECT_TRUE(Eventually([&] { return c_.ProcessesUsingStateDir().empty(); }, 30s));
 }
 
