@@ -45,6 +45,7 @@ Result<BackupInfo> RunPgBackRestBackup(const InstanceLayout& layout, const Backu
     if (progress) progress("waiting for the stanza's backup lock (another pgBackRest command holds it)");
     Pause(1s, command.cancelled);
   }
+  if (Cancelled(command.cancelled)) return Status::Unavailable("pgbackrest backup: cancelled (stopping)");
   if (!backup.ok()) return Status::Unavailable("pgbackrest backup: " + backup.status().message());
   if (!backup->ok()) {
     return Status::Unavailable("pgbackrest backup failed (exit code " + std::to_string(backup->exitCode) +

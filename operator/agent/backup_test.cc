@@ -94,6 +94,23 @@ TEST_F(RunPgBackRestBackupTest, ALockHeldLongerThanTheLockWaitIsTheFailure) {
   EXPECT_LE(BackupsRun(), 3);
 }
 
+TEST_F(RunPgBackRestBackupTest, CancelledWhileWaitingForTheLockItStopsWithinASecond) {
+  LockedTimes(1000);
+  std::atomic<bool> cancelled{false};
+  BackupCommand command = Command(60s);
+  command.cancelled = &cancelled;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    cancelled = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto backup = RunPgBackRestBackup(layout_, command);
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  ASSERT_FALSE(backup.ok());
+  EXPECT_EQ(backup.status().message(), "pgbackrest backup: cancelled (stopping)");
+}
+
 // A run the test releases by hand.
 class Gate {
  public:
