@@ -193,11 +193,17 @@ Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::s
   }
 }
 
-Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza) {
+Result<BackupInfo> NewestBackup(const std::string& infoJson, const std::string& stanza) {
   auto info = ParseBackupInfo(infoJson, stanza);
   if (!info.ok()) return info.status();
   if (info->backups.empty()) return Status::NotFound("stanza " + stanza + " has no backup");
-  return info->backups.back().label;
+  return info->backups.back();
+}
+
+Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza) {
+  auto newest = NewestBackup(infoJson, stanza);
+  if (!newest.ok()) return newest.status();
+  return newest->label;
 }
 
 ProcessSpec PgBackRestInfoProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza) {

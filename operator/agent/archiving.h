@@ -57,7 +57,8 @@ ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& h
 // checkedMs is left 0 for the caller.
 Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::string& stanza);
 
-// The label of the newest backup in that text; NotFound when it has none.
+// The newest backup in that text (or its label); NotFound when it has none.
+Result<BackupInfo> NewestBackup(const std::string& infoJson, const std::string& stanza);
 Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza);
 
 // `pgbackrest info --output=json` for the instance: the JSON alone on

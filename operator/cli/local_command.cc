@@ -530,7 +530,7 @@ int Backup(const Args& args) {
   }
   const std::string& name = args.positional[0];
   const std::string type = args.flags.count("--type") ? args.flags.at("--type") : "full";
-  if (type != "full" && type != "diff" && type != "incr") {
+  if (!agent::ValidBackupType(type)) {
     std::fprintf(stderr, "pgrs local backup: --type must be full, diff or incr\n");
     return 2;
   }
