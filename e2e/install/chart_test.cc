@@ -49,13 +49,15 @@ void Leaves(const value& v, const std::string& path, std::vector<std::string>& o
   }
 }
 
-TEST(ChartTest, CrdIsAByteIdenticalCopyOfTheTopLevelOne) {
-  const std::string top = ReadSource("crds/pgrs.dev_postgresreplicasets.yaml");
-  ASSERT_FALSE(top.empty());
-  EXPECT_TRUE(top == ReadSource(std::string(kChart) + "/crds/pgrs.dev_postgresreplicasets.yaml"))
-      << "run: cp crds/pgrs.dev_postgresreplicasets.yaml " << kChart << "/crds/";
-  EXPECT_EQ(ListDirectory(SourceDir() + "/" + kChart + "/crds"),
-            std::vector<std::string>{"pgrs.dev_postgresreplicasets.yaml"});
+TEST(ChartTest, CrdsAreByteIdenticalCopiesOfTheTopLevelOnes) {
+  const std::vector<std::string> crds = {"pgrs.dev_postgresbackups.yaml", "pgrs.dev_postgresreplicasets.yaml"};
+  for (const std::string& name : crds) {
+    const std::string top = ReadSource("crds/" + name);
+    ASSERT_FALSE(top.empty()) << name;
+    EXPECT_TRUE(top == ReadSource(std::string(kChart) + "/crds/" + name))
+        << "run: cp crds/" << name << " " << kChart << "/crds/";
+  }
+  EXPECT_EQ(ListDirectory(SourceDir() + "/" + kChart + "/crds"), crds);
 }
 
 TEST(ChartTest, ChartYamlIsApiVersionV2) {

@@ -68,7 +68,7 @@ TEST(ManifestsTest, RendersObjectsWithApiVersionKindAndName) {
     EXPECT_FALSE(Str(doc.at("metadata"), "name").empty()) << Str(doc, "kind");
     kinds.insert(Str(doc, "kind"));
   }
-  EXPECT_EQ(kinds, (std::multiset<std::string>{"Namespace", "CustomResourceDefinition", "ServiceAccount",
+  EXPECT_EQ(kinds, (std::multiset<std::string>{"Namespace", "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount",
                                                 "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"}));
   EXPECT_NE(Find("Namespace", "pgrs-system"), nullptr);
   EXPECT_NE(Find("ServiceAccount", "pgrs-operator"), nullptr);
@@ -84,13 +84,15 @@ TEST(ManifestsTest, NamespacedObjectsLiveInPgrsSystem) {
   }
 }
 
-// One source of truth: the CRD in the install is the file in crds/.
-TEST(ManifestsTest, CrdIsTheOneInCrdsDirectory) {
-  const value* rendered = Find("CustomResourceDefinition", "postgresreplicasets.pgrs.dev");
-  ASSERT_NE(rendered, nullptr);
-  Result<std::vector<value>> file = YamlToJson(ReadSource("crds/pgrs.dev_postgresreplicasets.yaml"));
-  ASSERT_TRUE(file.ok());
-  EXPECT_EQ(CanonicalJson(rendered->at("spec")), CanonicalJson(file->front().at("spec")));
+// One source of truth: the CRDs in the install are the files in crds/.
+TEST(ManifestsTest, CrdsAreTheOnesInCrdsDirectory) {
+  for (const char* name : {"postgresreplicasets", "postgresbackups"}) {
+    const value* rendered = Find("CustomResourceDefinition", std::string(name) + ".pgrs.dev");
+    ASSERT_NE(rendered, nullptr) << name;
+    Result<std::vector<value>> file = YamlToJson(ReadSource(std::string("crds/pgrs.dev_") + name + ".yaml"));
+    ASSERT_TRUE(file.ok()) << name;
+    EXPECT_EQ(CanonicalJson(rendered->at("spec")), CanonicalJson(file->front().at("spec"))) << name;
+  }
 }
 
 // The flags `pgrs operator --help` lists ("  --name ...").
@@ -225,6 +227,8 @@ std::set<std::string> OperatorPermissions() {
   const std::vector<std::pair<std::string, std::vector<std::string>>> table = {
       {"pgrs.dev/postgresreplicasets", {"get", "list", "watch"}},
       {"pgrs.dev/postgresreplicasets/status", {"get", "update", "patch"}},
+      {"pgrs.dev/postgresbackups", {"get", "list", "watch", "create"}},
+      {"pgrs.dev/postgresbackups/status", {"get", "update", "patch"}},
       {"/pods", {"get", "list", "watch", "create", "delete", "patch"}},
       {"/persistentvolumeclaims", {"get", "list", "watch", "create", "delete"}},
       {"/services", {"get", "list", "watch", "create", "update", "patch", "delete"}},
@@ -275,7 +279,7 @@ TEST(ManifestsTest, EveryRbacRuleSaysWhy) {
     }
     previous = line;
   }
-  EXPECT_EQ(rules, 11);  // roles and rolebindings share one
+  EXPECT_EQ(rules, 13);  // roles and rolebindings share one
 }
 
 // ---------------------------------------------------------------------------

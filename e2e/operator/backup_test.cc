@@ -9,6 +9,7 @@
 
 #include "e2e/operator/kube_env.h"
 #include "operator/api/types.h"
+#include "operator/kube/backup_controller.h"
 #include "operator/kube/objects.h"
 #include "operator/util/files.h"
 
@@ -45,6 +46,28 @@ class OperatorBackupE2eTest : public ::testing::Test, public KubeEnvironment {
       }
     }
     return Json::null();
+  }
+  bool MakeBackup(const std::string& name, const std::string& set, const std::string& type) {
+    Json b = Json::object();
+    b["apiVersion"] = Json::string("pgrs.dev/v1alpha1");
+    b["kind"] = Json::string("PostgresBackup");
+    b["metadata"]["name"] = Json::string(name);
+    b["metadata"]["namespace"] = Json::string(kNs);
+    b["spec"]["replicaSet"] = Json::string(set);
+    b["spec"]["type"] = Json::string(type);
+    return !server_->CallJson("POST", kube::BackupResource().Path(kNs), b).is_null();
+  }
+  Json Backup(const std::string& name) { return server_->CallJson("GET", kube::BackupResource().Path(kNs, name)); }
+  std::string Phase(const std::string& name) { return kube::GetString(Backup(name), {"status", "phase"}); }
+  // Labels of the set's status.backup.backups.
+  std::set<std::string> Listed(const std::string& set) {
+    std::set<std::string> out;
+    const Json rs = Set(set);
+    const Json* backups = kube::GetField(rs, {"status", "backup", "backups"});
+    if (backups != nullptr && backups->is_array()) {
+      for (const auto& b : backups->as_array()) out.insert(kube::GetString(b, {"label"}));
+    }
+    return out;
   }
   bool Patch(const std::string& set, const Json& patch) {
     return server_->Call("PATCH", kube::ReplicaSetResource().Path(kNs, set), patch.serialize()).status == 200;
@@ -150,6 +173,72 @@ TEST_F(OperatorBackupE2eTest, ARunningSetMountsItsRepositoryPodByPodAndArchivesI
   EXPECT_NE(kube::GetString(Accepted("later"), {"message"}).find("must have accessModes ReadWriteMany"),
             std::string::npos)
       << Set("later").serialize();
+}
+
+// PostgresBackups: one asked for is taken on the primary (through its
+// agent) into the shared claim and shows up in the set's status.backup;
+// spec.backup.schedule makes one PostgresBackup per scheduled run, owned
+// by the set. Bad ones fail or wait with the field named.
+TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepository) {
+  ASSERT_TRUE(MakeClaim("backups", "ReadWriteMany"));
+  {
+    Json rs = ReplicaSetObject("cart", 2);
+    rs["metadata"]["namespace"] = Json::string(kNs);
+    rs["spec"]["backup"]["repository"]["volumeClaim"] = Json::string("backups");
+    ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path(kNs), rs).is_null());
+  }
+  // Asked for before the set runs: it waits for a settled primary.
+  ASSERT_TRUE(MakeBackup("cart-first", "cart", "full"));
+  ASSERT_TRUE(MakeBackup("nobody", "nosuchset", "full"));
+  ASSERT_TRUE(MakeBackup("weekly", "cart", "weekly"));
+  ASSERT_TRUE(WaitHealthy("cart", 2, seconds(180))) << Set("cart").serialize();
+  {
+    auto app = Connect(Primary("cart"), true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Exec("CREATE TABLE items AS SELECT g AS id FROM generate_series(1, 1000) g").ok());
+  }
+  ASSERT_TRUE(WaitFor([&] { return Phase("cart-first") == "Completed"; }, seconds(120))) << Backup("cart-first").serialize();
+  const Json first = Backup("cart-first");
+  const std::string label = kube::GetString(first, {"status", "label"});
+  EXPECT_EQ(label.back(), 'F') << first.serialize();
+  EXPECT_EQ(kube::GetString(first, {"status", "type"}), "full");
+  EXPECT_EQ(kube::GetString(first, {"status", "instance"}), Primary("cart"));
+  EXPECT_FALSE(kube::GetString(first, {"status", "stopLsn"}).empty()) << first.serialize();
+  EXPECT_FALSE(kube::GetString(first, {"status", "stopTime"}).empty()) << first.serialize();
+  EXPECT_GT(kube::GetInt(first, {"status", "databaseSize"}).value_or(0), 0) << first.serialize();
+  EXPECT_TRUE(PathExists(kubelet_->VolumeDir(kNs, "backups") + "/backup/cart/" + label));
+  EXPECT_TRUE(WaitFor([&] { return Listed("cart").count(label) == 1; }, seconds(60))) << Set("cart").serialize();
+
+  EXPECT_EQ(Phase("weekly"), "Failed");
+  EXPECT_EQ(kube::GetString(Backup("weekly"), {"status", "message"}),
+            "postgresbackup weekly: spec.type: \"weekly\" must be full, diff or incr");
+  EXPECT_EQ(Phase("nobody"), "Pending");
+  EXPECT_EQ(kube::GetString(Backup("nobody"), {"status", "message"}), "waiting for postgresreplicaset nosuchset (not found)");
+
+  // An incremental every minute: the next run becomes a PostgresBackup of
+  // the set, taken after the full.
+  Json patch = Json::object();
+  patch["spec"]["backup"]["schedule"]["incremental"] = Json::string("* * * * *");
+  ASSERT_EQ(server_->Call("PATCH", kube::ReplicaSetResource().Path(kNs, "cart"), patch.serialize()).status, 200);
+  std::string scheduled;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& b : List(kube::BackupResource(), std::string(kube::kScheduledLabel) + "=true")) {
+      if (kube::GetString(b, {"spec", "replicaSet"}) == "cart") scheduled = kube::NameOf(b);
+    }
+    return !scheduled.empty();
+  }, seconds(90)));
+  EXPECT_EQ(scheduled.rfind("cart-incr-", 0), 0u) << scheduled;
+  ASSERT_TRUE(WaitFor([&] { return Phase(scheduled) == "Completed"; }, seconds(120))) << Backup(scheduled).serialize();
+  const Json incr = Backup(scheduled);
+  EXPECT_EQ(kube::GetString(incr, {"status", "type"}), "incr") << incr.serialize();
+  EXPECT_EQ(kube::GetString(incr, {"status", "label"}).rfind(label + "_", 0), 0u) << incr.serialize();
+  EXPECT_FALSE(kube::GetString(incr, {"status", "scheduledTime"}).empty()) << incr.serialize();
+  const Json* owners = kube::GetField(incr, {"metadata", "ownerReferences"});
+  ASSERT_TRUE(owners != nullptr && owners->is_array() && owners->size() == 1) << incr.serialize();
+  EXPECT_EQ(kube::GetString(owners->as_array().at(0), {"name"}), "cart");
+  EXPECT_TRUE(WaitFor([&] {
+    return kube::GetString(Set("cart"), {"status", "backup", "lastScheduledBackup", "outcome"}) == "Succeeded";
+  }, seconds(30))) << Set("cart").serialize();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "operator/kube/events.h"
 #include "operator/kube/leader.h"
 #include "operator/kube/primary_lease.h"
+#include "operator/kube/backup_controller.h"
 #include "operator/kube/replicaset_controller.h"
 #include "operator/util/duration.h"
 #include "operator/util/http.h"
@@ -251,6 +252,7 @@ int RunOperatorCommand(const std::vector<std::string>& args,
   flags.sets.pods.logLevel = flags.logLevel;
   if (customize) customize(flags.sets);
   ReplicaSetController controller(client->get(), &events, controllerOptions, flags.sets);
+  BackupController backups(client->get(), &events, controllerOptions);
 
   std::atomic<bool> lost{false};
   std::unique_ptr<LeaderElector> elector;
@@ -277,7 +279,7 @@ int RunOperatorCommand(const std::vector<std::string>& args,
     health = std::make_unique<HttpServer>(address, "");
     health->Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "ok", "text/plain"}; }, true);
     health->Handle("GET", "/readyz", [&](const HttpRequest&) {
-      return controller.Synced() ? HttpResponse{200, "ok", "text/plain"}
+      return controller.Synced() && backups.Synced() ? HttpResponse{200, "ok", "text/plain"}
                                  : HttpResponse{503, "informers not synced", "text/plain"};
     }, true);
     if (Status s = health->Start(); !s.ok()) {
@@ -309,7 +311,9 @@ int RunOperatorCommand(const std::vector<std::string>& args,
   }
 
   controller.StartInformers();
+  backups.StartInformers();
   controller.StartWorkers(isLeader);
+  backups.StartWorkers(isLeader);
   if (elector) elector->Start();
 
   int exitCode = 0;
@@ -330,6 +334,7 @@ int RunOperatorCommand(const std::vector<std::string>& args,
   // Watches first (no hang on a quiet stream), then the workers, and only
   // then the Lease, so that the next leader never overlaps with us.
   controller.Stop();
+  backups.Stop();
   if (elector) elector->Stop();
   (*client)->Shutdown();
   (*leaseClient)->Shutdown();

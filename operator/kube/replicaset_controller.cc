@@ -4,6 +4,7 @@
 
 #include "operator/api/types.h"
 #include "operator/control/pass.h"
+#include "operator/kube/backup_controller.h"
 
 namespace pgrs::kube {
 
@@ -246,6 +247,10 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
     return finish(written);
   }
   if (Status st = runtime_.EnsureSetObjects(set); !st.ok()) return finish(ReconcileResult::Failed(st));
+  // spec.backup.schedule: what is due becomes a PostgresBackup.
+  if (Status st = RunKubeSchedule(client_, set, std::chrono::system_clock::now()); !st.ok()) {
+    spdlog::warn("scheduled backup not created postgresreplicaset={} error=\"{}\"", key, st.message());
+  }
   control::PassResult pass = control::RunPass(set, runtime_, *observer_, executor_);
   pass.status.selector = PodSelector(name);
   Status labels = runtime_.SyncRoleLabels(set, pass.status);
