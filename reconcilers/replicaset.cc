@@ -219,7 +219,8 @@ std::string Action::ToString() const {
 
 agent::RestoreConfig RestoreConfigFor(const api::RecoverySpec& recovery) {
   agent::RestoreConfig r;
-  r.repositoryPath = recovery.repository.path;
+  r.repositoryPath =
+      recovery.repository.volumeClaim.empty() ? recovery.repository.path : api::kRestoreRepositoryMountPath;
   r.stanza = recovery.source;
   if (recovery.target) {
     r.targetTime = recovery.target->time;

@@ -239,6 +239,34 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
   EXPECT_TRUE(WaitFor([&] {
     return kube::GetString(Set("cart"), {"status", "backup", "lastScheduledBackup", "outcome"}) == "Succeeded";
   }, seconds(30))) << Set("cart").serialize();
+
+  // A new set restored from cart's backups in the same claim, to the end of
+  // the archive: it has every row, and backs up under its own stanza.
+  {
+    auto app = Connect(Primary("cart"), true);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Exec("INSERT INTO items SELECT g FROM generate_series(1001, 1500) g").ok());
+    auto su = Connect(Primary("cart"), false);
+    ASSERT_TRUE(su.ok()) << su.status().ToString();
+    ASSERT_TRUE((*su)->Query("SELECT pg_switch_wal()").ok());
+  }
+  const std::string wal = kube::GetString(Set("cart"), {"status", "backup", "lastArchivedWal"});
+  ASSERT_TRUE(WaitFor([&] {
+    return kube::GetString(Set("cart"), {"status", "backup", "lastArchivedWal"}) > wal;
+  }, seconds(60))) << Set("cart").serialize();
+  {
+    Json rs = ReplicaSetObject("copy", 1);
+    rs["metadata"]["namespace"] = Json::string(kNs);
+    rs["spec"]["backup"]["repository"]["volumeClaim"] = Json::string("backups");
+    rs["spec"]["bootstrap"]["recovery"]["source"] = Json::string("cart");
+    rs["spec"]["bootstrap"]["recovery"]["repository"]["volumeClaim"] = Json::string("backups");
+    ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path(kNs), rs).is_null());
+  }
+  ASSERT_TRUE(WaitHealthy("copy", 1, seconds(180))) << Set("copy").serialize();
+  EXPECT_EQ(Rows("copy-1", "items").size(), 1500u);
+  EXPECT_TRUE(WaitFor([&] {
+    return PathExists(kubelet_->VolumeDir(kNs, "backups") + "/archive/copy/archive.info");
+  }, seconds(60)));
 }
 
 }  // namespace

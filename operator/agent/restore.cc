@@ -297,13 +297,20 @@ Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config) {
     if (cleaned != *text) PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(autoConf, cleaned));
   }
   // The roles came with the backup, with the source's passwords: this set's
-  // are set with no connection at all (single-user mode), each statement
-  // on one line. Nothing echoes them: statements are not logged.
+  // superuser password is set with no connection at all (single-user mode),
+  // each statement on one line. Nothing echoes them: statements are not
+  // logged. The source's replication role goes: the controller then makes
+  // this set's roles as for a new set (the replication role, and in
+  // Kubernetes the application role's password, which only it knows). A
+  // role that cannot be dropped (something was granted to it) keeps its
+  // name and gets this set's replication password.
   const std::string sqlFile = JoinPath(layout.instanceDir, "restore-passwords.sql");
   std::string sql = "ALTER ROLE postgres PASSWORD " + SqlLiteral(config.superuserPassword) + ";\n";
   sql += "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = " + SqlLiteral(config.replicationUser) +
-         ") THEN EXECUTE format('ALTER ROLE %I PASSWORD %L', " + SqlLiteral(config.replicationUser) + ", " +
-         SqlLiteral(config.replicationPassword) + "); END IF; END $$;\n";
+         ") THEN BEGIN EXECUTE format('DROP ROLE %I', " + SqlLiteral(config.replicationUser) +
+         "); EXCEPTION WHEN OTHERS THEN EXECUTE format('ALTER ROLE %I PASSWORD %L', " +
+         SqlLiteral(config.replicationUser) + ", " + SqlLiteral(config.replicationPassword) +
+         "); END; END IF; END $$;\n";
   PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(sqlFile, sql));
   ProcessSpec spec = layout.PostgresProgram(
       config.majorVersion, "postgres",

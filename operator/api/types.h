@@ -154,8 +154,11 @@ struct BackupRepositorySpec {
   bool operator==(const BackupRepositorySpec&) const = default;
 };
 
-// Where instance Pods mount a volumeClaim repository (its repo1-path).
+// Where instance Pods mount a volumeClaim repository (its repo1-path): the
+// set's own (spec.backup), and the one a new set is restored from
+// (spec.bootstrap.recovery; the same claim may be mounted at both).
 inline constexpr char kRepositoryMountPath[] = "/var/lib/pgrs-repository";
+inline constexpr char kRestoreRepositoryMountPath[] = "/var/lib/pgrs-restore-repository";
 
 // How many backups the repository keeps.
 struct BackupRetentionSpec {

@@ -154,13 +154,31 @@ Json BuildPod(const SetRef& owner, const api::ReplicaSetSpec& spec, const std::s
   });
   // The POSIX repository every instance shares: the primary archives into
   // it, backups go there, standbys and restores read from it.
-  if (spec.backup && !spec.backup->repository.volumeClaim.empty()) {
-    Json& mounts = pod["spec"]["containers"][0]["volumeMounts"];
-    mounts[mounts.size()] = Obj({{"name", Str("repository")}, {"mountPath", Str(api::kRepositoryMountPath)}});
-    Json& volumes = pod["spec"]["volumes"];
-    volumes[volumes.size()] =
-        Obj({{"name", Str("repository")},
-             {"persistentVolumeClaim", Obj({{"claimName", Str(spec.backup->repository.volumeClaim)}})}});
+  Json& mounts = pod["spec"]["containers"][0]["volumeMounts"];
+  Json& volumes = pod["spec"]["volumes"];
+  auto mount = [&](const char* volume, const char* path) {
+    mounts[mounts.size()] = Obj({{"name", Str(volume)}, {"mountPath", Str(path)}});
+  };
+  auto claim = [&](const char* volume, const std::string& name) {
+    volumes[volumes.size()] = Obj({{"name", Str(volume)}, {"persistentVolumeClaim", Obj({{"claimName", Str(name)}})}});
+  };
+  const std::string own = spec.backup ? spec.backup->repository.volumeClaim : "";
+  if (!own.empty()) {
+    mount("repository", api::kRepositoryMountPath);
+    claim("repository", own);
+  }
+  // The repository a new set is restored from, read-only in spirit (only
+  // restore and restore_command read it); the set's own claim mounted a
+  // second time when it is the same one.
+  const std::string source =
+      spec.bootstrap && spec.bootstrap->recovery ? spec.bootstrap->recovery->repository.volumeClaim : "";
+  if (!source.empty()) {
+    if (source == own) {
+      mount("repository", api::kRestoreRepositoryMountPath);
+    } else {
+      mount("restore-repository", api::kRestoreRepositoryMountPath);
+      claim("restore-repository", source);
+    }
   }
   return pod;
 }

@@ -46,13 +46,6 @@ Acceptance EvaluateReplicaSet(const Json& object) {
       return a;
     }
   }
-  if (parsed.errors.empty() && parsed.object && parsed.object->spec.bootstrap) {
-    a.reason = "Unsupported";
-    a.message = "postgresreplicaset " + parsed.object->metadata.name +
-                ": spec.bootstrap: restoring from a repository is not supported in Kubernetes mode yet (pgrs local "
-                "only); remove it";
-    return a;
-  }
   if (parsed.errors.empty()) {
     a.accepted = true;
     a.reason = "SpecValid";

@@ -319,6 +319,19 @@ Status KubeRuntime::ReadS3Secrets(const api::PostgresReplicaSet& set, executor::
 }
 
 Status KubeRuntime::CheckReferences(const api::PostgresReplicaSet& set) {
+  // The claim a set that has never run is restored from.
+  if (set.spec.bootstrap && set.spec.bootstrap->recovery && set.status.timeline == 0) {
+    const std::string& source = set.spec.bootstrap->recovery->repository.volumeClaim;
+    if (!source.empty()) {
+      auto claim = client_->Get(PvcResource(), set.metadata.namespace_, source);
+      if (claim.status().code() == StatusCode::kNotFound) {
+        return Status::Invalid("postgresreplicaset " + set.metadata.name +
+                               ": spec.bootstrap.recovery.repository.volumeClaim: PersistentVolumeClaim " +
+                               set.metadata.namespace_ + "/" + source + " not found");
+      }
+      if (!claim.ok()) return claim.status().WithContext("read volume claim " + source);
+    }
+  }
   if (!set.spec.backup) return Status::Ok();
   const api::BackupRepositorySpec& repository = set.spec.backup->repository;
   if (!repository.volumeClaim.empty()) {
