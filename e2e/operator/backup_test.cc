@@ -97,6 +97,36 @@ TEST_F(OperatorBackupE2eTest, ARunningSetMountsItsRepositoryPodByPodAndArchivesI
             "postgresreplicaset later: spec.backup.repository.volumeClaim: PersistentVolumeClaim db/later-backups "
             "not found (create it, ReadWriteMany)");
   EXPECT_TRUE(Pods(kube::PodSelector("later")).empty()) << "nothing is made for a set that is not accepted";
+  // An S3 repository whose Secret is missing, then lacks a key.
+  {
+    Json rs = ReplicaSetObject("objects", 1);
+    rs["metadata"]["namespace"] = Json::string(kNs);
+    Json& s3 = rs["spec"]["backup"]["repository"]["s3"];
+    s3["endpoint"] = Json::string("s3.example:9000");
+    s3["bucket"] = Json::string("pgrs");
+    s3["region"] = Json::string("us-east-1");
+    s3["credentialsSecret"] = Json::string("s3-keys");
+    ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path(kNs), rs).is_null());
+  }
+  ASSERT_TRUE(WaitFor([&] { return kube::GetString(Accepted("objects"), {"reason"}) == "MissingReference"; },
+                      seconds(30)))
+      << Set("objects").serialize();
+  EXPECT_EQ(kube::GetString(Accepted("objects"), {"message"}),
+            "postgresreplicaset objects: spec.backup.repository.s3.credentialsSecret: Secret db/s3-keys not found");
+  {
+    Json secret = Json::object();
+    secret["apiVersion"] = Json::string("v1");
+    secret["kind"] = Json::string("Secret");
+    secret["metadata"]["name"] = Json::string("s3-keys");
+    secret["metadata"]["namespace"] = Json::string(kNs);
+    secret["data"]["AWS_ACCESS_KEY_ID"] = Json::string(kube::Base64("AKIAEXAMPLE"));
+    ASSERT_FALSE(server_->CallJson("POST", kube::SecretResource().Path(kNs), secret).is_null());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return kube::GetString(Accepted("objects"), {"message"}) ==
+           "postgresreplicaset objects: spec.backup.repository.s3.credentialsSecret: Secret db/s3-keys has no key "
+           "AWS_SECRET_ACCESS_KEY";
+  }, seconds(30))) << Set("objects").serialize();
 
   ASSERT_TRUE(WaitHealthy("shop", 2, seconds(180))) << Set("shop").serialize();
   const std::string primary = Primary("shop");

@@ -38,11 +38,14 @@ Result<BackupInfo> RunPgBackRestBackup(const InstanceLayout& layout, const Backu
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     backup = RunCommand(PgBackRestProgram(layout, command.host, command.stanza, args),
                         std::max<std::chrono::milliseconds>(left, 1ms), {}, command.cancelled);
-    if (!backup.ok() || backup->exitCode != kPgBackRestLockError || Clock::now() + 1s >= lockDeadline ||
-        Cancelled(command.cancelled)) {
-      break;
+    const bool locked = backup.ok() && backup->exitCode == kPgBackRestLockError;
+    const bool noStanza = backup.ok() && backup->exitCode == kPgBackRestFileMissingError &&
+                          backup->output.find("has a stanza-create been performed?") != std::string::npos;
+    if ((!locked && !noStanza) || Clock::now() + 1s >= lockDeadline || Cancelled(command.cancelled)) break;
+    if (progress) {
+      progress(locked ? "waiting for the stanza's backup lock (another pgBackRest command holds it)"
+                      : "waiting for the stanza (the primary's agent creates it once PostgreSQL runs)");
     }
-    if (progress) progress("waiting for the stanza's backup lock (another pgBackRest command holds it)");
     Pause(1s, command.cancelled);
   }
   if (Cancelled(command.cancelled)) return Status::Unavailable("pgbackrest backup: cancelled (stopping)");

@@ -37,6 +37,11 @@ struct BackupCommand {
 
 // pgBackRest's exit code when the stanza's backup lock is held.
 inline constexpr int kPgBackRestLockError = 50;
+// ... and when a file is missing: with "has a stanza-create been
+// performed?", the stanza the primary's agent creates once PostgreSQL runs
+// is not there yet (stanza-create has a lock directory of its own, so a
+// backup no longer waits behind it on the lock). Retried like the lock.
+inline constexpr int kPgBackRestFileMissingError = 55;
 
 // Runs `pgbackrest backup --type=T` to its end, retrying the lock error,
 // then reads `pgbackrest info` and returns the backup just taken (the

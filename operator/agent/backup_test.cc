@@ -26,6 +26,9 @@ for a in "$@"; do
   case "$a" in
     backup)
       n=$(cat "$dir/backups" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$dir/backups"
+      if [ "$n" -le "$(cat "$dir/no-stanza-times" 2>/dev/null || echo 0)" ]; then
+        echo "ERROR: [055]: unable to load info file 'backup.info'"; echo 'HINT: has a stanza-create been performed?'; exit 55
+      fi
       if [ "$n" -le "$(cat "$dir/locked-times")" ]; then
         echo 'ERROR: [050]: unable to acquire lock on file backup.lock'; exit 50
       fi
@@ -81,6 +84,17 @@ TEST_F(RunPgBackRestBackupTest, RetriesTheLockErrorThenReturnsTheNewestBackup) {
   ASSERT_EQ(progress.size(), 3u);
   EXPECT_EQ(progress[0], "waiting for the stanza's backup lock (another pgBackRest command holds it)");
   EXPECT_EQ(progress[2], "reading the new backup's label (pgbackrest info)");
+}
+
+TEST_F(RunPgBackRestBackupTest, AStanzaNotCreatedYetIsWaitedForLikeTheLock) {
+  LockedTimes(0);
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/no-stanza-times", "1", 0600).ok());
+  std::vector<std::string> progress;
+  auto backup = RunPgBackRestBackup(layout_, Command(30s), [&](const std::string& line) { progress.push_back(line); });
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_EQ(BackupsRun(), 2);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress[0], "waiting for the stanza (the primary's agent creates it once PostgreSQL runs)");
 }
 
 TEST_F(RunPgBackRestBackupTest, ALockHeldLongerThanTheLockWaitIsTheFailure) {
