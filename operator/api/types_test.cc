@@ -956,6 +956,10 @@ TEST(Encode, S3RepositoryRoundTrips) {
   s3.caSecret = "ca";
   s3.verifyTLS = false;
   object.spec.backup->repository = BackupRepositorySpec{"", s3};
+  // spec.bootstrap.recovery.repository takes the same struct.
+  RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
+  recovery.source = "old";
+  recovery.repository.s3 = s3;
   for (const std::string& text : {EncodeJson(object), EncodeYaml(object)}) {
     DecodeResult r = DecodeReplicaSet(text);
     ASSERT_TRUE(r.object) << text << Describe(r.errors);
@@ -981,26 +985,6 @@ TEST(ApplyDefaults, RecoveryS3RepositoryGetsTheSameDefaults) {
   EXPECT_EQ(s3.uriStyle, "host");
   EXPECT_EQ(s3.path, "/");
   EXPECT_EQ(s3.verifyTLS, true);
-}
-
-TEST(Encode, RecoveryS3RepositoryRoundTrips) {
-  PostgresReplicaSet object = FullyPopulated();
-  RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
-  recovery.source = "old";
-  S3RepositorySpec& s3 = recovery.repository.s3.emplace();
-  s3.endpoint = "localhost:9000";
-  s3.bucket = "pgrs";
-  s3.region = "us-east-1";
-  s3.uriStyle = "path";
-  s3.path = "/sets";
-  s3.credentialsFile = "/etc/pgrs/s3";
-  s3.caFile = "/etc/pgrs/ca.pem";
-  s3.verifyTLS = true;
-  for (const std::string& text : {EncodeJson(object), EncodeYaml(object)}) {
-    DecodeResult r = DecodeReplicaSet(text);
-    ASSERT_TRUE(r.object) << text << Describe(r.errors);
-    EXPECT_EQ(*r.object, object) << text;
-  }
 }
 
 TEST(Encode, RecoveryEncryptionRoundTrips) {
