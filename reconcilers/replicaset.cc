@@ -60,7 +60,7 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   c.dataChecksums = set.spec.postgres.dataChecksums.value_or(true);
   if (set.spec.backup) {
     const api::BackupRepositorySpec& repository = set.spec.backup->repository;
-    c.backupRepositoryPath = repository.path;
+    c.backupRepositoryPath = repository.volumeClaim.empty() ? repository.path : api::kRepositoryMountPath;
     c.stanza = set.metadata.name;
     c.backupRetentionFull = set.spec.backup->retention.full.value_or(0);
     c.backupEncryption = set.spec.backup->encryption.value_or(false);  // the passphrase is the executor's

@@ -271,7 +271,7 @@ TEST(CrdTest, CrossFieldRulesOfValidateHaveCelRules) {
                              "self.renewDeadlineSeconds < self.leaseDurationSeconds",
                              "self.retryPeriodSeconds < self.renewDeadlineSeconds", "self.local.basePort +",
                              "size(self.metadata.name) <= 50", "self.spec.primary.startsWith",
-                             "has(self.path) != has(self.s3)",
+                             "[has(self.path), has(self.volumeClaim), has(self.s3)].exists_one(x, x)",
                              "has(self.credentialsFile) != has(self.credentialsSecret)",
                              "!has(self.caFile) || !has(self.caSecret)"}) {
     EXPECT_THAT(rules, HasSubstr(needle));

@@ -3,6 +3,8 @@
 // takes full, incremental and differential backups from the streaming
 // standby, status.backup lists them with BackupsHealthy, after a failover
 // the new primary archives its new timeline, and retention keeps two fulls.
+// The primary's agent takes a backup over its API (POST /backup, what the
+// Kubernetes PostgresBackup controller asks).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,7 +12,9 @@
 #include <sstream>
 
 #include "e2e/local/harness.h"
+#include "operator/agent/protocol.h"
 #include "operator/util/files.h"
+#include "operator/util/http.h"
 
 namespace pgrs::e2e {
 namespace {
@@ -330,6 +334,160 @@ TEST_F(Backup, ScheduledIncrementalRunsWithoutTheCliAndShowsInStatus) {
   const api::Condition* healthy = api::FindCondition(status, "BackupsHealthy");
   ASSERT_NE(healthy, nullptr);
   EXPECT_EQ(healthy->status, "True") << healthy->message;
+}
+
+// POST /backup to the primary's agent, as the Kubernetes PostgresBackup
+// controller drives backups: 202 with a Running job, the same id again
+// starts nothing, another id while it runs is 409, GET /backup follows it to
+// Completed with the label pgBackRest lists; a standby's agent is 503. The
+// job waits for the stanza's backup lock, which the test holds (flock, as
+// pgBackRest takes it) so that the job is still running when asked again;
+// `pgrs local run` stopping during a backup leaves no pgbackrest behind.
+TEST_F(Backup, ThePrimarysAgentTakesABackupOverItsApiOnceByIdAndOneAtATime) {
+  Create(2, c_.stateDir() + "/backups");
+  const std::string primary = Primary();
+  std::string standby;
+  for (const auto& inst : c_.Get(name_).status.instances) {
+    if (inst.name != primary) standby = inst.name;
+  }
+  ASSERT_FALSE(standby.empty());
+  const LocalCluster::AgentApi onPrimary = c_.AgentEndpoint(name_, primary);
+  const LocalCluster::AgentApi onStandby = c_.AgentEndpoint(name_, standby);
+  ASSERT_FALSE(onPrimary.url.empty());
+  ASSERT_FALSE(onStandby.url.empty());
+  auto post = [](const LocalCluster::AgentApi& agent, const std::string& id, const std::string& type) {
+    auto r = HttpCall("POST", agent.url + "/backup", agent::EncodeBackupRequest({id, type}), agent.token, 10s);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : HttpResponse{0, r.status().ToString()};
+  };
+  auto get = [](const LocalCluster::AgentApi& agent) {
+    auto r = HttpCall("GET", agent.url + "/backup", "", agent.token, 10s);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : HttpResponse{0, r.status().ToString()};
+  };
+  auto job = [](const HttpResponse& r) {
+    auto decoded = agent::DecodeBackupJob(r.body);
+    EXPECT_TRUE(decoded.ok()) << r.body;
+    return decoded.ok() ? *decoded : agent::BackupJob{};
+  };
+
+  // A standby's agent cannot take one; it was asked for none.
+  HttpResponse refused = post(onStandby, "s1", "full");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("instance " + standby + " is not the primary"), std::string::npos) << refused.body;
+  EXPECT_EQ(get(onStandby).status, 404);
+  EXPECT_EQ(get(onPrimary).status, 404);
+  // Without the token: 401, nothing started.
+  auto anonymous = HttpCall("POST", onPrimary.url + "/backup", R"({"id":"b1","type":"full"})", "", 10s);
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(post(onPrimary, "b1", "weekly").status, 400);
+
+  // The stanza exists (the primary's agent created it); then the test takes
+  // the stanza's backup lock, as a concurrent pgBackRest command would.
+  ASSERT_TRUE(Eventually([&] { return PathExists(repository_ + "/backup/" + name_ + "/backup.info"); }, 60s))
+      << AgentLog(primary);
+  ProcessSpec lock;
+  // --no-fork: flock becomes the sleep holding the lock, which dies with it.
+  lock.argv = {"/usr/bin/flock", "--no-fork",
+               c_.InstanceDir(name_, primary) + "/pgbackrest/lock/" + name_ + "-backup.lock", "/bin/sleep", "300"};
+  if (RunningAsRoot()) lock.runAs = *PostgresUser();
+  auto locker = SpawnProcess(lock);
+  ASSERT_TRUE(locker.ok()) << locker.status().ToString();
+  struct StopLocker {
+    pid_t pid;
+    ~StopLocker() {
+      if (pid > 0) StopChild(pid, SIGKILL, 5s);
+    }
+  } stopLocker{*locker};
+  ASSERT_TRUE(Eventually([&] { return PathExists(lock.argv[2]); }, 10s));
+
+  // Accepted (a 503 only while the agent has not yet seen its stanza).
+  HttpResponse accepted;
+  ASSERT_TRUE(Eventually([&] {
+    accepted = post(onPrimary, "b1", "full");
+    return accepted.status != 503;
+  }, 30s)) << accepted.body;
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const agent::BackupJob started = job(accepted);
+  EXPECT_EQ(started.id, "b1");
+  EXPECT_EQ(started.type, "full");
+  EXPECT_EQ(started.state, agent::kBackupRunning);
+  EXPECT_EQ(started.progress, "backing up " + name_ + " from primary " + primary + " (full)");
+  EXPECT_GT(started.startedMs, 0);
+  // It waits for the lock, and says so.
+  agent::BackupJob seen;
+  EXPECT_TRUE(Eventually([&] {
+    HttpResponse r = get(onPrimary);
+    seen = job(r);
+    return r.status == 200 && seen.progress.find("waiting for the stanza's backup lock") == 0;
+  }, 30s)) << seen.progress << " " << seen.state << " " << seen.error;
+  // The same id again: the same job, nothing new started.
+  HttpResponse again = post(onPrimary, "b1", "full");
+  EXPECT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ(job(again).startedMs, started.startedMs);
+  EXPECT_EQ(job(again).state, agent::kBackupRunning);
+  // Another id while it runs: 409.
+  HttpResponse conflict = post(onPrimary, "b2", "incr");
+  EXPECT_EQ(conflict.status, 409) << conflict.body;
+  EXPECT_NE(conflict.body.find("backup b1 is running on " + primary), std::string::npos) << conflict.body;
+
+  // The lock goes: the backup runs to its end.
+  StopChild(stopLocker.pid, SIGKILL, 5s);
+  stopLocker.pid = 0;
+  agent::BackupJob done;
+  EXPECT_TRUE(Eventually([&] {
+    done = job(get(onPrimary));
+    return done.state != agent::kBackupRunning;
+  }, 180s)) << done.progress << "\n" << AgentLog(primary);
+  ASSERT_EQ(done.state, agent::kBackupCompleted) << done.error << "\n" << AgentLog(primary);
+  EXPECT_EQ(done.id, "b1");
+  EXPECT_EQ(done.label.size(), 16u) << done.label;  // YYYYMMDD-HHMMSSF
+  EXPECT_EQ(done.label.back(), 'F') << done.label;
+  EXPECT_GE(done.finishedMs, done.startedMs);
+  ASSERT_TRUE(done.backup.has_value());
+  EXPECT_EQ(done.backup->label, done.label);
+  EXPECT_EQ(done.backup->type, "full");
+  EXPECT_FALSE(done.backup->stopLsn.empty());
+  // pgBackRest lists exactly that backup; status.backup too.
+  const std::string info = Info(primary);
+  EXPECT_NE(info.find("\"label\":\"" + done.label + "\""), std::string::npos) << info;
+  EXPECT_EQ(info.find("\"label\":", info.find("\"label\":") + 1), std::string::npos) << "one backup only: " << info;
+  WaitForBackupStatus({done.label}, "True");
+  // Taken on the primary (pg1), not from the standby.
+  EXPECT_EQ(BackupManifest(done.label).find("option-backup-standby=true"), std::string::npos);
+  EXPECT_NE(AgentLog(primary).find("backup completed instance=" + primary + " id=b1 type=full label=" + done.label),
+            std::string::npos);
+
+  // Asked again once finished: the finished job, still one backup.
+  HttpResponse after = post(onPrimary, "b1", "full");
+  EXPECT_EQ(after.status, 202) << after.body;
+  EXPECT_EQ(job(after), done);
+  const std::string infoAfter = Info(primary);
+  EXPECT_EQ(infoAfter.find("\"label\":", infoAfter.find("\"label\":") + 1), std::string::npos) << infoAfter;
+
+  // A backup running while `pgrs local run` stops: the agent kills its
+  // pgbackrest instead of waiting for it (the test freezes pgbackrest with
+  // SIGSTOP, so it cannot finish first), and none is left behind.
+  HttpResponse running = post(onPrimary, "b3", "full");
+  EXPECT_EQ(running.status, 202) << running.body;
+  const std::string backupArgs = std::string("backup") + '\0' + "--type=full" + '\0';
+  pid_t pgbackrest = 0;
+  ASSERT_TRUE(Eventually([&] {
+    for (pid_t pid : c_.ProcessesUsingStateDir()) {
+      auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+      if (cmdline.ok() && cmdline->find(backupArgs) != std::string::npos) pgbackrest = pid;
+    }
+    return pgbackrest > 0;
+  }, 30s));
+  ASSERT_EQ(::kill(pgbackrest, SIGSTOP), 0);
+  const auto stopping = std::chrono::steady_clock::now();
+  EXPECT_EQ(c_.StopRun(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 60s);
+  const std::string log = AgentLog(primary);
+  EXPECT_NE(log.find("backup failed instance=" + primary + " id=b3 type=full"), std::string::npos) << log;
+  EXPECT_NE(log.find("cancelled"), std::string::npos) << log;
+  EXPECT_TRUE(Eventually([&] { return c_.ProcessesUsingStateDir().empty(); }, 30s));
 }
 
 }  // namespace

@@ -214,6 +214,23 @@ pid_t LocalCluster::AgentPid(const std::string& instance) const {
   return 0;
 }
 
+LocalCluster::AgentApi LocalCluster::AgentEndpoint(const std::string& set, const std::string& instance) const {
+  AgentApi api;
+  const pid_t pid = AgentPid(instance);
+  if (pid <= 0) return api;
+  auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  const std::string flag = std::string("--listen") + '\0';
+  if (cmdline.ok()) {
+    if (size_t at = cmdline->find(flag); at != std::string::npos) {
+      const size_t start = at + flag.size();
+      api.url = "http://" + cmdline->substr(start, cmdline->find('\0', start) - start);
+    }
+  }
+  auto token = ReadFile(stateDir_ + "/sets/" + set + "/secrets/" + instance + ".token");
+  if (token.ok()) api.token = *token;
+  return api;
+}
+
 std::string LocalCluster::InstanceDir(const std::string& set, const std::string& instance) const {
   return stateDir_ + "/sets/" + set + "/instances/" + instance;
 }

@@ -60,6 +60,13 @@ class LocalCluster {
   pid_t AgentPid(const std::string& instance) const;
   // The postmaster PID from the instance's postmaster.pid (0 if none).
   pid_t PostmasterPid(const std::string& set, const std::string& instance) const;
+  // The instance agent's API as `pgrs local run` reaches it: its --listen
+  // address (from the agent's command line) and its bearer token.
+  struct AgentApi {
+    std::string url;  // http://127.0.0.1:PORT; "" when no agent runs
+    std::string token;
+  };
+  AgentApi AgentEndpoint(const std::string& set, const std::string& instance) const;
 
  private:
   std::string stateDir_;

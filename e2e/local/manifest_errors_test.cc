@@ -47,8 +47,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadManifest{"BothRepositories",
                     Manifest("demo", 3, 25432, "  backup: {repository: {path: /b, s3: {endpoint: s3, bucket: pgrs, "
                                                "region: r1, credentialsFile: /c}}}\n"),
-                    "postgresreplicaset demo: spec.backup.repository: exactly one of path (a POSIX repository) and "
-                    "s3 must be set"},
+                    "postgresreplicaset demo: spec.backup.repository: exactly one of path (a POSIX repository, local "
+                    "mode), volumeClaim (a ReadWriteMany PersistentVolumeClaim, Kubernetes) and s3 must be set"},
         BadManifest{"MissingS3CredentialsFile",
                     Manifest("demo", 3, 25432, "  backup: {repository: {s3: {endpoint: s3, bucket: pgrs, "
                                                "region: r1, credentialsFile: /nonexistent/pgrs-s3}}}\n"),

@@ -1,5 +1,7 @@
 #include "operator/agent/agent.h"
 
+#include <signal.h>
+
 #include <chrono>
 
 #include "operator/agent/archiving.h"
@@ -43,7 +45,10 @@ InstanceAgent::InstanceAgent(AgentOptions options)
                 return running && probe_.ok();
               },
           .controllerContact = [this] { NoteControllerContact(); },
+          .startBackup = [this](const BackupRequest& request) { return StartBackup(request); },
+          .backupJob = [this] { return CurrentBackup(); },
       }),
+      backups_(options_.name),
       postmaster_(layout_),
       lease_(options_.name),
       fenceMarker_(layout_.FenceMarker()),
@@ -84,12 +89,16 @@ Status InstanceAgent::Start() {
 }
 
 void InstanceAgent::RequestStop() {
+  backups_.Cancel();
   std::lock_guard<std::mutex> lock(mu_);
   stopRequested_ = true;
   wake_.notify_all();
 }
 
 void InstanceAgent::RequestShutdown() {
+  // A running backup is killed, not waited for: asked again, pgBackRest
+  // resumes it (on whichever instance is the primary then).
+  backups_.Cancel();
   std::lock_guard<std::mutex> lock(mu_);
   shutdownRequested_ = true;
   status_.shuttingDown = true;
@@ -102,6 +111,7 @@ bool InstanceAgent::Stopped() {
 }
 
 void InstanceAgent::Wait() {
+  backups_.Stop();
   probe_.Stop();
   if (supervisor_.joinable()) supervisor_.join();
   if (server_) server_->Stop();
@@ -131,6 +141,45 @@ Status InstanceAgent::SetConfig(const AgentConfig& config) {
   configArrived_ = true;  // a new config deserves a prompt attempt
   wake_.notify_all();
   return Status::Ok();
+}
+
+Result<BackupJob> InstanceAgent::StartBackup(const BackupRequest& request) {
+  return backups_.Start(request, [this](const BackupRequest& r) { return PrepareBackup(r); });
+}
+
+Result<BackupJobs::Plan> InstanceAgent::PrepareBackup(const BackupRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string instance = "instance " + options_.name;
+  if (stopRequested_ || shutdownRequested_) return Status::Unavailable(instance + " is shutting down");
+  if (!desired_) return Status::Unavailable(instance + " has no configuration yet");
+  if (!BackupConfigured(*desired_)) {
+    return Status::Unavailable(instance + ": its set has no spec.backup, nothing to back up to");
+  }
+  if (desired_->role != "primary" || status_.dataDirRole != "primary") {
+    return Status::Unavailable(instance + " is not the primary (role " + desired_->role +
+                               "): only the primary's agent takes backups");
+  }
+  if (status_.state != kStateRunning || !status_.postgresReady) {
+    return Status::Unavailable(instance + " is not running (state " + status_.state + ")");
+  }
+  if (!stanzaCreated_) return Status::Unavailable(instance + ": the pgBackRest stanza is not created yet");
+  BackupCommand command;
+  command.host = LocalParams(*desired_).host;
+  command.stanza = desired_->stanza;
+  command.type = request.type;
+  command.lockWait = kBackupLockWait;
+  command.timeout = kBackupTimeout;
+  BackupJobs::Plan plan;
+  plan.progress = "backing up " + desired_->stanza + " from primary " + options_.name + " (" + request.type + ")";
+  plan.run = [this, command, instance](const std::function<void(const std::string&)>& progress,
+                                       const std::atomic<bool>& cancelled) -> Result<BackupInfo> {
+    BackupCommand run = command;
+    run.cancelled = &cancelled;
+    auto backup = RunPgBackRestBackup(layout_, run, progress);
+    if (!backup.ok()) return Status(backup.status().code(), instance + ": " + backup.status().message());
+    return backup;
+  };
+  return plan;
 }
 
 void InstanceAgent::SetState(const std::string& state, const std::string& progress) {
@@ -393,6 +442,10 @@ void InstanceAgent::Tick() {
   const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config) && !restoring;
   if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
   const std::string stanzaError = createsStanza ? stanza_.error() : "";
+  if (createsStanza && stanza_.TakeJustCreated() && postmaster_.pid() > 0) {
+    ::kill(static_cast<pid_t>(postmaster_.pid()), SIGHUP);  // the archiver retries now
+  }
+  stanzaCreated_ = createsStanza && stanza_.created();
   if (createsStanza && stanza_.created()) {
     repository_.Poll(*config, LocalParams(*config).host);
   } else if (config->role != "primary" || !BackupConfigured(*config)) {

@@ -25,6 +25,7 @@
 
 #include "operator/agent/api.h"
 #include "operator/agent/archiving.h"
+#include "operator/agent/backup.h"
 #include "operator/agent/fencing.h"
 #include "operator/agent/instance_layout.h"
 #include "operator/agent/lease_keeper.h"
@@ -65,7 +66,8 @@ struct AgentOptions {
 // what the data directory and the postmaster say; each job is in a file of
 // its own: bootstrap.h (initdb, clone), configuration.h, postmaster.h,
 // promote.h, rejoin.h (pg_rewind, a standby that cannot continue),
-// fencing.h, lease_keeper.h, probe.h and api.h (the HTTP API).
+// fencing.h, lease_keeper.h, probe.h, backup.h (POST /backup's job) and
+// api.h (the HTTP API).
 class InstanceAgent {
  public:
   explicit InstanceAgent(AgentOptions options);
@@ -87,6 +89,13 @@ class InstanceAgent {
   AgentStatus CurrentStatus();
   // Applies a new desired config (what PUT /config does).
   Status SetConfig(const AgentConfig& config);
+  // POST /backup and GET /backup (see api.h).
+  Result<BackupJob> StartBackup(const BackupRequest& request);
+  std::optional<BackupJob> CurrentBackup() const { return backups_.Current(); }
+
+  // A backup job waits this long for the stanza's lock, and may run this long.
+  static constexpr std::chrono::minutes kBackupLockWait{2};
+  static constexpr std::chrono::hours kBackupTimeout{24};
 
  private:
   void SuperviseLoop();
@@ -115,11 +124,16 @@ class InstanceAgent {
   void ApplyChangedConfiguration(const AgentConfig& config, bool recoveryConfChanged);
   void SetState(const std::string& state, const std::string& progress = "");
   void SetError(const std::string& error);
+  // Whether this instance can take a backup now, and how (BackupJobs::Prepare).
+  Result<BackupJobs::Plan> PrepareBackup(const BackupRequest& request);
 
   AgentOptions options_;
   InstanceLayout layout_;  // postgresUser filled in by Start
   AgentApi api_;           // outlives server_, whose handlers call it
   std::unique_ptr<HttpServer> server_;
+  BackupJobs backups_;  // POST /backup: one at a time, each on its own thread
+  // The supervisor's word that the primary's stanza exists (a backup needs it).
+  std::atomic<bool> stanzaCreated_{false};
 
   std::mutex mu_;
   std::condition_variable wake_;

@@ -236,11 +236,17 @@ Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::s
   }
 }
 
-Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza) {
+Result<BackupInfo> NewestBackup(const std::string& infoJson, const std::string& stanza) {
   auto info = ParseBackupInfo(infoJson, stanza);
   if (!info.ok()) return info.status();
   if (info->backups.empty()) return Status::NotFound("stanza " + stanza + " has no backup");
-  return info->backups.back().label;
+  return info->backups.back();
+}
+
+Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza) {
+  auto newest = NewestBackup(infoJson, stanza);
+  if (!newest.ok()) return newest.status();
+  return newest->label;
 }
 
 ProcessSpec PgBackRestInfoProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza) {
@@ -328,7 +334,13 @@ void StanzaCreator::Poll(const AgentConfig& config, const std::string& host) {
     return;
   }
   if (createdFor_ == key || Clock::now() < retryAfter_) return;
-  ProcessSpec spec = PgBackRestProgram(layout_, host, config.stanza, {"stanza-create"});
+  // Its own lock directory: stanza-create takes the stanza's archive lock,
+  // and an archive-push that meets it gives up without a word, leaving
+  // PostgreSQL's archive_command to wait its archive-timeout (60 s) — right
+  // after a promotion, when the new primary pushes its .history file.
+  ProcessSpec spec = PgBackRestProgram(layout_, host, config.stanza,
+                                       {"--lock-path=" + JoinPath(layout_.PgBackRestDir(), "lock-stanza-create"),
+                                        "stanza-create"});
   spec.outputFile = StanzaCreateOutput(layout_);
   ::unlink(spec.outputFile.c_str());
   auto pid = SpawnProcess(spec);
@@ -345,6 +357,7 @@ void StanzaCreator::Reap(int waitStatus) {
   child_ = 0;
   if (WIFEXITED(waitStatus) && WEXITSTATUS(waitStatus) == 0) {
     createdFor_ = runningFor_;
+    justCreated_ = true;
     error_.clear();
     spdlog::info("created pgbackrest stanza instance={} stanza={}", layout_.name,
                  runningFor_.substr(runningFor_.find('\n') + 1));

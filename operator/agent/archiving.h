@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "operator/agent/instance_layout.h"
@@ -72,7 +73,8 @@ std::string PrintableMessage(const std::string& text);
 // checkedMs is left 0 for the caller.
 Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::string& stanza);
 
-// The label of the newest backup in that text; NotFound when it has none.
+// The newest backup in that text (or its label); NotFound when it has none.
+Result<BackupInfo> NewestBackup(const std::string& infoJson, const std::string& stanza);
 Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::string& stanza);
 
 // `pgbackrest info --output=json` for the instance: the JSON alone on
@@ -92,6 +94,11 @@ class StanzaCreator {
   // The last failure, "" when none (or once it succeeded).
   const std::string& error() const { return error_; }
   bool created() const { return !createdFor_.empty(); }
+  // True once after each success. PostgreSQL's archiver, whose attempts
+  // failed while there was no stanza (a primary promoted before its first
+  // stanza-create, or one that met stanza-create's lock), waits 60 s before
+  // it tries again; a SIGHUP to the postmaster wakes it at once.
+  bool TakeJustCreated() { return std::exchange(justCreated_, false); }
 
  private:
   void Reap(int waitStatus);
@@ -100,6 +107,7 @@ class StanzaCreator {
   pid_t child_ = 0;
   std::string runningFor_;  // repository + stanza of the running child
   std::string createdFor_;  // ... of the last success
+  bool justCreated_ = false;
   std::string error_;
   std::chrono::steady_clock::time_point retryAfter_{};
 };

@@ -63,7 +63,35 @@ Result<S3RepositoryConfig> DecodeS3(const json::value& o, const std::string& pat
   return s3;
 }
 
+json::value BackupInfoJson(const BackupInfo& b) {
+  json::value item = json::value::object();
+  item["label"] = json::value::string(b.label);
+  item["type"] = json::value::string(b.type);
+  item["startTime"] = json::value::number(b.startTime);
+  item["stopTime"] = json::value::number(b.stopTime);
+  item["startLsn"] = json::value::string(b.startLsn);
+  item["stopLsn"] = json::value::string(b.stopLsn);
+  item["databaseSize"] = json::value::number(b.databaseSize);
+  item["repositorySize"] = json::value::number(b.repositorySize);
+  return item;
+}
+
+BackupInfo ReadBackupInfo(const json::value& item) {
+  BackupInfo b;
+  b.label = Str(item, "label");
+  b.type = Str(item, "type");
+  b.startTime = Int(item, "startTime");
+  b.stopTime = Int(item, "stopTime");
+  b.startLsn = Str(item, "startLsn");
+  b.stopLsn = Str(item, "stopLsn");
+  b.databaseSize = Int(item, "databaseSize");
+  b.repositorySize = Int(item, "repositorySize");
+  return b;
+}
+
 }  // namespace
+
+bool ValidBackupType(const std::string& type) { return type == "full" || type == "diff" || type == "incr"; }
 
 std::string EncodeAgentConfig(const AgentConfig& c) {
   json::value v = json::value::object();
@@ -241,19 +269,7 @@ std::string EncodeAgentStatus(const AgentStatus& s) {
     repository["archiveMax"] = json::value::string(r.archiveMax);
     repository["postgresVersion"] = json::value::string(r.postgresVersion);
     json::value backups = json::value::array(r.backups.size());
-    for (size_t i = 0; i < r.backups.size(); ++i) {
-      const BackupInfo& b = r.backups[i];
-      json::value item = json::value::object();
-      item["label"] = json::value::string(b.label);
-      item["type"] = json::value::string(b.type);
-      item["startTime"] = json::value::number(b.startTime);
-      item["stopTime"] = json::value::number(b.stopTime);
-      item["startLsn"] = json::value::string(b.startLsn);
-      item["stopLsn"] = json::value::string(b.stopLsn);
-      item["databaseSize"] = json::value::number(b.databaseSize);
-      item["repositorySize"] = json::value::number(b.repositorySize);
-      backups[i] = std::move(item);
-    }
+    for (size_t i = 0; i < r.backups.size(); ++i) backups[i] = BackupInfoJson(r.backups[i]);
     repository["backups"] = std::move(backups);
     v["repository"] = std::move(repository);
   }
@@ -292,23 +308,70 @@ Result<AgentStatus> DecodeAgentStatus(const std::string& text) {
       s.repository.archiveMax = Str(r, "archiveMax");
       s.repository.postgresVersion = Str(r, "postgresVersion");
       if (r.has_array_field("backups")) {
-        for (const auto& item : r.at("backups").as_array()) {
-          BackupInfo b;
-          b.label = Str(item, "label");
-          b.type = Str(item, "type");
-          b.startTime = Int(item, "startTime");
-          b.stopTime = Int(item, "stopTime");
-          b.startLsn = Str(item, "startLsn");
-          b.stopLsn = Str(item, "stopLsn");
-          b.databaseSize = Int(item, "databaseSize");
-          b.repositorySize = Int(item, "repositorySize");
-          s.repository.backups.push_back(std::move(b));
-        }
+        for (const auto& item : r.at("backups").as_array()) s.repository.backups.push_back(ReadBackupInfo(item));
       }
     }
     return s;
   } catch (const std::exception& e) {
     return Status::Invalid(std::string("agent status: ") + e.what());
+  }
+}
+
+std::string EncodeBackupRequest(const BackupRequest& r) {
+  json::value v = json::value::object();
+  v["id"] = json::value::string(r.id);
+  v["type"] = json::value::string(r.type);
+  return v.serialize();
+}
+
+Result<BackupRequest> DecodeBackupRequest(const std::string& text) {
+  try {
+    json::value v = json::value::parse(text);
+    if (!v.is_object()) return Status::Invalid("backup request: not a JSON object");
+    BackupRequest r;
+    r.id = Str(v, "id");
+    r.type = Str(v, "type");
+    if (r.id.empty()) return Status::Invalid("backup request: id: required");
+    if (!ValidBackupType(r.type)) {
+      return Status::Invalid("backup request: type: must be full, diff or incr (not \"" + r.type + "\")");
+    }
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Invalid(std::string("backup request: ") + e.what());
+  }
+}
+
+std::string EncodeBackupJob(const BackupJob& j) {
+  json::value v = json::value::object();
+  v["id"] = json::value::string(j.id);
+  v["type"] = json::value::string(j.type);
+  v["state"] = json::value::string(j.state);
+  v["label"] = json::value::string(j.label);
+  v["error"] = json::value::string(j.error);
+  v["progress"] = json::value::string(j.progress);
+  v["startedMs"] = json::value::number(j.startedMs);
+  v["finishedMs"] = json::value::number(j.finishedMs);
+  if (j.backup) v["backup"] = BackupInfoJson(*j.backup);
+  return v.serialize();
+}
+
+Result<BackupJob> DecodeBackupJob(const std::string& text) {
+  try {
+    json::value v = json::value::parse(text);
+    if (!v.is_object()) return Status::Invalid("backup job: not a JSON object");
+    BackupJob j;
+    j.id = Str(v, "id");
+    j.type = Str(v, "type");
+    j.state = Str(v, "state");
+    j.label = Str(v, "label");
+    j.error = Str(v, "error");
+    j.progress = Str(v, "progress");
+    j.startedMs = Int(v, "startedMs");
+    j.finishedMs = Int(v, "finishedMs");
+    if (v.has_object_field("backup")) j.backup = ReadBackupInfo(v.at("backup"));
+    return j;
+  } catch (const std::exception& e) {
+    return Status::Invalid(std::string("backup job: ") + e.what());
   }
 }
 

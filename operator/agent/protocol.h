@@ -3,6 +3,9 @@
 //                 parameters, secrets). The agent converges to it on its own.
 //   GET /status   AgentStatus: what the agent knows about its instance.
 //   GET /healthz  liveness, no token.
+//   POST /backup  BackupRequest: take a pgBackRest backup of this instance
+//                 (its primary); answered with the BackupJob.
+//   GET /backup   BackupJob: the running or the last backup.
 // Pure data and JSON codecs; no I/O.
 #pragma once
 
@@ -186,10 +189,48 @@ struct AgentStatus {
   RepositoryInfo repository;     // primary with spec.backup: the repository's backups
 };
 
+// POST /backup: a backup the controller asks the primary's agent to take
+// (a PostgresBackup). The id names the request: asked again with the same
+// id, the agent answers the job it has instead of starting another.
+struct BackupRequest {
+  std::string id;
+  std::string type;  // full | diff | incr
+  bool operator==(const BackupRequest&) const = default;
+};
+
+// Backup job states.
+inline constexpr char kBackupRunning[] = "Running";
+inline constexpr char kBackupCompleted[] = "Completed";
+inline constexpr char kBackupFailed[] = "Failed";
+
+// A backup the agent runs (one at a time) or ran last; kept in memory only:
+// an agent that restarts forgets it (asked again, pgBackRest resumes).
+struct BackupJob {
+  std::string id;
+  std::string type;
+  std::string state;  // kBackupRunning | kBackupCompleted | kBackupFailed
+  std::string label;  // Completed: the backup's pgBackRest label
+  std::string error;  // Failed: why
+  std::string progress;  // Running: what it is doing, e.g. "backing up bk from primary bk-1 (full)"
+  int64_t startedMs = 0;   // Unix ms
+  int64_t finishedMs = 0;  // Unix ms; 0 while it runs
+  std::optional<BackupInfo> backup;  // Completed: as `pgbackrest info` lists it
+  bool operator==(const BackupJob&) const = default;
+};
+
+// full, diff or incr: the types pgBackRest's --type takes.
+bool ValidBackupType(const std::string& type);
+
 std::string EncodeAgentConfig(const AgentConfig& config);
 Result<AgentConfig> DecodeAgentConfig(const std::string& json);
 std::string EncodeAgentStatus(const AgentStatus& status);
 Result<AgentStatus> DecodeAgentStatus(const std::string& json);
+std::string EncodeBackupRequest(const BackupRequest& request);
+// Invalid (naming the field) when the id is empty or the type not full,
+// diff or incr.
+Result<BackupRequest> DecodeBackupRequest(const std::string& json);
+std::string EncodeBackupJob(const BackupJob& job);
+Result<BackupJob> DecodeBackupJob(const std::string& json);
 // Identifies a config; equal configs have equal hashes (secrets included).
 std::string ConfigHash(const AgentConfig& config);
 

@@ -387,13 +387,15 @@ void DecodeScheduleFields(Decoder& d, const YAML::Node& node, const std::string&
 void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& path, BackupRepositorySpec& out,
                       std::optional<bool>* encryption = nullptr) {
   const Field repositoryPath{"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }};
+  const Field volumeClaim{"volumeClaim",
+                          [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.volumeClaim); }};
   const Field s3{"s3", [&](const YAML::Node& v, const std::string& p) { DecodeS3(d, v, p, out.s3.emplace()); }};
   if (encryption == nullptr) {
-    d.Object(node, path, {repositoryPath, s3});
+    d.Object(node, path, {repositoryPath, volumeClaim, s3});
     return;
   }
   d.Object(node, path,
-           {repositoryPath, s3,
+           {repositoryPath, volumeClaim, s3,
             {"encryption", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, *encryption); }}});
 }
 
@@ -866,6 +868,7 @@ value ScheduleFieldsToJson(const std::string& full, const std::string& different
 value RepositoryToJson(const BackupRepositorySpec& r) {
   value repository = NewObject();
   PutString(repository, "path", r.path);
+  PutString(repository, "volumeClaim", r.volumeClaim);
   if (const auto& s3 = r.s3) {
     value o = NewObject();
     PutString(o, "endpoint", s3->endpoint);

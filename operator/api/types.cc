@@ -253,10 +253,15 @@ void ValidateS3(const S3RepositorySpec& s3, const std::string& path, Fail& fail)
 
 template <typename Fail>
 void ValidateRepository(const BackupRepositorySpec& repository, const std::string& path, Fail& fail) {
-  if (repository.path.empty() == !repository.s3.has_value()) {
-    fail(path, "exactly one of path (a POSIX repository) and s3 must be set");
+  const int kinds = !repository.path.empty() + !repository.volumeClaim.empty() + repository.s3.has_value();
+  if (kinds != 1) {
+    fail(path, "exactly one of path (a POSIX repository, local mode), volumeClaim (a ReadWriteMany "
+               "PersistentVolumeClaim, Kubernetes) and s3 must be set");
   }
   if (!repository.path.empty()) ValidateRepositoryPath(repository.path, path + ".path", true, fail);
+  if (!repository.volumeClaim.empty() && !IsObjectName(repository.volumeClaim)) {
+    fail(path + ".volumeClaim", "must be a PersistentVolumeClaim's name (lowercase letters, digits, '-' and '.')");
+  }
   if (repository.s3) ValidateS3(*repository.s3, path + ".s3", fail);
 }
 
@@ -470,6 +475,52 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     }
   }
 
+  return errors;
+}
+
+std::vector<FieldError> ValidateForMode(const PostgresReplicaSet& object, Mode mode) {
+  std::vector<FieldError> errors;
+  auto check = [&](const BackupRepositorySpec& r, const std::string& path) {
+    if (mode == Mode::kKubernetes) {
+      if (!r.path.empty()) {
+        errors.push_back({path + ".path", "is local mode's: in Kubernetes a directory of a Pod is lost with it; use "
+                                          "volumeClaim (a ReadWriteMany PersistentVolumeClaim) or s3"});
+      }
+      if (r.s3 && !r.s3->credentialsFile.empty()) {
+        errors.push_back({path + ".s3.credentialsFile", "is local mode's: in Kubernetes set credentialsSecret"});
+      }
+      if (r.s3 && !r.s3->caFile.empty()) {
+        errors.push_back({path + ".s3.caFile", "is local mode's: in Kubernetes set caSecret"});
+      }
+    } else {
+      if (!r.volumeClaim.empty()) {
+        errors.push_back({path + ".volumeClaim", "is Kubernetes' only: in local mode set path (a directory)"});
+      }
+      if (r.s3 && !r.s3->credentialsSecret.empty()) {
+        errors.push_back({path + ".s3.credentialsSecret", "is Kubernetes' only: in local mode set credentialsFile"});
+      }
+      if (r.s3 && !r.s3->caSecret.empty()) {
+        errors.push_back({path + ".s3.caSecret", "is Kubernetes' only: in local mode set caFile"});
+      }
+    }
+  };
+  if (object.spec.backup) check(object.spec.backup->repository, "spec.backup.repository");
+  if (mode == Mode::kKubernetes && object.spec.backup && object.spec.backup->encryption.value_or(false)) {
+    errors.push_back({"spec.backup.encryption", "is not supported in Kubernetes mode yet (pgrs local only)"});
+  }
+  if (object.spec.bootstrap && object.spec.bootstrap->recovery) {
+    const RecoverySpec& recovery = *object.spec.bootstrap->recovery;
+    check(recovery.repository, "spec.bootstrap.recovery.repository");
+    if (mode == Mode::kKubernetes && !recovery.encryptionPassphraseFile.empty()) {
+      errors.push_back({"spec.bootstrap.recovery.encryptionPassphraseFile",
+                        "is local mode's: in Kubernetes set encryptionPassphraseSecret"});
+    }
+    if (mode == Mode::kLocal && !recovery.encryptionPassphraseSecret.empty()) {
+      errors.push_back({"spec.bootstrap.recovery.encryptionPassphraseSecret",
+                        "is Kubernetes' only: in local mode set encryptionPassphraseFile, or leave both unset for "
+                        "the source set's kept passphrase"});
+    }
+  }
   return errors;
 }
 

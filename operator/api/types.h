@@ -141,14 +141,21 @@ struct S3RepositorySpec {
 };
 
 // Where backups and the WAL archive go (pgBackRest's repo1): exactly one of
-// a POSIX repository (path: a directory in local mode, which pgrs creates
-// if missing; the PostgreSQL OS user must be able to write it) and s3.
+// a POSIX repository — path: a directory in local mode, which pgrs creates
+// if missing (the PostgreSQL OS user must be able to write it);
+// volumeClaim: in Kubernetes, a ReadWriteMany PersistentVolumeClaim of the
+// set's namespace, mounted in every instance Pod at kRepositoryMountPath —
+// and s3.
 struct BackupRepositorySpec {
-  std::string path;  // absolute
+  std::string path;         // absolute; local mode
+  std::string volumeClaim;  // a PVC name; Kubernetes
   std::optional<S3RepositorySpec> s3;
 
   bool operator==(const BackupRepositorySpec&) const = default;
 };
+
+// Where instance Pods mount a volumeClaim repository (its repo1-path).
+inline constexpr char kRepositoryMountPath[] = "/var/lib/pgrs-repository";
 
 // How many backups the repository keeps.
 struct BackupRetentionSpec {
@@ -448,6 +455,14 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object);
 // spec.backup.encryption, which pgBackRest cannot change in a stanza that
 // exists. Empty = allowed.
 std::vector<FieldError> ValidateUpdate(const PostgresReplicaSet& existing, const PostgresReplicaSet& updated);
+
+// What one mode cannot run, for a spec Validate accepts: a repository of the
+// other mode (a local path in Kubernetes, where a Pod's files are lost with
+// it; a volumeClaim in local mode), the other mode's secrets (files in
+// Kubernetes, Secrets in local mode), and spec.backup.encryption in
+// Kubernetes (its passphrase Secret is not made there yet).
+enum class Mode { kLocal, kKubernetes };
+std::vector<FieldError> ValidateForMode(const PostgresReplicaSet& object, Mode mode);
 
 // spec.backup.repository.s3.endpoint: host[:port] (port 0 when absent), or
 // nullopt when it is not one.

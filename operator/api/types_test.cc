@@ -698,11 +698,14 @@ INSTANTIATE_TEST_SUITE_P(
         ValidateRow{"BackupRepositoryRelative", "  backup: {repository: {path: backups}}\n",
                     {"spec.backup.repository.path", "must be an absolute path"}},
         ValidateRow{"BackupRepositoryMissing", "  backup: {repository: {}}\n",
-                    {"spec.backup.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+                    {"spec.backup.repository", "exactly one of path (a POSIX repository, local mode), volumeClaim (a ReadWriteMany "
+                     "PersistentVolumeClaim, Kubernetes) and s3 must be set"}},
         ValidateRow{"BackupWithoutRepository", "  backup: {}\n",
-                    {"spec.backup.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+                    {"spec.backup.repository", "exactly one of path (a POSIX repository, local mode), volumeClaim (a ReadWriteMany "
+                     "PersistentVolumeClaim, Kubernetes) and s3 must be set"}},
         ValidateRow{"BackupRepositoryPathAndS3", "  backup: {repository: {path: /b, s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
-                    {"spec.backup.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+                    {"spec.backup.repository", "exactly one of path (a POSIX repository, local mode), volumeClaim (a ReadWriteMany "
+                     "PersistentVolumeClaim, Kubernetes) and s3 must be set"}},
         ValidateRow{"S3EndpointMissing", "  backup: {repository: {s3: {bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
                     {"spec.backup.repository.s3.endpoint", "is required"}},
         ValidateRow{"S3EndpointScheme", "  backup: {repository: {s3: {endpoint: 'https://s3', bucket: pgrs, region: r1, credentialsFile: /c}}}\n",
@@ -744,7 +747,9 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.bootstrap.recovery.repository.s3.bucket", "is required"}},
         ValidateRow{"RecoveryPathAndS3",
                     "  bootstrap: {recovery: {source: old, repository: {path: /b, s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c}}}}\n",
-                    {"spec.bootstrap.recovery.repository", "exactly one of path (a POSIX repository) and s3 must be set"}},
+                    {"spec.bootstrap.recovery.repository",
+                     "exactly one of path (a POSIX repository, local mode), volumeClaim (a ReadWriteMany "
+                     "PersistentVolumeClaim, Kubernetes) and s3 must be set"}},
         ValidateRow{"RecoveryPassphraseFileWithoutEncryption",
                     "  bootstrap: {recovery: {source: old, repository: {path: /b}, encryptionPassphraseFile: /k}}\n",
                     {"spec.bootstrap.recovery.encryptionPassphraseFile",
@@ -955,7 +960,7 @@ TEST(Encode, S3RepositoryRoundTrips) {
   s3.credentialsSecret = "keys";
   s3.caSecret = "ca";
   s3.verifyTLS = false;
-  object.spec.backup->repository = BackupRepositorySpec{"", s3};
+  object.spec.backup->repository = BackupRepositorySpec{"", "", s3};
   // spec.bootstrap.recovery.repository takes the same struct.
   RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
   recovery.source = "old";
@@ -965,6 +970,86 @@ TEST(Encode, S3RepositoryRoundTrips) {
     ASSERT_TRUE(r.object) << text << Describe(r.errors);
     EXPECT_EQ(*r.object, object) << text;
   }
+}
+
+TEST(Codec, VolumeClaimRepositoryRoundTrips) {
+  PostgresReplicaSet object = FullyPopulated();
+  object.spec.backup->repository = BackupRepositorySpec{"", "backups", std::nullopt};
+  for (const std::string& text : {EncodeJson(object), EncodeYaml(object)}) {
+    DecodeResult r = DecodeReplicaSet(text);
+    ASSERT_TRUE(r.object) << text << Describe(r.errors);
+    EXPECT_EQ(*r.object, object) << text;
+  }
+}
+
+TEST(ValidateForMode, EachModeRefusesTheOthersRepositoriesAndSecrets) {
+  struct Row {
+    const char* name;
+    BackupRepositorySpec repository;
+    Mode mode;
+    std::vector<std::string> errors;
+  };
+  S3RepositorySpec files;
+  files.credentialsFile = "/c";
+  files.caFile = "/ca.pem";
+  S3RepositorySpec secrets;
+  secrets.credentialsSecret = "keys";
+  secrets.caSecret = "ca";
+  const std::vector<Row> rows = {
+      {"PathInLocalMode", {"/b", "", std::nullopt}, Mode::kLocal, {}},
+      {"ClaimInKubernetes", {"", "backups", std::nullopt}, Mode::kKubernetes, {}},
+      {"PathInKubernetes", {"/b", "", std::nullopt}, Mode::kKubernetes,
+       {"spec.backup.repository.path: is local mode's: in Kubernetes a directory of a Pod is lost with it; use "
+        "volumeClaim (a ReadWriteMany PersistentVolumeClaim) or s3"}},
+      {"ClaimInLocalMode", {"", "backups", std::nullopt}, Mode::kLocal,
+       {"spec.backup.repository.volumeClaim: is Kubernetes' only: in local mode set path (a directory)"}},
+      {"FilesInKubernetes", {"", "", files}, Mode::kKubernetes,
+       {"spec.backup.repository.s3.credentialsFile: is local mode's: in Kubernetes set credentialsSecret",
+        "spec.backup.repository.s3.caFile: is local mode's: in Kubernetes set caSecret"}},
+      {"SecretsInLocalMode", {"", "", secrets}, Mode::kLocal,
+       {"spec.backup.repository.s3.credentialsSecret: is Kubernetes' only: in local mode set credentialsFile",
+        "spec.backup.repository.s3.caSecret: is Kubernetes' only: in local mode set caFile"}},
+      {"FilesInLocalMode", {"", "", files}, Mode::kLocal, {}},
+      {"SecretsInKubernetes", {"", "", secrets}, Mode::kKubernetes, {}},
+  };
+  for (const Row& row : rows) {
+    PostgresReplicaSet object = FullyPopulated();
+    object.spec.backup->repository = row.repository;
+    object.spec.backup->encryption = false;
+    std::vector<std::string> got;
+    for (const auto& e : ValidateForMode(object, row.mode)) got.push_back(e.ToString());
+    EXPECT_EQ(got, row.errors) << row.name;
+  }
+  // The restore's repository too.
+  PostgresReplicaSet object = FullyPopulated();
+  object.spec.backup.reset();
+  object.spec.bootstrap.emplace().recovery.emplace().repository.volumeClaim = "old";
+  ASSERT_EQ(ValidateForMode(object, Mode::kLocal).size(), 1u);
+  EXPECT_EQ(ValidateForMode(object, Mode::kLocal)[0].path, "spec.bootstrap.recovery.repository.volumeClaim");
+}
+
+TEST(ValidateForMode, EncryptionIsLocalOnlyForNowAndEachModeHasItsPassphraseSource) {
+  PostgresReplicaSet object = FullyPopulated();  // spec.backup.encryption: true
+  object.spec.backup->repository = BackupRepositorySpec{"", "backups", std::nullopt};
+  auto paths = [&](Mode mode) {
+    std::vector<std::string> out;
+    for (const auto& e : ValidateForMode(object, mode)) out.push_back(e.path);
+    return out;
+  };
+  EXPECT_EQ(paths(Mode::kKubernetes), std::vector<std::string>{"spec.backup.encryption"});
+  object.spec.backup->repository = BackupRepositorySpec{"/b", "", std::nullopt};
+  EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{});
+  object.spec.backup.reset();
+  RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
+  recovery.repository.s3.emplace().credentialsFile = "/c";
+  recovery.repository.encryption = true;
+  recovery.encryptionPassphraseFile = "/k";
+  EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{});
+  EXPECT_EQ(paths(Mode::kKubernetes), (std::vector<std::string>{"spec.bootstrap.recovery.repository.s3.credentialsFile",
+                                                                 "spec.bootstrap.recovery.encryptionPassphraseFile"}));
+  recovery.encryptionPassphraseFile = "";
+  recovery.encryptionPassphraseSecret = "old-key";
+  EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{"spec.bootstrap.recovery.encryptionPassphraseSecret"});
 }
 
 TEST(ApplyDefaults, S3RepositoryDefaultsToHostStyleRootPathAndVerifiedTls) {

@@ -202,6 +202,13 @@ int Apply(const Args& args) {
     for (const auto& e : parsed.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
     return 1;
   }
+  if (auto errors = api::ValidateForMode(*parsed.object, api::Mode::kLocal); !errors.empty()) {
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", parsed.object->metadata.name.c_str(),
+                   e.ToString().c_str());
+    }
+    return 1;
+  }
   // Local mode reads the repositories' secrets from files: a missing or
   // malformed one is refused here, before anything is stored. A restore is
   // checked against its repository, for a set that does not exist yet.
@@ -532,7 +539,7 @@ int Backup(const Args& args) {
   }
   const std::string& name = args.positional[0];
   const std::string type = args.flags.count("--type") ? args.flags.at("--type") : "full";
-  if (type != "full" && type != "diff" && type != "incr") {
+  if (!agent::ValidBackupType(type)) {
     std::fprintf(stderr, "pgrs local backup: --type must be full, diff or incr\n");
     return 2;
   }

@@ -77,8 +77,8 @@ Json BuildPvc(const SetRef& owner, const api::ReplicaSetSpec& spec, const std::s
   return pvc;
 }
 
-Json BuildPod(const SetRef& owner, const std::string& instance, const std::string& role,
-              const InstancePodOptions& options) {
+Json BuildPod(const SetRef& owner, const api::ReplicaSetSpec& spec, const std::string& instance,
+              const std::string& role, const InstancePodOptions& options) {
   Json pod = Obj({{"apiVersion", Str("v1")}, {"kind", Str("Pod")}});
   pod["metadata"] = ChildMetadata(owner, instance);
   pod["metadata"]["labels"][kInstanceLabel] = Str(instance);
@@ -152,7 +152,38 @@ Json BuildPod(const SetRef& owner, const std::string& instance, const std::strin
                               {"secret", Obj({{"secretName", Str(AgentSecretName(owner.name))},
                                               {"defaultMode", Json::number(0400)}})}})})},
   });
+  // The POSIX repository every instance shares: the primary archives into
+  // it, backups go there, standbys and restores read from it.
+  if (spec.backup && !spec.backup->repository.volumeClaim.empty()) {
+    Json& mounts = pod["spec"]["containers"][0]["volumeMounts"];
+    mounts[mounts.size()] = Obj({{"name", Str("repository")}, {"mountPath", Str(api::kRepositoryMountPath)}});
+    Json& volumes = pod["spec"]["volumes"];
+    volumes[volumes.size()] =
+        Obj({{"name", Str("repository")},
+             {"persistentVolumeClaim", Obj({{"claimName", Str(spec.backup->repository.volumeClaim)}})}});
+  }
   return pod;
+}
+
+std::string PodRepositoryClaim(const Json& pod) {
+  if (!pod.has_object_field("spec") || !pod.at("spec").has_array_field("volumes")) return "";
+  for (const auto& v : pod.at("spec").at("volumes").as_array()) {
+    if (GetString(v, {"name"}) == "repository") return GetString(v, {"persistentVolumeClaim", "claimName"});
+  }
+  return "";
+}
+
+std::string ChooseOutdatedPod(const std::vector<PodToRoll>& pods, const std::string& wantedClaim,
+                              const std::string& primary) {
+  std::string standby, primaryPod;
+  for (const auto& p : pods) {
+    // Another Pod on its way: one change at a time.
+    if (!p.exists || p.terminating || !p.ready) return "";
+    if (p.repositoryClaim == wantedClaim) continue;
+    if (p.name == primary) primaryPod = p.name;
+    else if (standby.empty()) standby = p.name;
+  }
+  return standby.empty() ? primaryPod : standby;
 }
 
 std::vector<Json> BuildServices(const SetRef& owner) {

@@ -65,8 +65,28 @@ std::string PodSelector(const std::string& set);
 Json ChildMetadata(const SetRef& owner, const std::string& name);
 
 Json BuildPvc(const SetRef& owner, const api::ReplicaSetSpec& spec, const std::string& instance);
-Json BuildPod(const SetRef& owner, const std::string& instance, const std::string& role,
-              const InstancePodOptions& options);
+// The instance Pod. With spec.backup.repository.volumeClaim it mounts that
+// claim at api::kRepositoryMountPath (the "repository" volume).
+Json BuildPod(const SetRef& owner, const api::ReplicaSetSpec& spec, const std::string& instance,
+              const std::string& role, const InstancePodOptions& options);
+// The claim a Pod mounts as its repository ("" when none): what BuildPod
+// wrote when the Pod was made.
+std::string PodRepositoryClaim(const Json& pod);
+
+// A Pod's volumes are fixed once it exists: a Pod made before the set's
+// repository changed (spec.backup added, another volumeClaim) must be made
+// again to mount it. One at a time and only while every instance is ready:
+// standbys first (lowest index), the primary last (its deletion hands it
+// over to a standby first). "" = none now.
+struct PodToRoll {
+  std::string name;
+  bool exists = false;       // a Pod object is there
+  bool terminating = false;  // it has a deletionTimestamp
+  bool ready = false;        // its instance runs and streams (or is the primary)
+  std::string repositoryClaim;
+};
+std::string ChooseOutdatedPod(const std::vector<PodToRoll>& pods, const std::string& wantedClaim,
+                              const std::string& primary);
 // The headless Service (NAME) and the -rw, -ro, -r Services.
 std::vector<Json> BuildServices(const SetRef& owner);
 Json BuildPdb(const SetRef& owner);

@@ -34,13 +34,16 @@ Acceptance EvaluateReplicaSet(const Json& object) {
   if (spec.has_field("status")) spec.erase("status");
   api::ParseResult parsed = api::ParseManifest(spec.serialize());
   Acceptance a;
-  if (parsed.errors.empty() && parsed.object && parsed.object->spec.backup) {
-    // The instance Pods have no repository volume yet: archiving would fail
-    // on every segment and WAL would pile up on the primary's volume.
-    a.reason = "Unsupported";
-    a.message = "postgresreplicaset " + parsed.object->metadata.name +
-                ": spec.backup: backups are not supported in Kubernetes mode yet (pgrs local only); remove it";
-    return a;
+  if (parsed.errors.empty() && parsed.object) {
+    // Local mode's repository paths and secret files mean nothing in a Pod.
+    if (auto errors = api::ValidateForMode(*parsed.object, api::Mode::kKubernetes); !errors.empty()) {
+      a.reason = "Unsupported";
+      for (const auto& e : errors) {
+        a.message += (a.message.empty() ? "postgresreplicaset " + parsed.object->metadata.name + ": " : "; ") +
+                     e.ToString();
+      }
+      return a;
+    }
   }
   if (parsed.errors.empty() && parsed.object && parsed.object->spec.bootstrap) {
     a.reason = "Unsupported";
@@ -228,6 +231,20 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   api::PostgresReplicaSet set = std::move(*decoded.object);
   api::ApplyDefaults(set.spec);
 
+  // What the spec names but the user makes: missing, the set is not
+  // accepted (its instances keep running as they are) until it is there.
+  if (Status st = runtime_.CheckReferences(set); !st.ok()) {
+    if (st.code() != StatusCode::kInvalid) return finish(ReconcileResult::Failed(st));
+    Acceptance missing;
+    missing.reason = "MissingReference";
+    missing.message = st.message();
+    ReconcileResult written = WriteStatus(key, *cached, missing, std::nullopt);
+    // Nothing tells us when the user makes it: look again.
+    if (written.status.ok() && written.requeueAfter.count() == 0) {
+      written = ReconcileResult::After(std::chrono::seconds(5));
+    }
+    return finish(written);
+  }
   if (Status st = runtime_.EnsureSetObjects(set); !st.ok()) return finish(ReconcileResult::Failed(st));
   control::PassResult pass = control::RunPass(set, runtime_, *observer_, executor_);
   pass.status.selector = PodSelector(name);
@@ -276,10 +293,18 @@ ReconcileResult ReplicaSetController::Reconcile(const std::string& key) {
   }
   if (!result.status.ok()) return finish(result);
   if (!labels.ok()) return finish(ReconcileResult::Failed(labels));
+  // A settled set whose Pods predate its repository: one Pod at a time.
+  bool rolled = false;
+  if (pass.actions == 0 && pass.status.phase == "Healthy" && pass.status.promotionReason.empty()) {
+    auto deleted = runtime_.RollOutdatedPod(set, pass.status);
+    if (!deleted.ok()) return finish(ReconcileResult::Failed(deleted.status()));
+    rolled = !deleted->empty();
+  }
   auto requeue = pass.requeueAfter;
   if (pass.actions == 0 && (pass.status.phase == "Healthy" || pass.status.phase == "Degraded")) {
     requeue = std::max(requeue, setOptions_.observeInterval);
   }
+  if (rolled) requeue = std::min(requeue, std::chrono::milliseconds(500));
   // A status write refused as stale asks for a fresh look at once.
   if (result.requeueAfter.count() > 0) requeue = std::min(requeue, result.requeueAfter);
   // 0 from the reconcilers means "at once" (a decision was recorded; now act).

@@ -35,13 +35,31 @@ TEST(EvaluateReplicaSetTest, AnInvalidSpecNamesTheObjectAndTheField) {
   EXPECT_NE(verdict.message.find("postgresreplicaset demo: spec.instances"), std::string::npos) << verdict.message;
 }
 
-TEST(EvaluateReplicaSetTest, BackupsAreRefusedUntilTheKubernetesModeHasThem) {
+TEST(EvaluateReplicaSetTest, ALocalModeRepositoryIsRefusedAndAVolumeClaimAccepted) {
   Json rs = ReplicaSet(2);
   rs["spec"]["backup"]["repository"]["path"] = Json::string("/var/lib/pgrs/backup");
   Acceptance verdict = EvaluateReplicaSet(rs);
   EXPECT_FALSE(verdict.accepted);
   EXPECT_EQ(verdict.reason, "Unsupported");
-  EXPECT_NE(verdict.message.find("postgresreplicaset demo: spec.backup: "), std::string::npos) << verdict.message;
+  EXPECT_EQ(verdict.message.rfind("postgresreplicaset demo: spec.backup.repository.path: is local mode's", 0), 0u)
+      << verdict.message;
+
+  rs["spec"]["backup"]["repository"] = Json::object();
+  rs["spec"]["backup"]["repository"]["volumeClaim"] = Json::string("backups");
+  verdict = EvaluateReplicaSet(rs);
+  EXPECT_TRUE(verdict.accepted) << verdict.message;
+
+  rs["spec"]["backup"]["repository"] = Json::object();
+  rs["spec"]["backup"]["repository"]["s3"]["endpoint"] = Json::string("s3.example");
+  rs["spec"]["backup"]["repository"]["s3"]["bucket"] = Json::string("pgrs");
+  rs["spec"]["backup"]["repository"]["s3"]["region"] = Json::string("r1");
+  rs["spec"]["backup"]["repository"]["s3"]["credentialsFile"] = Json::string("/c");
+  verdict = EvaluateReplicaSet(rs);
+  EXPECT_FALSE(verdict.accepted);
+  EXPECT_NE(verdict.message.find("spec.backup.repository.s3.credentialsFile: is local mode's: in Kubernetes set "
+                                 "credentialsSecret"),
+            std::string::npos)
+      << verdict.message;
 }
 
 TEST(SetConditionTest, TransitionTimeMovesOnlyWhenTheStatusChanges) {

@@ -155,7 +155,7 @@ Result<InstanceRecord> KubeRuntime::CreateInstance(const api::PostgresReplicaSet
   const SetRef owner = RefOf(set);
   PGRS_RETURN_IF_ERROR(CreateIfMissing(PvcResource(), set, BuildPvc(owner, set.spec, name)));
   const std::string role = set.status.currentPrimary.empty() || set.status.currentPrimary == name ? "primary" : "standby";
-  PGRS_RETURN_IF_ERROR(CreateIfMissing(PodResource(), set, BuildPod(owner, name, role, options_)));
+  PGRS_RETURN_IF_ERROR(CreateIfMissing(PodResource(), set, BuildPod(owner, set.spec, name, role, options_)));
   return Record(set, name, index);
 }
 
@@ -175,13 +175,36 @@ Status KubeRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const Instan
   // The volume is there and the Pod is not (deleted by someone, fenced, or
   // its node went away): bring the instance back on its volume.
   const std::string role = set.status.currentPrimary == instance.name ? "primary" : "standby";
-  auto created = client_->Create(PodResource(), set.metadata.namespace_, BuildPod(RefOf(set), instance.name, role, options_));
+  auto created = client_->Create(PodResource(), set.metadata.namespace_, BuildPod(RefOf(set), set.spec, instance.name, role, options_));
   if (created.ok()) {
     spdlog::info("recreated pod set={} instance={}", set.metadata.name, instance.name);
     return Status::Ok();
   }
   if (IsAlreadyExists(created.status())) return Status::Ok();
   return created.status();
+}
+
+Result<std::string> KubeRuntime::RollOutdatedPod(const api::PostgresReplicaSet& set,
+                                                 const api::ReplicaSetStatus& status) {
+  const std::string wanted = set.spec.backup ? set.spec.backup->repository.volumeClaim : "";
+  std::vector<PodToRoll> pods;
+  for (const auto& i : status.instances) {
+    PodToRoll p;
+    p.name = i.name;
+    auto pod = CachedPod(set, i.name);
+    p.exists = pod.has_value();
+    p.terminating = pod && Terminating(*pod);
+    p.repositoryClaim = pod ? PodRepositoryClaim(*pod) : "";
+    p.ready = i.name == status.currentPrimary ? i.state == "Running" : i.state == "Streaming";
+    pods.push_back(p);
+  }
+  const std::string name = ChooseOutdatedPod(pods, wanted, status.currentPrimary);
+  if (name.empty()) return name;
+  spdlog::info("deleting pod to mount the repository set={} instance={} role={} claim={}", set.metadata.name, name,
+               name == status.currentPrimary ? "primary" : "standby", wanted.empty() ? "(none)" : wanted);
+  Status st = client_->Delete(PodResource(), set.metadata.namespace_, name);
+  if (!st.ok() && st.code() != StatusCode::kNotFound) return st.WithContext("delete pod " + name);
+  return name;
 }
 
 Status KubeRuntime::DeleteInstance(const api::PostgresReplicaSet& set, const std::string& name) {
@@ -253,9 +276,75 @@ Result<executor::SetSecrets> KubeRuntime::Secrets(const api::PostgresReplicaSet&
   s.appUser = *appUser;
   s.appPassword = *appPassword;
   s.appDatabase = *appDatabase;
-  std::lock_guard<std::mutex> lock(mu_);
-  secrets_[key] = s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    secrets_[key] = s;
+  }
+  PGRS_RETURN_IF_ERROR(ReadS3Secrets(set, s));
   return s;
+}
+
+Status KubeRuntime::ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out) {
+  if (!set.spec.backup || !set.spec.backup->repository.s3) return Status::Ok();
+  const api::S3RepositorySpec& s3 = *set.spec.backup->repository.s3;
+  const std::string object = "postgresreplicaset " + set.metadata.name + ": spec.backup.repository.s3.";
+  auto read = [&](const std::string& field, const std::string& secret,
+                  const std::vector<std::pair<std::string, std::string*>>& keys) -> Status {
+    auto got = client_->Get(SecretResource(), set.metadata.namespace_, secret);
+    if (!got.ok()) {
+      if (got.status().code() == StatusCode::kNotFound) {
+        return Status::Invalid(object + field + ": Secret " + set.metadata.namespace_ + "/" + secret + " not found");
+      }
+      return got.status().WithContext("read secret " + secret);
+    }
+    for (const auto& [k, slot] : keys) {
+      *slot = SecretValue(*got, k);
+      if (slot->empty()) {
+        return Status::Invalid(object + field + ": Secret " + set.metadata.namespace_ + "/" + secret +
+                               " has no key " + k);
+      }
+    }
+    return Status::Ok();
+  };
+  PGRS_RETURN_IF_ERROR(read("credentialsSecret", s3.credentialsSecret,
+                            {{"AWS_ACCESS_KEY_ID", &out.s3Key}, {"AWS_SECRET_ACCESS_KEY", &out.s3KeySecret}}));
+  if (!s3.caSecret.empty()) {
+    PGRS_RETURN_IF_ERROR(read("caSecret", s3.caSecret, {{"ca.crt", &out.s3CA}}));
+    if (out.s3CA.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::Invalid(object + "caSecret: Secret " + set.metadata.namespace_ + "/" + s3.caSecret +
+                             ": ca.crt is not a PEM certificate bundle");
+    }
+  }
+  return Status::Ok();
+}
+
+Status KubeRuntime::CheckReferences(const api::PostgresReplicaSet& set) {
+  if (!set.spec.backup) return Status::Ok();
+  const api::BackupRepositorySpec& repository = set.spec.backup->repository;
+  if (!repository.volumeClaim.empty()) {
+    const std::string field = "postgresreplicaset " + set.metadata.name + ": spec.backup.repository.volumeClaim: ";
+    auto claim = client_->Get(PvcResource(), set.metadata.namespace_, repository.volumeClaim);
+    if (!claim.ok()) {
+      if (claim.status().code() == StatusCode::kNotFound) {
+        return Status::Invalid(field + "PersistentVolumeClaim " + set.metadata.namespace_ + "/" +
+                               repository.volumeClaim + " not found (create it, ReadWriteMany)");
+      }
+      return claim.status().WithContext("read volume claim " + repository.volumeClaim);
+    }
+    bool many = false;
+    if (claim->has_object_field("spec") && claim->at("spec").has_array_field("accessModes")) {
+      for (const auto& m : claim->at("spec").at("accessModes").as_array()) {
+        many = many || (m.is_string() && m.as_string() == "ReadWriteMany");
+      }
+    }
+    if (!many && set.spec.instances.value_or(1) > 1) {
+      return Status::Invalid(field + "PersistentVolumeClaim " + set.metadata.namespace_ + "/" +
+                             repository.volumeClaim +
+                             " must have accessModes ReadWriteMany: every instance Pod mounts it");
+    }
+  }
+  executor::SetSecrets ignored;
+  return ReadS3Secrets(set, ignored);
 }
 
 Result<executor::AgentEndpoint> KubeRuntime::Endpoint(const api::PostgresReplicaSet& set, const std::string& name) {

@@ -41,6 +41,16 @@ class KubeRuntime : public executor::Runtime {
   api::ConnectionStatus Connection(const api::PostgresReplicaSet& set,
                                    const std::vector<executor::InstanceRecord>& instances) override;
 
+  // What the spec names and the user makes: the repository's volume claim
+  // (it exists; ReadWriteMany when several Pods mount it), the S3 Secrets
+  // (they exist and have their keys). Invalid with the field path when not.
+  Status CheckReferences(const api::PostgresReplicaSet& set);
+
+  // Deletes one Pod whose volumes predate the set's repository
+  // (ChooseOutdatedPod); it is made again with them by EnsureAgent. Returns
+  // the instance whose Pod it deleted, "" when none.
+  Result<std::string> RollOutdatedPod(const api::PostgresReplicaSet& set, const api::ReplicaSetStatus& status);
+
   // Forgets what it remembers of a deleted set.
   void Forget(const std::string& ns, const std::string& set);
 
@@ -55,6 +65,9 @@ class KubeRuntime : public executor::Runtime {
   Result<std::string> SecretField(const api::PostgresReplicaSet& set, const std::string& secret,
                                   const std::string& key);
   bool RecentlyDeleted(const std::string& key);
+  // spec.backup.repository.s3's access keys and CA from the user's Secrets,
+  // read afresh (they may be rotated); errors name the field.
+  Status ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out);
 
   Client* client_;
   const Controller* cache_;

@@ -1,9 +1,11 @@
 // A pgBackRest backup of a local set, run here, as the PostgreSQL user with
 // the primary's own pgbackrest.conf (which its agent writes), rather than
-// through the agent: in local mode the data directory is on this machine,
-// and a backup that outlives an HTTP request needs no job tracking in the
-// agent. `pgrs local backup` and the controller's spec.backup.schedule both
-// take backups through TakeBackup.
+// through the agent's POST /backup: in local mode every data directory is on
+// this machine, so the backup can be taken from a standby (pg2) while the
+// primary's agent could only back up its own primary. `pgrs local backup`
+// and the controller's spec.backup.schedule both take backups through
+// TakeBackup; the pgbackrest command itself is agent::RunPgBackRestBackup,
+// which the agent's backup job runs too.
 #pragma once
 
 #include <chrono>

@@ -169,7 +169,8 @@ Result<pid_t> SpawnProcess(const ProcessSpec& spec, int* outputPipe) {
 }
 
 Result<CommandResult> RunCommand(const ProcessSpec& spec, std::chrono::milliseconds timeout,
-                                 const std::function<void(const std::string&)>& onOutput) {
+                                 const std::function<void(const std::string&)>& onOutput,
+                                 const std::atomic<bool>* cancelled) {
   int fd = -1;
   auto pid = SpawnProcess(spec, &fd);
   if (!pid.ok()) return pid.status();
@@ -177,8 +178,13 @@ Result<CommandResult> RunCommand(const ProcessSpec& spec, std::chrono::milliseco
   std::string partial;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   bool timedOut = false;
+  bool wasCancelled = false;
   char buf[4096];
   while (true) {
+    if (cancelled != nullptr && cancelled->load()) {
+      wasCancelled = true;
+      break;
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timedOut = true;
@@ -207,11 +213,12 @@ Result<CommandResult> RunCommand(const ProcessSpec& spec, std::chrono::milliseco
   }
   close(fd);
   if (onOutput && !partial.empty()) onOutput(partial);
-  if (timedOut) {
+  if (timedOut || wasCancelled) {
     kill(-*pid, SIGKILL);
     kill(*pid, SIGKILL);
     int status;
     waitpid(*pid, &status, 0);
+    if (wasCancelled) return Status::Unavailable(spec.argv[0] + ": cancelled");
     return Status::Unavailable(spec.argv[0] + ": timed out after " + std::to_string(timeout.count() / 1000) + "s");
   }
   int status = 0;

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -53,9 +54,11 @@ struct CommandResult {
 
 // Runs a command to completion, capturing its output. `onOutput` sees each
 // line (split at \n and \r, so progress bars arrive as lines). After
-// `timeout` the process group is killed and Unavailable returned.
+// `timeout` the process group is killed and Unavailable returned; so it is
+// within a second of `*cancelled` becoming true (a job the agent stops).
 Result<CommandResult> RunCommand(const ProcessSpec& spec, std::chrono::milliseconds timeout,
-                                 const std::function<void(const std::string&)>& onOutput = {});
+                                 const std::function<void(const std::string&)>& onOutput = {},
+                                 const std::atomic<bool>* cancelled = nullptr);
 
 // Non-blocking reap of our child: the raw wait status if it has exited.
 std::optional<int> TryReap(pid_t pid);
