@@ -302,6 +302,9 @@ TEST_F(Restore, EncryptedRepositoryIsUnreadableWithoutTheKeptPassphraseWhichRest
   c_.StartRun();
   ASSERT_EQ(c_.ApplyText(Manifest(source_, 1, base, backupSpec)).exitCode, 0);
   ASSERT_TRUE(c_.WaitReady(source_));
+  // The primary's agent creates the stanza in the background; a backup
+  // before it fails (pgBackRest error 55, no backup.info).
+  ASSERT_TRUE(Eventually([&] { return PathExists(repository_ + "/backup/enc/backup.info"); }, 60s));
   Batch(source_, base, "A");
   auto backup = c_.Local("backup", {source_, "--type", "full"}, 300s);
   ASSERT_EQ(backup.exitCode, 0) << backup.output;
