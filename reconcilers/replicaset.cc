@@ -34,6 +34,19 @@ void SetCondition(ReplicaSetStatus& status, const ReplicaSetStatus& previous, Co
   status.conditions.push_back(c);
 }
 
+// An S3 repository for an agent, without its secrets (the executor's).
+agent::S3RepositoryConfig S3ConfigOf(const api::S3RepositorySpec& s3) {
+  agent::S3RepositoryConfig o;
+  const auto endpoint = api::ParseEndpoint(s3.endpoint);  // validated
+  o.endpoint = endpoint ? endpoint->host : s3.endpoint;
+  o.port = endpoint ? endpoint->port : 0;
+  o.bucket = s3.bucket;
+  o.region = s3.region;
+  o.uriStyle = s3.uriStyle;
+  o.verifyTLS = s3.verifyTLS.value_or(true);
+  return o;
+}
+
 // The config every instance of the set shares; role and upstream are added
 // per instance. Addresses and secrets are filled in by the executor.
 agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
@@ -50,28 +63,16 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
     c.backupRepositoryPath = repository.volumeClaim.empty() ? repository.path : api::kRepositoryMountPath;
     c.stanza = set.metadata.name;
     c.backupRetentionFull = set.spec.backup->retention.full.value_or(0);
+    c.backupEncryption = set.spec.backup->encryption.value_or(false);  // the passphrase is the executor's
     if (const auto& s3 = repository.s3) {
       // The path inside the bucket; the keys and the CA are the executor's.
       c.backupRepositoryPath = s3->path;
-      agent::AgentConfig::S3& o = c.backupS3.emplace();
-      const auto endpoint = api::ParseEndpoint(s3->endpoint);  // validated
-      o.endpoint = endpoint ? endpoint->host : s3->endpoint;
-      o.port = endpoint ? endpoint->port : 0;
-      o.bucket = s3->bucket;
-      o.region = s3->region;
-      o.uriStyle = s3->uriStyle;
-      o.verifyTLS = s3->verifyTLS.value_or(true);
+      c.backupS3 = S3ConfigOf(*s3);
     }
   }
   return c;
 }
 
-// The first primary of a set that has never run (no timeline seen yet) is
-// restored, not initialized, as long as it has no data directory.
-std::optional<agent::RestoreConfig> RestoreForNewSet(const PostgresReplicaSet& set) {
-  if (!set.spec.bootstrap || !set.spec.bootstrap->recovery || set.status.timeline != 0) return std::nullopt;
-  return RestoreConfigFor(*set.spec.bootstrap->recovery);
-}
 
 // Its agent answers and it has no data directory yet, or its restored one
 // still replays the archive: not a primary that can be lost yet.
@@ -221,7 +222,12 @@ agent::RestoreConfig RestoreConfigFor(const api::RecoverySpec& recovery) {
   agent::RestoreConfig r;
   r.repositoryPath =
       recovery.repository.volumeClaim.empty() ? recovery.repository.path : api::kRestoreRepositoryMountPath;
+  if (const auto& s3 = recovery.repository.s3) {
+    r.repositoryPath = s3->path;
+    r.s3 = S3ConfigOf(*s3);
+  }
   r.stanza = recovery.source;
+  r.encryption = recovery.repository.encryption.value_or(false);
   if (recovery.target) {
     r.targetTime = recovery.target->time;
     r.targetLsn = recovery.target->lsn;
@@ -229,6 +235,11 @@ agent::RestoreConfig RestoreConfigFor(const api::RecoverySpec& recovery) {
     r.targetImmediate = recovery.target->immediate;
   }
   return r;
+}
+
+std::optional<agent::RestoreConfig> RestoreForNewSet(const PostgresReplicaSet& set) {
+  if (!set.spec.bootstrap || !set.spec.bootstrap->recovery || set.status.timeline != 0) return std::nullopt;
+  return RestoreConfigFor(*set.spec.bootstrap->recovery);
 }
 
 std::string SlotName(const std::string& instance) {

@@ -72,6 +72,11 @@ Plan Reconcile(const api::PostgresReplicaSet& set, const ObservedSet& observed,
 // What the agent of a new set's first primary restores from
 // (spec.bootstrap.recovery).
 agent::RestoreConfig RestoreConfigFor(const api::RecoverySpec& recovery);
+// The first primary of a set that has never run (no timeline seen yet) is
+// restored, not initialized, as long as it has no data directory: the
+// restore, or nullopt once the set has run (also what tells the runtime to
+// read the recovery repository's secrets).
+std::optional<agent::RestoreConfig> RestoreForNewSet(const api::PostgresReplicaSet& set);
 
 // Names pgrs derives.
 std::string SlotName(const std::string& instance);  // demo-2 -> pgrs_demo_2

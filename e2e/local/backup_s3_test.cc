@@ -151,6 +151,34 @@ class BackupS3 : public ::testing::Test {
     }, 30s)) << which;
   }
 
+  std::optional<std::string> One(const std::string& set, int port, const std::string& sql) {
+    auto rows = c_.Sql(set, port, sql);
+    if (!rows.ok() || rows->empty()) return std::nullopt;
+    return (*rows)[0][0];
+  }
+
+  // Switches to a new WAL segment and waits for its .done status file:
+  // everything committed so far is in the bucket.
+  void ArchiveEverything() {
+    auto wal = One(name_, base_, "SELECT pg_walfile_name(pg_switch_wal())");
+    ASSERT_TRUE(wal.has_value());
+    EXPECT_TRUE(Eventually([&] {
+      return One(name_, base_, "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name = '" + *wal + ".done'") ==
+             std::optional<std::string>("1");
+    }, 60s)) << "waiting for " << *wal << " to be archived\n" << S3rverLog();
+  }
+
+  // spec.bootstrap.recovery from this test's bucket, with `credentials`.
+  std::string RecoveryFromBucket(const std::string& credentials, const std::string& target) {
+    std::ostringstream out;
+    out << "  bootstrap:\n    recovery:\n      source: " << name_ << "\n      repository:\n        s3:\n"
+        << "          endpoint: localhost:" << port_ << "\n"
+        << "          bucket: pgrs\n          region: us-east-1\n          uriStyle: path\n          path: /sets\n"
+        << "          credentialsFile: " << credentials << "\n          caFile: " << caFile() << "\n"
+        << target;
+    return out.str();
+  }
+
   void ExpectWritesServed(const std::string& table) {
     EXPECT_TRUE(c_.Sql(name_, base_, "CREATE TABLE " + table + " (n int); INSERT INTO " + table + " VALUES (1)").ok());
     auto rows = c_.Sql(name_, base_, "SELECT count(*) FROM " + table);
@@ -210,6 +238,76 @@ TEST_F(BackupS3, ArchivesBacksUpAndFailsClearlyWithWrongKeysOrCa) {
   EXPECT_EQ(Archiver().second, before.second);
 
   phase("full backup listed");
+  // Rows after the backup, a restore point, rows after it; all archived.
+  ASSERT_TRUE(c_.Sql(name_, base_, "CREATE TABLE after_backup AS SELECT generate_series(1, 500) n").ok());
+  ASSERT_TRUE(c_.Sql(name_, base_, "SELECT pg_create_restore_point('before_late_rows')").ok());
+  ASSERT_TRUE(c_.Sql(name_, base_, "INSERT INTO after_backup SELECT generate_series(501, 600)").ok());
+  ArchiveEverything();
+  phase("rows after the backup archived");
+
+  // A recovery repository whose credentials file is missing, or whose keys
+  // the server refuses: refused by apply with the field named, nothing stored.
+  const int restoredBase = FreePortRange(2);
+  ASSERT_GT(restoredBase, 0);
+  auto missing = c_.ApplyText(Manifest("nokeys", 1, restoredBase, RecoveryFromBucket(dir_ + "/nosuch", "")));
+  EXPECT_EQ(missing.exitCode, 1) << missing.output;
+  EXPECT_NE(missing.output.find("error: postgresreplicaset nokeys: spec.bootstrap.recovery.repository.s3."
+                                "credentialsFile " + dir_ + "/nosuch: "),
+            std::string::npos)
+      << missing.output;
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/wrong-credentials", "AWS_ACCESS_KEY_ID=WRONGKEY\nAWS_SECRET_ACCESS_KEY=x\n", 0600)
+                  .ok());
+  auto refusedKeys =
+      c_.ApplyText(Manifest("badkeys", 1, restoredBase, RecoveryFromBucket(dir_ + "/wrong-credentials", "")));
+  EXPECT_EQ(refusedKeys.exitCode, 1) << refusedKeys.output;
+  EXPECT_NE(refusedKeys.output.find("error: postgresreplicaset badkeys: spec.bootstrap.recovery.repository.s3: "
+                                    "s3://localhost/pgrs/sets refused the access keys"),
+            std::string::npos)
+      << refusedKeys.output;
+  EXPECT_FALSE(PathExists(c_.stateDir() + "/sets/nokeys"));
+  EXPECT_FALSE(PathExists(c_.stateDir() + "/sets/badkeys"));
+  phase("wrong recovery keys refused");
+
+  // Restored from the bucket to the restore point: the backup's rows and
+  // those before the point. Its own repository is another path in the same
+  // bucket; its standby (bootstrapStandbys) finds no backup of its own stanza
+  // there yet and is cloned from the primary.
+  const std::string restored = "s3back";
+  const std::string ownBackup =
+      "  backup:\n    bootstrapStandbys: true\n    repository:\n      s3:\n        endpoint: localhost:" +
+      std::to_string(port_) + "\n        bucket: pgrs\n        region: us-east-1\n        uriStyle: path\n" +
+      "        path: /restored\n        credentialsFile: " + credentials() + "\n        caFile: " + caFile() + "\n";
+  auto applied = c_.ApplyText(Manifest(
+      restored, 2, restoredBase,
+      RecoveryFromBucket(credentials(), "      target:\n        name: before_late_rows\n") + ownBackup));
+  ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  ASSERT_TRUE(c_.WaitReady(restored, 180s)) << [&] {
+    auto log = ReadFile(c_.InstanceDir(restored, restored + "-1") + "/agent.log");
+    return log.ok() ? log->substr(log->size() > 4000 ? log->size() - 4000 : 0) : "";
+  }();
+  phase("restored set ready");
+  auto set = c_.Get(restored);
+  EXPECT_EQ(set.status.readyInstances, 2);
+  for (const auto& inst : set.status.instances) {
+    const int port = restoredBase + api::InstanceIndex(restored, inst.name) - 1;
+    EXPECT_EQ(One(restored, port, "SELECT (SELECT count(*) FROM batch) || ' ' || (SELECT count(*) FROM after_backup)"),
+              std::optional<std::string>("1000 500"))
+        << inst.name;
+  }
+  const std::string restoredPrimary = set.status.currentPrimary;
+  const std::string restoredStandby = restoredPrimary == restored + "-1" ? restored + "-2" : restored + "-1";
+  auto standbyLog = ReadFile(c_.InstanceDir(restored, restoredStandby) + "/agent.log");
+  EXPECT_TRUE(standbyLog.ok() && standbyLog->find("no backup to restore the standby from yet") != std::string::npos);
+  // The source repository's configuration (with its keys) is gone once the
+  // restore is complete; the set's own names its own path.
+  const std::string pgbackrestDir = c_.InstanceDir(restored, restoredPrimary) + "/pgbackrest";
+  EXPECT_FALSE(PathExists(pgbackrestDir + "/restore.conf"));
+  EXPECT_FALSE(PathExists(pgbackrestDir + "/restore-s3-ca.pem"));
+  auto ownConf = ReadFile(pgbackrestDir + "/pgbackrest.conf");
+  EXPECT_TRUE(ownConf.ok() && ownConf->find("repo1-path=/restored\n") != std::string::npos);
+  // Gone before the wrong keys and CA below, which it would share.
+  ASSERT_EQ(c_.Local("delete", {restored}, 120s).exitCode, 0);
+  phase("restored set checked and deleted");
   // Wrong keys: read again from the file, pushed to the agent, and refused
   // by the server; `pgrs local backup` says so and exits 1.
   ASSERT_TRUE(WriteFileAtomic(credentials(), "AWS_ACCESS_KEY_ID=WRONGKEY\nAWS_SECRET_ACCESS_KEY=wrong\n", 0600).ok());

@@ -283,6 +283,134 @@ TEST_F(Restore, AfterTotalLossEveryRowCommittedBeforeTheLastArchiveTimeoutIsBack
   EXPECT_TRUE(before.ok());
 }
 
+// spec.backup.encryption: the repository's files are not readable without
+// the passphrase pgrs generated, which outlives the set; a set restored with
+// it (the source's kept one, by default) has the rows; a wrong, missing or
+// unrequested passphrase is refused with the field named, nothing stored;
+// the encryption of an existing set cannot change.
+TEST_F(Restore, EncryptedRepositoryIsUnreadableWithoutTheKeptPassphraseWhichRestoresIt) {
+  const auto start = std::chrono::steady_clock::now();
+  auto phase = [&](const char* what) {
+    std::fprintf(stderr, "%.1f s: %s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                 what);
+  };
+  source_ = "enc";
+  repository_ = c_.stateDir() + "/backups";
+  const int base = FreePortRange(1);
+  ASSERT_GT(base, 0);
+  const std::string backupSpec = "  backup:\n    encryption: true\n    repository:\n      path: " + repository_ + "\n";
+  c_.StartRun();
+  ASSERT_EQ(c_.ApplyText(Manifest(source_, 1, base, backupSpec)).exitCode, 0);
+  ASSERT_TRUE(c_.WaitReady(source_));
+  // The primary's agent creates the stanza in the background; a backup
+  // before it fails (pgBackRest error 55, no backup.info).
+  ASSERT_TRUE(Eventually([&] { return PathExists(repository_ + "/backup/enc/backup.info"); }, 60s));
+  Batch(source_, base, "A");
+  auto backup = c_.Local("backup", {source_, "--type", "full"}, 300s);
+  ASSERT_EQ(backup.exitCode, 0) << backup.output;
+  Batch(source_, base, "B");
+  ArchiveEverything(source_, base);
+  phase("encrypted set backed up and archived");
+
+  // The passphrase: generated, 0600, in pgbackrest.conf (0600) and nowhere
+  // in the repository, whose info files are OpenSSL-encrypted ("Salted__").
+  const std::string keyFile = c_.stateDir() + "/backup-keys/" + source_;
+  auto key = ReadFile(keyFile);
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(key->size(), 64u);
+  EXPECT_TRUE(HasMode(keyFile, 0600));
+  const std::string conf = c_.InstanceDir(source_, source_ + "-1") + "/pgbackrest/pgbackrest.conf";
+  EXPECT_TRUE(HasMode(conf, 0600));
+  auto confText = ReadFile(conf);
+  ASSERT_TRUE(confText.ok());
+  EXPECT_NE(confText->find("repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=" + *key + "\n"), std::string::npos);
+  for (const char* info : {"/backup/enc/backup.info", "/archive/enc/archive.info"}) {
+    auto text = ReadFile(repository_ + std::string(info));
+    ASSERT_TRUE(text.ok()) << info;
+    EXPECT_EQ(text->rfind("Salted__", 0), 0u) << info << " is not encrypted: " << text->substr(0, 40);
+  }
+  EXPECT_EQ(c_.Get(source_).status.backup.value_or(api::BackupStatus{}).repositoryError, "");
+  for (const std::string& log : {AgentLog(source_, source_ + "-1"), PostgresLog(source_, source_ + "-1")}) {
+    EXPECT_EQ(log.find(*key), std::string::npos) << "the passphrase is in a log";
+  }
+  // pgbackrest info without the passphrase cannot read the stanza.
+  ProcessSpec info;
+  info.argv = {"/usr/bin/pgbackrest", "--no-config", "--repo1-path=" + repository_, "--stanza=" + source_,
+               "--log-level-console=off", "--log-level-file=off", "--log-level-stderr=off", "info", "--output=json"};
+  if (RunningAsRoot()) info.runAs = *PostgresUser();
+  auto plain = RunCommand(info, 60s);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->output.find("\"label\""), std::string::npos) << plain->output.substr(0, 400);
+  EXPECT_NE(plain->output.find("Salted__"), std::string::npos) << plain->output.substr(0, 400);
+
+  // Encryption cannot change on the existing set.
+  auto changed = c_.ApplyText(Manifest(source_, 1, base, "  backup:\n    repository:\n      path: " + repository_ + "\n"));
+  EXPECT_EQ(changed.exitCode, 1) << changed.output;
+  EXPECT_NE(changed.output.find("postgresreplicaset enc: spec.backup.encryption: cannot change once the set exists"),
+            std::string::npos)
+      << changed.output;
+
+  // Restores refused before anything is stored: not asked to decrypt, a
+  // wrong passphrase, a missing passphrase file, a set with no kept one.
+  const int restoredBase = FreePortRange(1);
+  ASSERT_GT(restoredBase, 0);
+  auto notDecrypted = c_.ApplyText(Manifest("plain", 1, restoredBase, RecoverySpec("")));
+  EXPECT_EQ(notDecrypted.exitCode, 1) << notDecrypted.output;
+  EXPECT_NE(notDecrypted.output.find("postgresreplicaset plain: spec.bootstrap.recovery.repository.encryption: stanza "
+                                     "enc in repository " + repository_ + " is encrypted: set it to true"),
+            std::string::npos)
+      << notDecrypted.output;
+  auto encrypted = [&](const std::string& extra) {
+    std::string spec = RecoverySpec("");
+    spec.replace(spec.find("        path: "), 0, "        encryption: true\n");
+    return spec + extra;
+  };
+  ASSERT_TRUE(WriteFileAtomic(c_.stateDir() + "/wrong.key", "not-the-passphrase\n", 0600).ok());
+  auto wrong = c_.ApplyText(Manifest(
+      "wrong", 1, restoredBase, encrypted("      encryptionPassphraseFile: " + c_.stateDir() + "/wrong.key\n")));
+  EXPECT_EQ(wrong.exitCode, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("postgresreplicaset wrong: spec.bootstrap.recovery.repository.encryption: the passphrase "
+                              "does not decrypt stanza enc"),
+            std::string::npos)
+      << wrong.output;
+  auto missing = c_.ApplyText(Manifest(
+      "missing", 1, restoredBase, encrypted("      encryptionPassphraseFile: " + c_.stateDir() + "/nosuch.key\n")));
+  EXPECT_EQ(missing.exitCode, 1) << missing.output;
+  EXPECT_NE(missing.output.find("postgresreplicaset missing: spec.bootstrap.recovery.encryptionPassphraseFile " +
+                                c_.stateDir() + "/nosuch.key: "),
+            std::string::npos)
+      << missing.output;
+  for (const auto& refused : {"plain", "wrong", "missing"}) {
+    EXPECT_FALSE(PathExists(c_.stateDir() + "/sets/" + refused)) << refused;
+  }
+  phase("bad restores refused");
+
+  // The source set is deleted; its passphrase is kept, and says so.
+  auto deleted = c_.Local("delete", {source_}, 120s);
+  ASSERT_EQ(deleted.exitCode, 0) << deleted.output;
+  EXPECT_NE(deleted.output.find("kept the repository encryption passphrase of enc in " + keyFile), std::string::npos)
+      << deleted.output;
+  auto keptKey = ReadFile(keyFile);
+  EXPECT_TRUE(keptKey.ok() && *keptKey == *key);
+  phase("source deleted, passphrase kept");
+
+  // Restored with the kept passphrase (no passphrase field): A and B. Its
+  // own set is not encrypted, in the same repository.
+  ASSERT_EQ(c_.ApplyText(Manifest("decrypted", 1, restoredBase,
+                                  encrypted("") + "  backup:\n    repository:\n      path: " + repository_ + "\n"))
+                .exitCode,
+            0);
+  ASSERT_TRUE(c_.WaitReady("decrypted", 180s)) << Message("decrypted", "decrypted-1") << "\n"
+                                               << AgentLog("decrypted", "decrypted-1");
+  EXPECT_EQ(Batches("decrypted", restoredBase), "A:100 B:100");
+  EXPECT_FALSE(PathExists(c_.InstanceDir("decrypted", "decrypted-1") + "/pgbackrest/restore.conf"));
+  Batch("decrypted", restoredBase, "R");
+  ArchiveEverything("decrypted", restoredBase);
+  auto ownInfo = ReadFile(repository_ + "/archive/decrypted/archive.info");
+  EXPECT_TRUE(ownInfo.ok() && ownInfo->rfind("[backrest]", 0) == 0) << "the restored set's own stanza is plain";
+  phase("restored with the kept passphrase");
+}
+
 // spec.backup.bootstrapStandbys: a standby added after a backup is restored
 // from it and catches up from the archive, then streams; before any backup,
 // pg_basebackup.

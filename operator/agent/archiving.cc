@@ -44,10 +44,13 @@ Status WritePostgresFileIfChanged(const InstanceLayout& layout, const std::strin
 
 }  // namespace
 
-postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config) {
+postgres::PgBackRestRepository PgBackRestRepositoryFor(const std::string& path,
+                                                       const std::optional<S3RepositoryConfig>& s3,
+                                                       const std::string& caFile, const std::string& cipherPass) {
   postgres::PgBackRestRepository r;
-  r.path = config.backupRepositoryPath;
-  if (const auto& s3 = config.backupS3) {
+  r.path = path;
+  r.cipherPass = cipherPass;
+  if (s3) {
     postgres::S3Repository& o = r.s3.emplace();
     o.endpoint = s3->endpoint;
     o.port = s3->port;
@@ -55,17 +58,20 @@ postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layo
     o.region = s3->region;
     o.uriStyle = s3->uriStyle;
     o.verifyTLS = s3->verifyTLS;
-    if (!s3->ca.empty()) o.caFile = layout.PgBackRestCaFile();
+    if (!s3->ca.empty()) o.caFile = caFile;
     o.key = s3->key;
     o.keySecret = s3->keySecret;
   }
   return r;
 }
 
-std::string RepositoryKey(const AgentConfig& config) {
-  std::string key = config.backupRepositoryPath;
-  if (config.backupS3) key = "s3://" + config.backupS3->endpoint + "/" + config.backupS3->bucket + key;
-  return key;
+postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config) {
+  return PgBackRestRepositoryFor(config.backupRepositoryPath, config.backupS3, layout.PgBackRestCaFile(),
+                                 config.backupEncryption ? config.backupCipherPass : "");
+}
+
+std::string RepositoryName(const std::string& path, const std::optional<S3RepositoryConfig>& s3) {
+  return s3 ? "s3://" + s3->endpoint + "/" + s3->bucket + path : path;
 }
 
 postgres::PgBackRestConfig PgBackRestConfigFor(const InstanceLayout& layout, int port, const std::string& stanza,
@@ -90,6 +96,10 @@ Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string
 }
 
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
+  if (config.backupEncryption && config.backupCipherPass.empty()) {
+    return Status::Invalid("spec.backup.encryption: no passphrase reached the agent; the repository is not written "
+                           "unencrypted");
+  }
   auto pc = PgBackRestConfigFor(layout, config.port, config.stanza, PgBackRestRepositoryOf(layout, config));
   pc.retentionFull = config.backupRetentionFull;
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
@@ -146,9 +156,34 @@ constexpr int64_t kInfoNoValidBackups = 2;
 
 }  // namespace
 
+namespace {
+
+// Line breaks and tabs become spaces, other bytes outside printable ASCII '?'.
+std::string AsciiText(const std::string& text) {
+  std::string out = text;
+  for (char& c : out) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      c = ' ';
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      c = '?';
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PrintableMessage(const std::string& text) {
+  std::string out = AsciiText(text);
+  return out.size() > 600 ? out.substr(0, 600) + "..." : out;
+}
+
 Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::string& stanza) {
   try {
-    value info = value::parse(infoJson);
+    // pgBackRest quotes unreadable files' raw bytes inside its JSON strings
+    // (control characters, invalid UTF-8): not JSON until they are replaced.
+    value info = value::parse(AsciiText(infoJson));
     if (!info.is_array()) return Status::Invalid("pgbackrest info: not a JSON array");
     for (const auto& entry : info.as_array()) {
       if (JsonString(entry, "name") != stanza) continue;
@@ -156,7 +191,15 @@ Result<RepositoryInfo> ParseBackupInfo(const std::string& infoJson, const std::s
       const value& status = JsonObject(entry, "status");
       const int64_t code = JsonInt(status, "code");
       if (code != kInfoOk && code != kInfoNoValidBackups) {
-        out.error = "pgbackrest info: stanza " + stanza + ": " + JsonString(status, "message");
+        // "other" says nothing: the repository's own status says what failed.
+        std::string message = JsonString(status, "message");
+        if (message == "other" && entry.has_array_field("repo")) {
+          for (const auto& repo : entry.at("repo").as_array()) {
+            const std::string detail = JsonString(JsonObject(repo, "status"), "message");
+            if (!detail.empty()) message = detail;
+          }
+        }
+        out.error = "pgbackrest info: stanza " + stanza + ": " + PrintableMessage(message);
       }
       if (entry.has_array_field("backup")) {
         for (const auto& backup : entry.at("backup").as_array()) {  // oldest first

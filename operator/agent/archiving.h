@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,19 +23,29 @@ namespace pgrs::agent {
 
 inline bool BackupConfigured(const AgentConfig& config) { return !config.backupRepositoryPath.empty(); }
 
-// The repository AgentConfig names (backupRepositoryPath, backupS3) as
-// pgBackRest's repo1, its CA bundle at layout.PgBackRestCaFile().
+// A repository (a POSIX path, or the path inside an S3 bucket) as
+// pgBackRest's repo1, the S3 CA bundle (when it has one) at `caFile`,
+// encrypted with `cipherPass` unless it is "".
+postgres::PgBackRestRepository PgBackRestRepositoryFor(const std::string& path,
+                                                       const std::optional<S3RepositoryConfig>& s3,
+                                                       const std::string& caFile, const std::string& cipherPass);
+// The repository AgentConfig names (backupRepositoryPath, backupS3), its CA
+// bundle at layout.PgBackRestCaFile().
 postgres::PgBackRestRepository PgBackRestRepositoryOf(const InstanceLayout& layout, const AgentConfig& config);
 
-// Names the repository for logs and bookkeeping, without secrets:
+// Names a repository for logs, messages and bookkeeping, without secrets:
 // the path, or s3://endpoint/bucket/path.
-std::string RepositoryKey(const AgentConfig& config);
+std::string RepositoryName(const std::string& path, const std::optional<S3RepositoryConfig>& s3);
+inline std::string RepositoryKey(const AgentConfig& config) {
+  return RepositoryName(config.backupRepositoryPath, config.backupS3);
+}
 
 // Writes <instanceDir>/pgbackrest/ (pgbackrest.conf, the superuser passfile,
 // the S3 CA bundle, spool/, lock/, log/), all owned by the PostgreSQL user
-// (files mode 0600: the S3 keys are in pgbackrest.conf), and creates a POSIX
-// repository's directory if it is missing. Idempotent; a file already as
-// generated is left alone.
+// (files mode 0600: the S3 keys and the encryption passphrase are in
+// pgbackrest.conf), and creates a POSIX repository's directory if it is
+// missing. Idempotent; a file already as generated is left alone. Invalid
+// when spec.backup.encryption has no passphrase (nothing is written).
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 
 // The configuration for one stanza and repository with the instance's data
@@ -49,6 +60,11 @@ Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string
 // PostgreSQL user, with PGHOST=host and the superuser passfile.
 ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza,
                               std::vector<std::string> args);
+
+// `text` as one line of printable ASCII of at most 600 bytes (line breaks
+// become spaces, other bytes '?'): pgBackRest quotes the bytes of a file it
+// could not read (an encrypted one, say) in its messages.
+std::string PrintableMessage(const std::string& text);
 
 // The one reader of `pgbackrest info --output=json` text: the backups of
 // `stanza` (oldest first) and its archive's WAL range. A stanza status

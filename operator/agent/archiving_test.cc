@@ -133,6 +133,24 @@ TEST(AgentConfigBackupTest, S3RoundTripsWithItsSecrets) {
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   ASSERT_TRUE(decoded->backupS3);
   EXPECT_EQ(*decoded->backupS3, s3);
+  // A restore's S3 repository travels the same way, secrets and all.
+  config.restore.emplace();
+  config.restore->repositoryPath = "/sets";
+  config.restore->s3 = DemoS3();
+  config.restore->stanza = "old";
+  decoded = DecodeAgentConfig(EncodeAgentConfig(config));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->restore, config.restore);
+  config.restore->s3->bucket = "";
+  EXPECT_EQ(DecodeAgentConfig(EncodeAgentConfig(config)).status().message(),
+            "config.restore.s3: endpoint and bucket are required");
+  config.restore->s3->bucket = "pgrs";
+  config.restore->encryption = true;
+  config.restore->cipherPass = "passphrase";
+  decoded = DecodeAgentConfig(EncodeAgentConfig(config));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->restore, config.restore);
+  config.restore.reset();
   // The secrets are part of the hash: a new key is pushed again.
   const std::string hash = ConfigHash(config);
   config.backupS3->keySecret = "other";
@@ -196,6 +214,39 @@ TEST_F(PgBackRestConfigurationTest, S3KeysGoIntoTheConfigFileAndTheCaNextToIt) {
   ASSERT_TRUE(WritePgBackRestConfiguration(layout_, config_).ok());
   EXPECT_FALSE(PathExists(layout_.PgBackRestCaFile()));
   EXPECT_EQ(ReadFile(layout_.PgBackRestConfigFile())->find("repo1-storage-ca-file"), std::string::npos);
+}
+
+TEST_F(PgBackRestConfigurationTest, EncryptionPassphraseGoesIntoTheConfigFileOnlyAndIsRequired) {
+  config_.backupEncryption = true;
+  // Without its passphrase nothing is written: never an unencrypted stanza.
+  Status refused = WritePgBackRestConfiguration(layout_, config_);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalid);
+  EXPECT_EQ(refused.message().rfind("spec.backup.encryption: ", 0), 0u) << refused.message();
+  EXPECT_FALSE(PathExists(layout_.PgBackRestConfigFile()));
+  config_.backupCipherPass = "k3pt-passphrase";
+  ASSERT_TRUE(WritePgBackRestConfiguration(layout_, config_).ok());
+  auto conf = ReadFile(layout_.PgBackRestConfigFile());
+  ASSERT_TRUE(conf.ok());
+  EXPECT_NE(conf->find("repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=k3pt-passphrase\n"), std::string::npos)
+      << *conf;
+  EXPECT_TRUE(HasMode(layout_.PgBackRestConfigFile(), 0600));
+  struct stat st{};
+  ASSERT_EQ(::stat(layout_.PgBackRestConfigFile().c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, layout_.postgresUser.uid);
+  ProcessSpec spec = PgBackRestProgram(layout_, "127.0.0.1", "demo", {"backup"});
+  for (const std::string& arg : spec.argv) EXPECT_EQ(arg.find("k3pt"), std::string::npos) << arg;
+  // Round trip, and a new passphrase is a new config.
+  auto decoded = DecodeAgentConfig(EncodeAgentConfig(config_));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->backupEncryption);
+  EXPECT_EQ(decoded->backupCipherPass, "k3pt-passphrase");
+  const std::string hash = ConfigHash(config_);
+  config_.backupCipherPass = "other";
+  EXPECT_NE(ConfigHash(config_), hash);
+  // Unencrypted configs keep their JSON (and hash) as before.
+  config_.backupEncryption = false;
+  config_.backupCipherPass = "";
+  EXPECT_EQ(EncodeAgentConfig(config_).find("Encryption"), std::string::npos);
 }
 
 TEST_F(PgBackRestConfigurationTest, ProgramRunsWithTheInstanceConfigAndReachesPostgresOverTcp) {

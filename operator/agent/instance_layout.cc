@@ -17,6 +17,7 @@ std::string InstanceLayout::PgBackRestPassfile() const { return JoinPath(PgBackR
 std::string InstanceLayout::PgBackRestCaFile() const { return JoinPath(PgBackRestDir(), "s3-ca.pem"); }
 
 std::string InstanceLayout::PgBackRestRestoreConfigFile() const { return JoinPath(PgBackRestDir(), "restore.conf"); }
+std::string InstanceLayout::PgBackRestRestoreCaFile() const { return JoinPath(PgBackRestDir(), "restore-s3-ca.pem"); }
 std::string InstanceLayout::RestoreMarker() const { return JoinPath(instanceDir, "restored"); }
 
 std::string InstanceLayout::PgBin(int major, const std::string& program) const {

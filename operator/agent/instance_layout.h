@@ -34,6 +34,7 @@ struct InstanceLayout {
   // settings removed, this set's passwords set): restore.h.
   std::string RestoreMarker() const;
   std::string PgBackRestCaFile() const;        // spec.backup.repository.s3's CA bundle (PEM)
+  std::string PgBackRestRestoreCaFile() const; // spec.bootstrap.recovery.repository.s3's, until the restore is complete
   std::string PgBin(int major, const std::string& program) const;
 
   // What the data directory says it is: "primary", "standby" (standby.signal

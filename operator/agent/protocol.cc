@@ -33,6 +33,36 @@ std::vector<std::string> ReadStringList(const json::value& v, const char* key) {
   return out;
 }
 
+// config.backupS3 and config.restore.s3.
+json::value EncodeS3(const S3RepositoryConfig& s3) {
+  json::value o = json::value::object();
+  o["endpoint"] = json::value::string(s3.endpoint);
+  o["port"] = json::value::number(s3.port);
+  o["bucket"] = json::value::string(s3.bucket);
+  o["region"] = json::value::string(s3.region);
+  o["uriStyle"] = json::value::string(s3.uriStyle);
+  o["verifyTLS"] = json::value::boolean(s3.verifyTLS);
+  o["key"] = json::value::string(s3.key);
+  o["keySecret"] = json::value::string(s3.keySecret);
+  o["ca"] = json::value::string(s3.ca);
+  return o;
+}
+
+Result<S3RepositoryConfig> DecodeS3(const json::value& o, const std::string& path) {
+  S3RepositoryConfig s3;
+  s3.endpoint = Str(o, "endpoint");
+  s3.port = static_cast<int>(Int(o, "port"));
+  s3.bucket = Str(o, "bucket");
+  s3.region = Str(o, "region");
+  s3.uriStyle = Str(o, "uriStyle");
+  s3.verifyTLS = !o.has_boolean_field("verifyTLS") || o.at("verifyTLS").as_bool();
+  s3.key = Str(o, "key");
+  s3.keySecret = Str(o, "keySecret");
+  s3.ca = Str(o, "ca");
+  if (s3.endpoint.empty() || s3.bucket.empty()) return Status::Invalid(path + ": endpoint and bucket are required");
+  return s3;
+}
+
 json::value BackupInfoJson(const BackupInfo& b) {
   json::value item = json::value::object();
   item["label"] = json::value::string(b.label);
@@ -108,22 +138,18 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     r["targetLsn"] = json::value::string(c.restore->targetLsn);
     r["targetName"] = json::value::string(c.restore->targetName);
     r["targetImmediate"] = json::value::boolean(c.restore->targetImmediate);
+    if (c.restore->s3) r["s3"] = EncodeS3(*c.restore->s3);
+    if (c.restore->encryption) {
+      r["encryption"] = json::value::boolean(true);
+      r["cipherPass"] = json::value::string(c.restore->cipherPass);
+    }
     v["restore"] = r;
   }
   if (c.backupRetentionFull > 0) v["backupRetentionFull"] = json::value::number(c.backupRetentionFull);
-  if (c.backupS3) {
-    const AgentConfig::S3& s3 = *c.backupS3;
-    json::value o = json::value::object();
-    o["endpoint"] = json::value::string(s3.endpoint);
-    o["port"] = json::value::number(s3.port);
-    o["bucket"] = json::value::string(s3.bucket);
-    o["region"] = json::value::string(s3.region);
-    o["uriStyle"] = json::value::string(s3.uriStyle);
-    o["verifyTLS"] = json::value::boolean(s3.verifyTLS);
-    o["key"] = json::value::string(s3.key);
-    o["keySecret"] = json::value::string(s3.keySecret);
-    o["ca"] = json::value::string(s3.ca);
-    v["backupS3"] = o;
+  if (c.backupS3) v["backupS3"] = EncodeS3(*c.backupS3);
+  if (c.backupEncryption) {
+    v["backupEncryption"] = json::value::boolean(true);
+    v["backupCipherPass"] = json::value::string(c.backupCipherPass);
   }
   return v.serialize();
 }
@@ -186,26 +212,24 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
       if (restore.repositoryPath.empty() || restore.stanza.empty()) {
         return Status::Invalid("config.restore: needs repositoryPath and stanza");
       }
+      restore.encryption = Bool(r, "encryption");
+      restore.cipherPass = Str(r, "cipherPass");
+      if (r.has_object_field("s3")) {
+        auto s3 = DecodeS3(r.at("s3"), "config.restore.s3");
+        if (!s3.ok()) return s3.status();
+        restore.s3 = *s3;
+      }
     }
     if (v.has_object_field("backupS3")) {
-      const json::value& o = v.at("backupS3");
-      AgentConfig::S3& s3 = c.backupS3.emplace();
-      s3.endpoint = Str(o, "endpoint");
-      s3.port = static_cast<int>(Int(o, "port"));
-      s3.bucket = Str(o, "bucket");
-      s3.region = Str(o, "region");
-      s3.uriStyle = Str(o, "uriStyle");
-      s3.verifyTLS = !o.has_boolean_field("verifyTLS") || o.at("verifyTLS").as_bool();
-      s3.key = Str(o, "key");
-      s3.keySecret = Str(o, "keySecret");
-      s3.ca = Str(o, "ca");
+      auto s3 = DecodeS3(v.at("backupS3"), "config.backupS3");
+      if (!s3.ok()) return s3.status();
+      c.backupS3 = *s3;
       if (c.backupRepositoryPath.empty()) {
         return Status::Invalid("config.backupS3: needs config.backupRepositoryPath (the path in the bucket)");
       }
-      if (s3.endpoint.empty() || s3.bucket.empty()) {
-        return Status::Invalid("config.backupS3: endpoint and bucket are required");
-      }
     }
+    c.backupEncryption = Bool(v, "backupEncryption");
+    c.backupCipherPass = Str(v, "backupCipherPass");
     if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {
       return Status::Invalid("config.upstreamHost: a standby needs an upstream");
     }

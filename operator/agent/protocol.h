@@ -19,17 +19,40 @@
 
 namespace pgrs::agent {
 
+// An S3 bucket as a pgBackRest repository (spec.backup.repository.s3,
+// spec.bootstrap.recovery.repository.s3); the repository's path is beside it.
+struct S3RepositoryConfig {
+  std::string endpoint;  // a host
+  int port = 0;          // 0: HTTPS's 443
+  std::string bucket;
+  std::string region;
+  std::string uriStyle = "host";
+  bool verifyTLS = true;
+  // Secrets, filled in by the executor (never by reconcilers, never
+  // logged): the access keys, and the CA bundle (PEM text; "" = the
+  // system's CAs).
+  std::string key;
+  std::string keySecret;
+  std::string ca;
+  bool operator==(const S3RepositoryConfig&) const = default;
+};
+
 // A primary whose data directory does not exist yet is restored from this
 // pgBackRest repository and stanza instead of initialized (a new set's
 // spec.bootstrap.recovery), recovering to at most one target (none = the
 // end of the archive) and then promoted.
 struct RestoreConfig {
-  std::string repositoryPath;
+  std::string repositoryPath;  // a POSIX directory, or the path inside s3's bucket
+  std::optional<S3RepositoryConfig> s3;
   std::string stanza;  // the set whose backups these are
   std::string targetTime;  // RFC 3339
   std::string targetLsn;   // "X/Y"
   std::string targetName;  // a restore point
   bool targetImmediate = false;
+  // The repository's files are encrypted (spec.bootstrap.recovery.repository.encryption);
+  // cipherPass is their passphrase, a secret filled in by the executor.
+  bool encryption = false;
+  std::string cipherPass;
   bool operator==(const RestoreConfig&) const = default;
 };
 
@@ -88,22 +111,14 @@ struct AgentConfig {
   std::optional<RestoreConfig> restore;
   // spec.backup.repository.s3: the repository is backupRepositoryPath inside
   // this bucket. Unset: backupRepositoryPath is a POSIX directory.
-  struct S3 {
-    std::string endpoint;  // a host
-    int port = 0;          // 0: HTTPS's 443
-    std::string bucket;
-    std::string region;
-    std::string uriStyle = "host";
-    bool verifyTLS = true;
-    // Secrets, filled in by the executor (never by reconcilers, never
-    // logged): the access keys, and the CA bundle (PEM text; "" = the
-    // system's CAs).
-    std::string key;
-    std::string keySecret;
-    std::string ca;
-    bool operator==(const S3&) const = default;
-  };
+  using S3 = S3RepositoryConfig;
   std::optional<S3> backupS3;
+  // spec.backup.encryption: the repository's files are encrypted with
+  // backupCipherPass, a secret filled in by the executor (never by
+  // reconcilers, never logged). The agent refuses to write an unencrypted
+  // configuration when it is missing.
+  bool backupEncryption = false;
+  std::string backupCipherPass;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;

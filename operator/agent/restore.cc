@@ -12,6 +12,7 @@
 #include "operator/agent/postmaster.h"
 #include "operator/api/types.h"
 #include "operator/postgres/config.h"
+#include "operator/postgres/pgbackrest.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
 #include "operator/util/lsn.h"
@@ -60,10 +61,42 @@ bool IsRestoreSetting(const std::string& line) {
 
 }  // namespace
 
+std::string RestoreRepositoryProblem(const std::string& infoError, const RestoreConfig& restore) {
+  const auto has = [&](const char* text) { return infoError.find(text) != std::string::npos; };
+  const std::string repository = RepositoryName(restore.repositoryPath, restore.s3);
+  const std::string field = std::string(kField) + ".repository";
+  if (infoError.empty() || has("missing stanza path")) return "";  // the stanza is not there: the source's problem
+  // pgBackRest read an encrypted info file as plain text ("Salted__" is
+  // OpenSSL's header), an encrypted one with the wrong passphrase (garbage
+  // where the ini should be), or a plain one as encrypted.
+  const bool unreadableIni = has("key/value found outside of section");
+  if (!restore.encryption && unreadableIni && has("Salted__")) {
+    return field + ".encryption: stanza " + restore.stanza + " in repository " + repository +
+           " is encrypted: set it to true (with the source's passphrase)";
+  }
+  if (restore.encryption && unreadableIni) {
+    return field + ".encryption: the passphrase does not decrypt stanza " + restore.stanza + " in repository " +
+           repository + " (wrong spec.bootstrap.recovery.encryptionPassphraseFile, or the source set's kept one "
+           "is not the one its repository was encrypted with)";
+  }
+  if (restore.encryption && has("cipher header invalid")) {
+    return field + ".encryption: stanza " + restore.stanza + " in repository " + repository +
+           " is not encrypted: set it to false";
+  }
+  if (has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") || has("AccessDenied")) {
+    return field + ".s3: " + repository + " refused the access keys (credentialsFile, or credentialsSecret in " +
+           "Kubernetes): " + infoError;
+  }
+  return field + ": " + repository + " cannot be read: " + infoError;
+}
+
 Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const RestoreConfig& restore, int majorVersion) {
-  const std::string where = "stanza " + restore.stanza + " in repository " + restore.repositoryPath;
+  const std::string where = "stanza " + restore.stanza + " in repository " + RepositoryName(restore.repositoryPath, restore.s3);
   const std::vector<BackupInfo>& backups = info.backups;
   if (backups.empty()) {
+    if (std::string problem = RestoreRepositoryProblem(info.error, restore); !problem.empty()) {
+      return Status::Invalid(problem);
+    }
     std::string why = info.error.empty() ? "" : " (" + info.error + ")";
     return Status::Invalid(std::string(kField) + ".source: " + where + " has no backup to restore" + why);
   }
@@ -108,26 +141,54 @@ Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const Restore
 }
 
 Result<BackupInfo> FindRestoreBackup(const std::string& pgbackrest, const RestoreConfig& restore,
-                                    const std::optional<UserIds>& runAs, int majorVersion) {
-  // Without any configuration file: nothing is written, no lock taken.
-  ProcessSpec spec;
-  spec.argv = {pgbackrest,
-               "--no-config",
-               "--repo1-path=" + restore.repositoryPath,
-               "--stanza=" + restore.stanza,
-               "--log-level-console=off",
-               "--log-level-file=off",
-               "--log-level-stderr=error",
-               "info",
-               "--output=json"};
-  spec.workingDir = "/";
-  spec.runAs = runAs;
-  auto run = RunCommand(spec, 120s);
-  if (!run.ok()) return run.status().WithContext(std::string(kField) + ".repository: pgbackrest info");
-  if (!run->ok()) {
-    return Status::Unavailable(std::string(kField) + ".repository: pgbackrest info failed: " + run->output);
+                                     const std::optional<UserIds>& runAs, int majorVersion) {
+  if (restore.encryption && restore.cipherPass.empty()) {
+    return Status::Invalid(std::string(kField) + ".repository.encryption: no passphrase for the encrypted repository");
   }
-  auto info = ParseBackupInfo(run->output, restore.stanza);
+  // The repository's options (S3 keys among them) go into a configuration
+  // file of their own, never onto the command line; it lives only as long as
+  // the command, in a fresh directory only the PostgreSQL user can read.
+  char dirTemplate[] = "/tmp/pgrs-restore-check-XXXXXX";
+  if (::mkdtemp(dirTemplate) == nullptr) return Status::Unavailable("mkdtemp /tmp/pgrs-restore-check: failed");
+  const std::string dir = dirTemplate;
+  auto run = [&]() -> Result<CommandResult> {
+    if (runAs) PGRS_RETURN_IF_ERROR(ChownPath(dir, runAs->uid, runAs->gid));
+    const std::string caFile = JoinPath(dir, "ca.pem");
+    const std::string configFile = JoinPath(dir, "pgbackrest.conf");
+    std::vector<std::pair<std::string, std::string>> files = {
+        {configFile,
+         "[global]\n" + postgres::RepositoryOptions(PgBackRestRepositoryFor(restore.repositoryPath, restore.s3, caFile,
+                                                                            restore.cipherPass))}};
+    if (restore.s3 && !restore.s3->ca.empty()) files.emplace_back(caFile, restore.s3->ca);
+    for (const auto& [path, text] : files) {
+      PGRS_RETURN_IF_ERROR(WriteFileAtomic(path, text, 0600));
+      if (runAs) PGRS_RETURN_IF_ERROR(ChownPath(path, runAs->uid, runAs->gid));
+    }
+    // Nothing is written, no lock taken: info only reads.
+    ProcessSpec spec;
+    spec.argv = {pgbackrest,
+                 "--config=" + configFile,
+                 "--stanza=" + restore.stanza,
+                 "--log-level-console=off",
+                 "--log-level-file=off",
+                 "--log-level-stderr=error",
+                 "info",
+                 "--output=json"};
+    spec.workingDir = "/";
+    spec.runAs = runAs;
+    return RunCommand(spec, 120s);
+  };
+  auto result = run();
+  RemoveTree(dir).ok();
+  if (!result.ok()) return result.status().WithContext(std::string(kField) + ".repository: pgbackrest info");
+  if (!result->ok()) {
+    const std::string output = PrintableMessage(result->output);
+    if (std::string problem = RestoreRepositoryProblem(output, restore); !problem.empty()) {
+      return Status::Invalid(problem);
+    }
+    return Status::Unavailable(std::string(kField) + ".repository: pgbackrest info failed: " + output);
+  }
+  auto info = ParseBackupInfo(result->output, restore.stanza);
   if (!info.ok()) return info.status();
   return ChooseRestoreBackup(*info, restore, majorVersion);
 }
@@ -224,13 +285,19 @@ Status Restore(const InstanceLayout& layout, const AgentConfig& config, const Bo
                                   config.majorVersion);
   if (!backup.ok()) return backup.status();
   spdlog::info("restoring instance={} stanza={} repository={} backup={} target=\"{}\"", layout.name, restore.stanza,
-               restore.repositoryPath, backup->label, DescribeTarget(restore));
+               RepositoryName(restore.repositoryPath, restore.s3), backup->label, DescribeTarget(restore));
 
-  // 2. Into a temporary directory, renamed into place once complete.
-  postgres::PgBackRestRepository repository;
-  repository.path = restore.repositoryPath;
-  auto pc = PgBackRestConfigFor(layout, config.port, restore.stanza, repository);
+  // 2. Into a temporary directory, renamed into place once complete. The
+  // source repository has a configuration file (and CA bundle) of its own,
+  // beside this set's: restore_command reads the source's archive with it
+  // until the promotion.
+  auto pc = PgBackRestConfigFor(
+      layout, config.port, restore.stanza,
+      PgBackRestRepositoryFor(restore.repositoryPath, restore.s3, layout.PgBackRestRestoreCaFile(), restore.cipherPass));
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestRestoreConfigFile(), pc));
+  if (pc.repository.s3 && !pc.repository.s3->caFile.empty()) {
+    PGRS_RETURN_IF_ERROR(layout.WritePostgresFile(layout.PgBackRestRestoreCaFile(), restore.s3->ca));
+  }
   const std::string tmp = layout.DataDir() + ".restore";
   ProcessSpec program;
   program.argv = {layout.pgbackrest, "--config=" + layout.PgBackRestRestoreConfigFile(), "--stanza=" + restore.stanza};
@@ -344,6 +411,10 @@ Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config) {
       spdlog::warn("stanza-create before the restored primary's first start failed instance={} stanza={}: {}",
                    layout.name, config.stanza, created.ok() ? created->output : created.status().message());
     }
+  }
+  // The source repository's configuration held its secrets; nothing reads it now.
+  for (const std::string& file : {layout.PgBackRestRestoreConfigFile(), layout.PgBackRestRestoreCaFile()}) {
+    ::unlink(file.c_str());
   }
   ::unlink(layout.RestoreMarker().c_str());
   spdlog::info("restore complete instance={}: recovery settings removed, passwords set", layout.name);

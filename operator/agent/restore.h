@@ -32,15 +32,23 @@
 
 namespace pgrs::agent {
 
+// What a failed `pgbackrest info` of the source (RepositoryInfo::error)
+// says about spec.bootstrap.recovery, the field first: keys the server
+// refused, a repository that cannot be read. "" when there is no error or
+// the stanza is missing (the source's problem, which ChooseRestoreBackup names).
+std::string RestoreRepositoryProblem(const std::string& infoError, const RestoreConfig& restore);
+
 // The backup a restore to `restore`'s target starts from, or Invalid naming
 // the field of spec.bootstrap.recovery that cannot be satisfied (no backup
 // at all, a target before the end of the oldest backup, another major).
 // `info` is what ParseBackupInfo (archiving.h) read of the source stanza.
 Result<BackupInfo> ChooseRestoreBackup(const RepositoryInfo& info, const RestoreConfig& restore, int majorVersion);
 
-// Step 1: `pgbackrest info` of the source stanza (as `runAs`, without any
-// configuration file), then ChooseRestoreBackup. What `pgrs local apply`
-// checks before it stores a set, and what the agent restores.
+// Step 1: `pgbackrest info` of the source stanza (as `runAs`, with a
+// configuration file of the repository alone, made for the command and
+// removed after it), then ChooseRestoreBackup. What `pgrs local apply`
+// checks before it stores a set, and what the agent restores. `restore`
+// carries its secrets (S3 keys and CA).
 Result<BackupInfo> FindRestoreBackup(const std::string& pgbackrest, const RestoreConfig& restore,
                                      const std::optional<UserIds>& runAs, int majorVersion);
 
@@ -78,7 +86,8 @@ bool RestoreRecovering(const InstanceLayout& layout);
 // FinishRestore.
 bool RestorePromoted(const InstanceLayout& layout);
 // Step 4, with PostgreSQL stopped; with spec.backup also this set's own
-// stanza (offline), so that its first archived file finds it.
+// stanza (offline), so that its first archived file finds it. The source
+// repository's configuration file and CA bundle are removed.
 Status FinishRestore(const InstanceLayout& layout, const AgentConfig& config);
 
 // "restore 12.34%" of a `pgbackrest restore --log-level-console=detail` line.

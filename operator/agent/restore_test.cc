@@ -94,6 +94,65 @@ TEST(ChooseRestoreBackup, NamesTheFieldThatCannotBeSatisfied) {
       << none.status().message();
 }
 
+TEST(RestoreRepositoryProblem, NamesTheFieldOfWhatTheRepositoryAnswered) {
+  RestoreConfig s3 = Target("", "");
+  s3.repositoryPath = "/sets";
+  s3.s3 = S3RepositoryConfig{"localhost", 9000, "pgrs", "us-east-1", "path", true, "KEY", "SECRET", ""};
+  RestoreConfig encrypted = Target("", "");
+  encrypted.encryption = true;
+  encrypted.cipherPass = "SECRET";
+  struct Case {
+    const RestoreConfig& restore;
+    std::string error;
+    std::string problem;  // its beginning; "" = none (ChooseRestoreBackup names the source)
+  };
+  const Case cases[] = {
+      {s3, "", ""},
+      {Target("", ""), "pgbackrest info: stanza bk: missing stanza path", ""},
+      {s3, "pgbackrest info: stanza bk: [ProtocolError] HTTP request failed with 403 (Forbidden): *** Path/Query ***: "
+           "/pgrs *** Response Content ***: <Error><Code>InvalidAccessKeyId</Code>",
+       "spec.bootstrap.recovery.repository.s3: s3://localhost/pgrs/sets refused the access keys (credentialsFile, or "
+       "credentialsSecret in Kubernetes): pgbackrest info: stanza bk: [ProtocolError]"},
+      {s3, "SignatureDoesNotMatch", "spec.bootstrap.recovery.repository.s3: s3://localhost/pgrs/sets refused"},
+      {Target("", ""),
+       "pgbackrest info: stanza bk: [FormatError] unable to load info file '/backups/backup/bk/backup.info' or "
+       "'/backups/backup/bk/backup.info.copy': FormatError: key/value found outside of section at line 1: Salted__??",
+       "spec.bootstrap.recovery.repository.encryption: stanza bk in repository /backups is encrypted: set it to true"},
+      {encrypted, "FormatError: key/value found outside of section at line 1: ??z??",
+       "spec.bootstrap.recovery.repository.encryption: the passphrase does not decrypt stanza bk in repository "
+       "/backups (wrong spec.bootstrap.recovery.encryptionPassphraseFile"},
+      {encrypted, "[CryptoError] unable to load info file: CryptoError: cipher header invalid HINT: is or was the repo "
+                  "encrypted?",
+       "spec.bootstrap.recovery.repository.encryption: stanza bk in repository /backups is not encrypted: set it to "
+       "false"},
+      {Target("", ""), "pgbackrest info: stanza bk: [PathOpenError] unable to list file info for path '/backups'",
+       "spec.bootstrap.recovery.repository: /backups cannot be read: pgbackrest info: stanza bk: [PathOpenError]"},
+  };
+  for (const auto& c : cases) {
+    const std::string problem = RestoreRepositoryProblem(c.error, c.restore);
+    EXPECT_EQ(problem.substr(0, c.problem.size()), c.problem) << c.error;
+    EXPECT_EQ(problem.empty(), c.problem.empty()) << c.error;
+    EXPECT_EQ(problem.find("SECRET"), std::string::npos);
+  }
+  // And ChooseRestoreBackup returns it for a stanza it could not read.
+  RepositoryInfo unreadable;
+  unreadable.error = "pgbackrest info: stanza bk: [ProtocolError] InvalidAccessKeyId";
+  EXPECT_EQ(ChooseRestoreBackup(unreadable, s3, 15).status().message().rfind("spec.bootstrap.recovery.repository.s3: ", 0),
+            0u);
+}
+
+TEST(ParseBackupInfo, AnUnreadableStanzaSaysWhyInPrintableText) {
+  // pgBackRest 2.45 reading an encrypted repository without the passphrase:
+  // the stanza says "other", the repository the reason, quoting the bytes.
+  const std::string json = std::string(R"([{"archive":[],"backup":[],"cipher":"none","db":[],"name":"bk","repo":[{"cipher":"none","key":1,"status":{"code":99,"message":"[FormatError] unable to load info file: key/value found outside of section at line 1: Salted__)") +
+                           "\x94\x01\xe9" + R"(
+HINT: has a stanza-create been performed?"}}],"status":{"code":99,"message":"other"}}])";
+  auto info = ParseBackupInfo(json, "bk");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->error, "pgbackrest info: stanza bk: [FormatError] unable to load info file: key/value found outside "
+                         "of section at line 1: Salted__??? HINT: has a stanza-create been performed?");
+}
+
 TEST(RestoreRecoverySettings, RecoverToTheTargetThenPromoteAndAreRemovedAfter) {
   RestoreConfig r = Target("time", "2026-12-03T11:40:00Z");
   std::string text = RestoreRecoverySettings("/usr/bin/pgbackrest", "/i/pgbackrest/restore.conf", r);

@@ -382,14 +382,21 @@ void DecodeScheduleFields(Decoder& d, const YAML::Node& node, const std::string&
            });
 }
 
-// spec.backup.repository and spec.bootstrap.recovery.repository.
-void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& path, BackupRepositorySpec& out) {
+// spec.backup.repository and spec.bootstrap.recovery.repository (which
+// alone has `encryption`: pass it).
+void DecodeRepository(Decoder& d, const YAML::Node& node, const std::string& path, BackupRepositorySpec& out,
+                      std::optional<bool>* encryption = nullptr) {
+  const Field repositoryPath{"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }};
+  const Field volumeClaim{"volumeClaim",
+                          [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.volumeClaim); }};
+  const Field s3{"s3", [&](const YAML::Node& v, const std::string& p) { DecodeS3(d, v, p, out.s3.emplace()); }};
+  if (encryption == nullptr) {
+    d.Object(node, path, {repositoryPath, volumeClaim, s3});
+    return;
+  }
   d.Object(node, path,
-           {
-               {"path", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.path); }},
-               {"volumeClaim", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, out.volumeClaim); }},
-               {"s3", [&](const YAML::Node& v, const std::string& p) { DecodeS3(d, v, p, out.s3.emplace()); }},
-           });
+           {repositoryPath, volumeClaim, s3,
+            {"encryption", [&](const YAML::Node& v, const std::string& p) { d.Read(v, p, *encryption); }}});
 }
 
 void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, ReplicaSetSpec& out) {
@@ -473,6 +480,7 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                {"repository", [&](N v2, P p2) { DecodeRepository(d, v2, p2, b.repository); }},
                                {"fromStandby", [&](N v2, P p2) { d.Read(v2, p2, b.fromStandby); }},
                                {"bootstrapStandbys", [&](N v2, P p2) { d.Read(v2, p2, b.bootstrapStandbys); }},
+                               {"encryption", [&](N v2, P p2) { d.Read(v2, p2, b.encryption); }},
                                {"retention",
                                 [&](N v2, P p2) {
                                   d.Object(v2, p2, {{"full", [&](N v3, P p3) { d.Read(v3, p3, b.retention.full); }}});
@@ -496,7 +504,13 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                                            {
                                                {"source", [&](N v3, P p3) { d.Read(v3, p3, r.source); }},
                                                {"repository",
-                                                [&](N v3, P p3) { DecodeRepository(d, v3, p3, r.repository); }},
+                                                [&](N v3, P p3) {
+                                                  DecodeRepository(d, v3, p3, r.repository, &r.repository.encryption);
+                                                }},
+                                               {"encryptionPassphraseFile",
+                                                [&](N v3, P p3) { d.Read(v3, p3, r.encryptionPassphraseFile); }},
+                                               {"encryptionPassphraseSecret",
+                                                [&](N v3, P p3) { d.Read(v3, p3, r.encryptionPassphraseSecret); }},
                                                {"target",
                                                 [&](N v3, P p3) {
                                                   RecoveryTargetSpec& t = r.target.emplace();
@@ -921,6 +935,7 @@ value SpecToJson(const ReplicaSetSpec& s) {
     backup["repository"] = RepositoryToJson(s.backup->repository);
     PutOptional(backup, "fromStandby", s.backup->fromStandby);
     PutOptional(backup, "bootstrapStandbys", s.backup->bootstrapStandbys);
+    PutOptional(backup, "encryption", s.backup->encryption);
     value retention = NewObject();
     PutOptional(retention, "full", s.backup->retention.full);
     PutIfNotEmpty(backup, "retention", std::move(retention));
@@ -935,7 +950,11 @@ value SpecToJson(const ReplicaSetSpec& s) {
       const RecoverySpec& r = *s.bootstrap->recovery;
       value recovery = NewObject();
       PutString(recovery, "source", r.source);
-      recovery["repository"] = RepositoryToJson(r.repository);
+      value repository = RepositoryToJson(r.repository);
+      PutOptional(repository, "encryption", r.repository.encryption);
+      recovery["repository"] = std::move(repository);
+      PutString(recovery, "encryptionPassphraseFile", r.encryptionPassphraseFile);
+      PutString(recovery, "encryptionPassphraseSecret", r.encryptionPassphraseSecret);
       if (r.target) {
         value target = NewObject();
         PutString(target, "time", r.target->time);

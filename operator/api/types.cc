@@ -155,12 +155,18 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
   if (spec.backup && !spec.backup->fromStandby) spec.backup->fromStandby = true;
   if (spec.backup && !spec.backup->bootstrapStandbys) spec.backup->bootstrapStandbys = false;
-  if (spec.backup && spec.backup->repository.s3) {
-    S3RepositorySpec& s3 = *spec.backup->repository.s3;
-    if (s3.uriStyle.empty()) s3.uriStyle = "host";
-    if (s3.path.empty()) s3.path = "/";
-    if (!s3.verifyTLS) s3.verifyTLS = true;
+  if (spec.backup && !spec.backup->encryption) spec.backup->encryption = false;
+  if (spec.bootstrap && spec.bootstrap->recovery && !spec.bootstrap->recovery->repository.encryption) {
+    spec.bootstrap->recovery->repository.encryption = false;
   }
+  auto defaultS3 = [](std::optional<S3RepositorySpec>& s3) {
+    if (!s3) return;
+    if (s3->uriStyle.empty()) s3->uriStyle = "host";
+    if (s3->path.empty()) s3->path = "/";
+    if (!s3->verifyTLS) s3->verifyTLS = true;
+  };
+  if (spec.backup) defaultS3(spec.backup->repository.s3);
+  if (spec.bootstrap && spec.bootstrap->recovery) defaultS3(spec.bootstrap->recovery->repository.s3);
 }
 
 std::optional<Endpoint> ParseEndpoint(const std::string& text) {
@@ -433,8 +439,20 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
       fail(path + ".source", problem);
     }
     ValidateRepository(r.repository, path + ".repository", fail);
-    if (r.repository.s3) {
-      fail(path + ".repository.s3", "is not supported for a restore yet: restore from a POSIX repository (path)");
+    const bool encrypted = r.repository.encryption.value_or(false);
+    for (const auto& [field, value] :
+         {std::pair<const char*, const std::string&>{"encryptionPassphraseFile", r.encryptionPassphraseFile},
+          {"encryptionPassphraseSecret", r.encryptionPassphraseSecret}}) {
+      if (!value.empty() && !encrypted) {
+        fail(path + "." + field, "needs spec.bootstrap.recovery.repository.encryption: true");
+      }
+    }
+    if (!r.encryptionPassphraseFile.empty() && !r.encryptionPassphraseSecret.empty()) {
+      fail(path, "at most one of encryptionPassphraseFile and encryptionPassphraseSecret may be set");
+    }
+    ValidateRepositoryPath(r.encryptionPassphraseFile, path + ".encryptionPassphraseFile", false, fail);
+    if (!r.encryptionPassphraseSecret.empty() && !IsObjectName(r.encryptionPassphraseSecret)) {
+      fail(path + ".encryptionPassphraseSecret", "must be a Secret's name (lowercase letters, digits, '-' and '.')");
     }
     if (spec.postgres.version < 12) {
       fail(path, "needs spec.postgres.version 12 or later (recovery.signal and recovery settings in postgresql.conf)");
@@ -487,8 +505,21 @@ std::vector<FieldError> ValidateForMode(const PostgresReplicaSet& object, Mode m
     }
   };
   if (object.spec.backup) check(object.spec.backup->repository, "spec.backup.repository");
+  if (mode == Mode::kKubernetes && object.spec.backup && object.spec.backup->encryption.value_or(false)) {
+    errors.push_back({"spec.backup.encryption", "is not supported in Kubernetes mode yet (pgrs local only)"});
+  }
   if (object.spec.bootstrap && object.spec.bootstrap->recovery) {
-    check(object.spec.bootstrap->recovery->repository, "spec.bootstrap.recovery.repository");
+    const RecoverySpec& recovery = *object.spec.bootstrap->recovery;
+    check(recovery.repository, "spec.bootstrap.recovery.repository");
+    if (mode == Mode::kKubernetes && !recovery.encryptionPassphraseFile.empty()) {
+      errors.push_back({"spec.bootstrap.recovery.encryptionPassphraseFile",
+                        "is local mode's: in Kubernetes set encryptionPassphraseSecret"});
+    }
+    if (mode == Mode::kLocal && !recovery.encryptionPassphraseSecret.empty()) {
+      errors.push_back({"spec.bootstrap.recovery.encryptionPassphraseSecret",
+                        "is Kubernetes' only: in local mode set encryptionPassphraseFile, or leave both unset for "
+                        "the source set's kept passphrase"});
+    }
   }
   return errors;
 }
@@ -499,6 +530,12 @@ std::vector<FieldError> ValidateUpdate(const PostgresReplicaSet& existing, const
     errors.push_back({"spec.bootstrap",
                       "cannot change once the set exists: a set is bootstrapped (and restored) only when it is "
                       "created; restore into a new set instead"});
+  }
+  if (existing.spec.backup && updated.spec.backup &&
+      existing.spec.backup->encryption.value_or(false) != updated.spec.backup->encryption.value_or(false)) {
+    errors.push_back({"spec.backup.encryption",
+                      "cannot change once the set exists: pgBackRest cannot mix encrypted and plain files in the "
+                      "set's stanza; create a new set (a restore into it keeps the data)"});
   }
   return errors;
 }

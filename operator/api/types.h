@@ -200,6 +200,11 @@ struct BackupSpec {
   // yet, pg_basebackup. Defaulted to false (see the README for why).
   std::optional<bool> bootstrapStandbys;
   BackupScheduleSpec schedule;
+  // Encrypt the repository's files (pgBackRest repo1-cipher-type
+  // aes-256-cbc) with a passphrase pgrs generates and keeps (local mode:
+  // DIR/backup-keys/<set>, kept when the set is deleted). Defaulted to
+  // false; cannot change once the set exists.
+  std::optional<bool> encryption;
 
   bool operator==(const BackupSpec&) const = default;
 };
@@ -222,10 +227,24 @@ struct RecoveryTargetSpec {
 // exist still or be long gone) and recovered to `target`, then promoted on
 // a new timeline. Only when the set is created: it cannot be added, changed
 // or removed later.
+// The repository a restore reads: a BackupRepositorySpec, plus whether its
+// files are encrypted (the source set's spec.backup.encryption).
+struct RecoveryRepositorySpec : BackupRepositorySpec {
+  std::optional<bool> encryption;  // defaulted to false
+
+  bool operator==(const RecoveryRepositorySpec&) const = default;
+};
+
 struct RecoverySpec {
   std::string source;
-  BackupRepositorySpec repository;
+  RecoveryRepositorySpec repository;
   std::optional<RecoveryTargetSpec> target;
+  // With repository.encryption, where the passphrase comes from: a file
+  // holding it (local mode; unset, the source set's kept passphrase,
+  // DIR/backup-keys/<source>), or a Secret with key passphrase (Kubernetes).
+  // At most one.
+  std::string encryptionPassphraseFile;
+  std::string encryptionPassphraseSecret;
 
   bool operator==(const RecoverySpec&) const = default;
 };
@@ -435,13 +454,16 @@ void ApplyDefaults(ReplicaSetSpec& spec);
 std::vector<FieldError> Validate(const PostgresReplicaSet& object);
 
 // What may not change when `updated` replaces the stored `existing` (same
-// name): spec.bootstrap, which only a new set uses. Empty = allowed.
+// name): spec.bootstrap, which only a new set uses, and
+// spec.backup.encryption, which pgBackRest cannot change in a stanza that
+// exists. Empty = allowed.
 std::vector<FieldError> ValidateUpdate(const PostgresReplicaSet& existing, const PostgresReplicaSet& updated);
 
 // What one mode cannot run, for a spec Validate accepts: a repository of the
 // other mode (a local path in Kubernetes, where a Pod's files are lost with
 // it; a volumeClaim in local mode), the other mode's secrets (files in
-// Kubernetes, Secrets in local mode).
+// Kubernetes, Secrets in local mode), and spec.backup.encryption in
+// Kubernetes (its passphrase Secret is not made there yet).
 enum class Mode { kLocal, kKubernetes };
 std::vector<FieldError> ValidateForMode(const PostgresReplicaSet& object, Mode mode);
 

@@ -88,6 +88,7 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.backup->bootstrapStandbys = true;
   o.spec.backup->retention.full = 2;
   o.spec.backup->schedule = {"0 2 * * 0", "0 2 * * 1-6", "*/15 * * * *"};
+  o.spec.backup->encryption = true;
 
   ReplicaSetStatus& s = o.status;
   s.phase = "Healthy";
@@ -249,7 +250,11 @@ TEST(ApplyDefaults, FillsEveryUnsetField) {
   spec.backup.emplace().repository.path = "/b";
   ApplyDefaults(spec);
   EXPECT_EQ(spec.backup->fromStandby, true);
+  EXPECT_EQ(spec.backup->encryption, false);
   EXPECT_FALSE(spec.backup->retention.full.has_value());  // keep every backup
+  spec.bootstrap.emplace().recovery.emplace().repository.path = "/b";
+  ApplyDefaults(spec);
+  EXPECT_EQ(spec.bootstrap->recovery->repository.encryption, false);
 }
 
 TEST(ApplyDefaults, KeepsWhatTheUserSetIncludingFalseAndZero) {
@@ -733,6 +738,41 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.backup.repository.s3", "at most one of caFile and caSecret may be set"}},
         ValidateRow{"S3CaFileNewline", "  backup: {repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c, caFile: \"/ca\\nx\"}}}\n",
                     {"spec.backup.repository.s3.caFile", "must not contain a line break"}},
+        ValidateRow{"RecoveryS3NoCredentials",
+                    "  bootstrap: {recovery: {source: old, repository: {s3: {endpoint: s3.example, bucket: pgrs, region: r1}}}}\n",
+                    {"spec.bootstrap.recovery.repository.s3",
+                     "exactly one of credentialsFile (local mode) and credentialsSecret (Kubernetes) must be set"}},
+        ValidateRow{"RecoveryS3BucketMissing",
+                    "  bootstrap: {recovery: {source: old, repository: {s3: {endpoint: s3.example, region: r1, credentialsFile: /c}}}}\n",
+                    {"spec.bootstrap.recovery.repository.s3.bucket", "is required"}},
+        ValidateRow{"RecoveryPathAndS3",
+                    "  bootstrap: {recovery: {source: old, repository: {path: /b, s3: {endpoint: s3.example, bucket: pgrs, region: r1, credentialsFile: /c}}}}\n",
+                    {"spec.bootstrap.recovery.repository",
+                     "exactly one of path (a POSIX repository, local mode), volumeClaim (a ReadWriteMany "
+                     "PersistentVolumeClaim, Kubernetes) and s3 must be set"}},
+        ValidateRow{"RecoveryPassphraseFileWithoutEncryption",
+                    "  bootstrap: {recovery: {source: old, repository: {path: /b}, encryptionPassphraseFile: /k}}\n",
+                    {"spec.bootstrap.recovery.encryptionPassphraseFile",
+                     "needs spec.bootstrap.recovery.repository.encryption: true"}},
+        ValidateRow{"RecoveryPassphraseSecretWithoutEncryption",
+                    "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: false}, "
+                    "encryptionPassphraseSecret: k}}\n",
+                    {"spec.bootstrap.recovery.encryptionPassphraseSecret",
+                     "needs spec.bootstrap.recovery.repository.encryption: true"}},
+        ValidateRow{"RecoveryPassphraseFileAndSecret",
+                    "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: true}, "
+                    "encryptionPassphraseFile: /k, encryptionPassphraseSecret: k}}\n",
+                    {"spec.bootstrap.recovery",
+                     "at most one of encryptionPassphraseFile and encryptionPassphraseSecret may be set"}},
+        ValidateRow{"RecoveryPassphraseFileRelative",
+                    "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: true}, "
+                    "encryptionPassphraseFile: key}}\n",
+                    {"spec.bootstrap.recovery.encryptionPassphraseFile", "must be an absolute path"}},
+        ValidateRow{"RecoveryPassphraseSecretName",
+                    "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: true}, "
+                    "encryptionPassphraseSecret: Key}}\n",
+                    {"spec.bootstrap.recovery.encryptionPassphraseSecret",
+                     "must be a Secret's name (lowercase letters, digits, '-' and '.')"}},
         ValidateRow{"BackupRepositoryNewline", "  backup: {repository: {path: \"/b\\nrepo2-path=/x\"}}\n",
                     {"spec.backup.repository.path", "must not contain a line break"}},
         ValidateRow{"ArchiveCommandWithBackup",
@@ -763,6 +803,12 @@ TEST(Validate, AcceptsBoundaryValues) {
       "  backup: {repository: {path: /var/lib/pgrs-backups}}\n",
       "  backup: {repository: {s3: {endpoint: 's3.eu-west-1.amazonaws.com:443', bucket: a.b-c, region: eu-west-1, "
       "uriStyle: path, path: /x, credentialsSecret: s3-keys, caSecret: s3.ca, verifyTLS: false}}}\n",
+      "  bootstrap: {recovery: {source: old, repository: {s3: {endpoint: 'localhost:9000', bucket: pgrs, region: r1, "
+      "uriStyle: path, credentialsFile: /c, caFile: /ca.pem}}}}\n",
+      "  backup: {repository: {path: /b}, encryption: true}\n",
+      "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: true}}}\n",  // the kept passphrase
+      "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: true}, encryptionPassphraseFile: /k}}\n",
+      "  bootstrap: {recovery: {source: old, repository: {path: /b, encryption: true}, encryptionPassphraseSecret: k}}\n",
       "  postgres: {parameters: {archive_mode: 'on', archive_command: 'true'}}\n",  // the user's without spec.backup
       "  postgres: {version: 11}\n",
       "  postgres: {version: 17}\n",
@@ -915,6 +961,10 @@ TEST(Encode, S3RepositoryRoundTrips) {
   s3.caSecret = "ca";
   s3.verifyTLS = false;
   object.spec.backup->repository = BackupRepositorySpec{"", "", s3};
+  // spec.bootstrap.recovery.repository takes the same struct.
+  RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
+  recovery.source = "old";
+  recovery.repository.s3 = s3;
   for (const std::string& text : {EncodeJson(object), EncodeYaml(object)}) {
     DecodeResult r = DecodeReplicaSet(text);
     ASSERT_TRUE(r.object) << text << Describe(r.errors);
@@ -965,6 +1015,7 @@ TEST(ValidateForMode, EachModeRefusesTheOthersRepositoriesAndSecrets) {
   for (const Row& row : rows) {
     PostgresReplicaSet object = FullyPopulated();
     object.spec.backup->repository = row.repository;
+    object.spec.backup->encryption = false;
     std::vector<std::string> got;
     for (const auto& e : ValidateForMode(object, row.mode)) got.push_back(e.ToString());
     EXPECT_EQ(got, row.errors) << row.name;
@@ -977,6 +1028,30 @@ TEST(ValidateForMode, EachModeRefusesTheOthersRepositoriesAndSecrets) {
   EXPECT_EQ(ValidateForMode(object, Mode::kLocal)[0].path, "spec.bootstrap.recovery.repository.volumeClaim");
 }
 
+TEST(ValidateForMode, EncryptionIsLocalOnlyForNowAndEachModeHasItsPassphraseSource) {
+  PostgresReplicaSet object = FullyPopulated();  // spec.backup.encryption: true
+  object.spec.backup->repository = BackupRepositorySpec{"", "backups", std::nullopt};
+  auto paths = [&](Mode mode) {
+    std::vector<std::string> out;
+    for (const auto& e : ValidateForMode(object, mode)) out.push_back(e.path);
+    return out;
+  };
+  EXPECT_EQ(paths(Mode::kKubernetes), std::vector<std::string>{"spec.backup.encryption"});
+  object.spec.backup->repository = BackupRepositorySpec{"/b", "", std::nullopt};
+  EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{});
+  object.spec.backup.reset();
+  RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
+  recovery.repository.s3.emplace().credentialsFile = "/c";
+  recovery.repository.encryption = true;
+  recovery.encryptionPassphraseFile = "/k";
+  EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{});
+  EXPECT_EQ(paths(Mode::kKubernetes), (std::vector<std::string>{"spec.bootstrap.recovery.repository.s3.credentialsFile",
+                                                                 "spec.bootstrap.recovery.encryptionPassphraseFile"}));
+  recovery.encryptionPassphraseFile = "";
+  recovery.encryptionPassphraseSecret = "old-key";
+  EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{"spec.bootstrap.recovery.encryptionPassphraseSecret"});
+}
+
 TEST(ApplyDefaults, S3RepositoryDefaultsToHostStyleRootPathAndVerifiedTls) {
   ReplicaSetSpec spec;
   spec.backup.emplace().repository.s3.emplace();
@@ -985,6 +1060,52 @@ TEST(ApplyDefaults, S3RepositoryDefaultsToHostStyleRootPathAndVerifiedTls) {
   EXPECT_EQ(s3.uriStyle, "host");
   EXPECT_EQ(s3.path, "/");
   EXPECT_EQ(s3.verifyTLS, true);
+}
+
+TEST(ApplyDefaults, RecoveryS3RepositoryGetsTheSameDefaults) {
+  ReplicaSetSpec spec;
+  spec.bootstrap.emplace().recovery.emplace().repository.s3.emplace();
+  ApplyDefaults(spec);
+  const S3RepositorySpec& s3 = *spec.bootstrap->recovery->repository.s3;
+  EXPECT_EQ(s3.uriStyle, "host");
+  EXPECT_EQ(s3.path, "/");
+  EXPECT_EQ(s3.verifyTLS, true);
+}
+
+TEST(Encode, RecoveryEncryptionRoundTrips) {
+  PostgresReplicaSet object = FullyPopulated();
+  RecoverySpec& recovery = object.spec.bootstrap.emplace().recovery.emplace();
+  recovery.source = "old";
+  recovery.repository.path = "/b";
+  recovery.repository.encryption = true;
+  recovery.encryptionPassphraseFile = "/etc/pgrs/old.key";
+  recovery.encryptionPassphraseSecret = "old-key";
+  for (const std::string& text : {EncodeJson(object), EncodeYaml(object)}) {
+    DecodeResult r = DecodeReplicaSet(text);
+    ASSERT_TRUE(r.object) << text << Describe(r.errors);
+    EXPECT_EQ(*r.object, object) << text;
+  }
+  // spec.backup.repository has no encryption of its own: it is spec.backup.encryption.
+  DecodeResult misplaced = DecodeReplicaSet(Manifest("  backup: {repository: {path: /b, encryption: true}}\n"));
+  EXPECT_FALSE(misplaced.object);
+  EXPECT_EQ(Describe(misplaced.errors).find("spec.backup.repository.encryption: unknown field") != std::string::npos,
+            true)
+      << Describe(misplaced.errors);
+}
+
+TEST(ValidateUpdate, RefusesAChangeOfBackupEncryption) {
+  PostgresReplicaSet existing = FullyPopulated();
+  ApplyDefaults(existing.spec);
+  PostgresReplicaSet updated = existing;
+  EXPECT_EQ(ValidateUpdate(existing, updated), std::vector<FieldError>{});
+  updated.spec.backup->encryption = false;
+  const auto errors = ValidateUpdate(existing, updated);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].path, "spec.backup.encryption");
+  EXPECT_EQ(errors[0].message.rfind("cannot change once the set exists", 0), 0u) << errors[0].message;
+  // Adding spec.backup (a stanza of its own from then on) is not a change.
+  existing.spec.backup.reset();
+  EXPECT_EQ(ValidateUpdate(existing, updated), std::vector<FieldError>{});
 }
 
 TEST(ParseEndpoint, SplitsHostAndPort) {

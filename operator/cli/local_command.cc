@@ -12,11 +12,12 @@
 #include "operator/agent/archiving.h"
 #include "operator/agent/restore.h"
 #include "operator/api/types.h"
+#include "operator/executor/executor.h"
 #include "operator/cli/commands.h"
 #include "operator/local/backup.h"
 #include "operator/local/controller.h"
+#include "operator/local/repository_secrets.h"
 #include "operator/local/runtime.h"
-#include "operator/local/s3_credentials.h"
 #include "operator/util/duration.h"
 #include "operator/util/files.h"
 #include "operator/util/log.h"
@@ -163,7 +164,7 @@ int Run(const Args& args) {
 // What the first primary's agent will find in the repository of
 // spec.bootstrap.recovery: its stanza, a backup for the target, a target
 // that is not in the future.
-Status CheckRestoreSource(const api::PostgresReplicaSet& set) {
+Status CheckRestoreSource(const api::PostgresReplicaSet& set, const executor::SetSecrets& secrets) {
   const api::RecoverySpec& recovery = *set.spec.bootstrap->recovery;
   if (recovery.target && !recovery.target->time.empty()) {
     auto target = api::ParseTime(recovery.target->time);
@@ -172,7 +173,8 @@ Status CheckRestoreSource(const api::PostgresReplicaSet& set) {
                              " is in the future: nothing is archived after now");
     }
   }
-  const agent::RestoreConfig restore = reconcilers::RestoreConfigFor(recovery);
+  agent::RestoreConfig restore = reconcilers::RestoreConfigFor(recovery);
+  executor::AddRestoreSecrets(restore, secrets);
   std::optional<UserIds> runAs;
   if (RunningAsRoot()) {
     auto user = PostgresUser();
@@ -207,24 +209,19 @@ int Apply(const Args& args) {
     }
     return 1;
   }
-  // Local mode reads the S3 secrets from files: a missing or malformed one
-  // is refused here, before anything is stored.
-  if (const auto& backup = parsed.object->spec.backup; backup && backup->repository.s3) {
-    if (auto s3 = local::ReadS3Secrets(*backup->repository.s3); !s3.ok()) {
-      std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", parsed.object->metadata.name.c_str(),
-                   s3.status().message().c_str());
-      return 1;
-    }
-  }
+  // Local mode reads the repositories' secrets from files: a missing or
+  // malformed one is refused here, before anything is stored. A restore is
+  // checked against its repository, for a set that does not exist yet.
+  const api::PostgresReplicaSet& object = *parsed.object;
   local::LocalStore store(args.flags.at("--state-dir"));
-  if (parsed.object->spec.bootstrap && parsed.object->spec.bootstrap->recovery &&
-      store.Get(parsed.object->metadata.name).status().code() == StatusCode::kNotFound) {
-    // A restore is checked against the repository before anything is stored.
-    if (Status st = CheckRestoreSource(*parsed.object); !st.ok()) {
-      std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", parsed.object->metadata.name.c_str(),
-                   st.message().c_str());
-      return 1;
-    }
+  const bool restoring = object.spec.bootstrap && object.spec.bootstrap->recovery &&
+                         store.Get(object.metadata.name).status().code() == StatusCode::kNotFound;
+  executor::SetSecrets secrets;
+  Status checked = local::ReadRepositorySecrets(object, store.stateDir(), restoring, secrets);
+  if (checked.ok() && restoring) checked = CheckRestoreSource(object, secrets);
+  if (!checked.ok()) {
+    std::fprintf(stderr, "error: postgresreplicaset %s: %s\n", object.metadata.name.c_str(), checked.message().c_str());
+    return 1;
   }
   std::string outcome;
   auto stored = store.Apply(*parsed.object, &outcome);
@@ -425,6 +422,16 @@ int Wait(const Args& args) {
   }
 }
 
+// The repository passphrase outlives the set, as its repository does.
+void SayBackupKeyKept(const local::LocalStore& store, const std::string& name) {
+  const std::string key = local::BackupKeyFile(store.stateDir(), name);
+  if (PathExists(key)) {
+    std::printf("kept the repository encryption passphrase of %s in %s: restoring its backups needs it (remove it "
+                "once the repository is gone)\n",
+                name.c_str(), key.c_str());
+  }
+}
+
 int Delete(const Args& args) {
   if (args.positional.size() != 1) {
     std::fprintf(stderr, "pgrs local delete: NAME is required\n");
@@ -444,6 +451,7 @@ int Delete(const Args& args) {
       return 1;
     }
     std::printf("postgresreplicaset.pgrs.dev/%s deleted\n", name.c_str());
+    SayBackupKeyKept(store, name);
     return 0;
   }
   Status st = store.RequestDelete(name);
@@ -462,6 +470,7 @@ int Delete(const Args& args) {
     std::this_thread::sleep_for(200ms);
   }
   std::printf("postgresreplicaset.pgrs.dev/%s deleted\n", name.c_str());
+  SayBackupKeyKept(store, name);
   return 0;
 }
 

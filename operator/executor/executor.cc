@@ -11,6 +11,15 @@ using namespace std::chrono_literals;
 using reconcilers::Action;
 using reconcilers::ActionType;
 
+void AddRestoreSecrets(agent::RestoreConfig& restore, const SetSecrets& secrets) {
+  if (restore.s3) {
+    restore.s3->key = secrets.restoreS3Key;
+    restore.s3->keySecret = secrets.restoreS3KeySecret;
+    restore.s3->ca = secrets.restoreS3CA;
+  }
+  if (restore.encryption) restore.cipherPass = secrets.restoreCipherPass;
+}
+
 Status Executor::Execute(const api::PostgresReplicaSet& set, const reconcilers::Plan& plan,
                          const reconcilers::ObservedSet& observed) {
   auto secrets = runtime_.Secrets(set);
@@ -53,6 +62,8 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
     config.backupS3->keySecret = secrets.s3KeySecret;
     config.backupS3->ca = secrets.s3CA;
   }
+  if (config.backupEncryption) config.backupCipherPass = secrets.backupCipherPass;
+  if (config.restore) AddRestoreSecrets(*config.restore, secrets);
   config.lease = runtime_.LeaseLocation(set);
   if (agent::ConfigHash(config) == knownHash) return Status::Ok();
   auto endpoint = runtime_.Endpoint(set, instance.name);

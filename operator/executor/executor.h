@@ -13,6 +13,11 @@
 
 namespace pgrs::executor {
 
+// Puts the recovery repository's secrets (restoreS3*, restoreCipherPass)
+// into `restore`, as
+// the executor does for the agent of a set's first primary.
+void AddRestoreSecrets(agent::RestoreConfig& restore, const SetSecrets& secrets);
+
 class Executor {
  public:
   explicit Executor(Runtime& runtime) : runtime_(runtime) {}

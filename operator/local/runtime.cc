@@ -13,13 +13,14 @@
 
 #include <cpprest/json.h>
 
-#include "operator/local/s3_credentials.h"
+#include "operator/local/repository_secrets.h"
 #include "operator/postgres/config.h"
 #include "operator/util/files.h"
 #include "operator/util/http.h"
 #include "operator/util/log.h"
 #include "operator/util/process.h"
 #include "operator/util/random.h"
+#include "reconcilers/replicaset.h"
 
 namespace pgrs::local {
 
@@ -216,12 +217,14 @@ Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet
   executor::SetSecrets secrets;
   secrets.superuserPassword = *superuser;
   secrets.replicationPassword = *replication;
-  if (set.spec.backup && set.spec.backup->repository.s3) {
-    auto s3 = ReadS3Secrets(*set.spec.backup->repository.s3);
-    if (!s3.ok()) return s3.status().WithContext("postgresreplicaset " + name);
-    secrets.s3Key = s3->key;
-    secrets.s3KeySecret = s3->keySecret;
-    secrets.s3CA = s3->ca;
+  const std::string context = "postgresreplicaset " + name;
+  PGRS_RETURN_IF_ERROR(
+      ReadRepositorySecrets(set, store_.stateDir(), reconcilers::RestoreForNewSet(set).has_value(), secrets)
+          .WithContext(context));
+  if (set.spec.backup && set.spec.backup->encryption.value_or(false)) {
+    auto key = EnsureBackupKey(store_.stateDir(), name);
+    if (!key.ok()) return key.status().WithContext(context + ": spec.backup.encryption");
+    secrets.backupCipherPass = *key;
   }
   return secrets;
 }

@@ -5,6 +5,8 @@
 //   DIR/sets/<set>/instances/<name>/       agent-owned: data/, logs
 //   DIR/sets/<set>/secrets/                passwords and agent tokens (0600)
 //   DIR/sets/<set>/pgpass                  the passfile in status.connection
+//   DIR/backup-keys/<set>                  spec.backup.encryption's passphrase
+//                                          (kept after the set: repository_secrets.h)
 #pragma once
 
 #include <sys/types.h>

@@ -6,8 +6,6 @@ namespace pgrs::local {
 
 namespace {
 
-constexpr char kField[] = "spec.backup.repository.s3";
-
 std::string Trim(const std::string& s) {
   const size_t begin = s.find_first_not_of(" \t\r");
   if (begin == std::string::npos) return "";
@@ -44,8 +42,7 @@ Result<S3Secrets> ParseS3Credentials(const std::string& text) {
   return out;
 }
 
-Result<S3Secrets> ReadS3Secrets(const api::S3RepositorySpec& s3) {
-  const std::string field = kField;
+Result<S3Secrets> ReadS3Secrets(const api::S3RepositorySpec& s3, const std::string& field) {
   if (!s3.credentialsSecret.empty()) {
     return Status::Invalid(field + ".credentialsSecret: Kubernetes only; in local mode set credentialsFile");
   }

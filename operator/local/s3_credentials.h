@@ -28,9 +28,10 @@ struct S3Secrets {
 // a value.
 Result<S3Secrets> ParseS3Credentials(const std::string& text);
 
-// Reads credentialsFile and caFile of `s3`; errors name the field path
-// (spec.backup.repository.s3....) and the file. Refuses credentialsSecret
-// and caSecret, which only Kubernetes has.
-Result<S3Secrets> ReadS3Secrets(const api::S3RepositorySpec& s3);
+// Reads credentialsFile and caFile of `s3`, found at `field`
+// (spec.backup.repository.s3, spec.bootstrap.recovery.repository.s3);
+// errors name the field path and the file. Refuses credentialsSecret and
+// caSecret, which only Kubernetes has.
+Result<S3Secrets> ReadS3Secrets(const api::S3RepositorySpec& s3, const std::string& field);
 
 }  // namespace pgrs::local

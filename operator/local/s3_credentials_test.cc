@@ -48,25 +48,32 @@ TEST(ReadS3Secrets, ErrorsNameTheFieldAndTheFile) {
   api::S3RepositorySpec s3;
   s3.credentialsFile = creds;
   s3.caFile = ca;
-  auto secrets = ReadS3Secrets(s3);
+  auto secrets = ReadS3Secrets(s3, "spec.backup.repository.s3");
   ASSERT_TRUE(secrets.ok()) << secrets.status().ToString();
   EXPECT_EQ(secrets->key, "AKIA");
   EXPECT_EQ(secrets->keySecret, "secret");
   EXPECT_EQ(secrets->ca.rfind("-----BEGIN CERTIFICATE-----", 0), 0u);
 
   s3.credentialsFile = std::string(dir) + "/missing";
-  EXPECT_EQ(ReadS3Secrets(s3).status().message().rfind(
+  EXPECT_EQ(ReadS3Secrets(s3, "spec.backup.repository.s3").status().message().rfind(
                 "spec.backup.repository.s3.credentialsFile " + s3.credentialsFile + ": ", 0),
             0u)
-      << ReadS3Secrets(s3).status().message();
+      << ReadS3Secrets(s3, "spec.backup.repository.s3").status().message();
   s3.credentialsFile = creds;
   s3.caFile = creds;  // not PEM
-  EXPECT_EQ(ReadS3Secrets(s3).status().message(),
+  EXPECT_EQ(ReadS3Secrets(s3, "spec.backup.repository.s3").status().message(),
             "spec.backup.repository.s3.caFile " + creds + ": not a PEM certificate bundle");
   s3.caFile = "";
   s3.credentialsSecret = "keys";
-  EXPECT_EQ(ReadS3Secrets(s3).status().message(),
+  EXPECT_EQ(ReadS3Secrets(s3, "spec.backup.repository.s3").status().message(),
             "spec.backup.repository.s3.credentialsSecret: Kubernetes only; in local mode set credentialsFile");
+  s3.credentialsSecret = "";
+  s3.credentialsFile = std::string(dir) + "/missing";
+  EXPECT_EQ(ReadS3Secrets(s3, "spec.bootstrap.recovery.repository.s3")
+                .status()
+                .message()
+                .rfind("spec.bootstrap.recovery.repository.s3.credentialsFile " + s3.credentialsFile + ": ", 0),
+            0u);
   ASSERT_TRUE(RemoveTree(dir).ok());
 }
 

@@ -290,6 +290,13 @@ TEST(PgBackRestConfigTest, S3MatchesGoldenFile) {
   ExpectPgBackRestGolden(config, "pgbackrest-s3.conf");
 }
 
+// spec.backup.encryption: the cipher and its passphrase, in the file only.
+TEST(PgBackRestConfigTest, EncryptedMatchesGoldenFile) {
+  PgBackRestConfig config = DemoPgBackRestConfig();
+  config.repository.cipherPass = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  ExpectPgBackRestGolden(config, "pgbackrest-encrypted.conf");
+}
+
 TEST(RepositoryOptionsTest, Table) {
   struct Row {
     std::string name;
@@ -317,6 +324,11 @@ TEST(RepositoryOptionsTest, Table) {
        {"repo1-storage-port=9000\n", "repo1-s3-uri-style=path\n", "repo1-storage-ca-file=/x/ca.pem\n",
         "repo1-storage-verify-tls=n\n"},
        {}},
+      {"Encrypted",
+       [](PgBackRestRepository& r) { r.cipherPass = "pass"; },
+       {"repo1-cipher-type=aes-256-cbc\n", "repo1-cipher-pass=pass\n"},
+       {}},
+      {"NotEncrypted", [](PgBackRestRepository&) {}, {}, {"repo1-cipher"}},
       {"LineBreakInSecretStaysOnItsLine",
        [](PgBackRestRepository& r) {
          r.s3 = DemoS3();

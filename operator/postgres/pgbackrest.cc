@@ -29,6 +29,10 @@ std::string RepositoryOptions(const PgBackRestRepository& r) {
     if (!s3.verifyTLS) out += "repo1-storage-verify-tls=n\n";
   }
   out += "repo1-path=" + IniValue(r.path) + "\n";
+  if (!r.cipherPass.empty()) {
+    out += "repo1-cipher-type=aes-256-cbc\n";
+    out += "repo1-cipher-pass=" + IniValue(r.cipherPass) + "\n";
+  }
   return out;
 }
 

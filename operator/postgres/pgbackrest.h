@@ -36,6 +36,10 @@ struct S3Repository {
 struct PgBackRestRepository {
   std::string path;  // repo1-path
   std::optional<S3Repository> s3;
+  // Set: the repository's files are encrypted with this passphrase
+  // (repo1-cipher-type=aes-256-cbc, repo1-cipher-pass). A secret, like the
+  // S3 keys: only in the file.
+  std::string cipherPass;
 };
 
 // The repo1-* options of a repository, as name=value lines for
