@@ -215,6 +215,7 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
     Json rs = ReplicaSetObject("cart", 2);
     rs["metadata"]["namespace"] = Json::string(kNs);
     rs["spec"]["backup"]["repository"]["volumeClaim"] = Json::string("backups");
+    rs["spec"]["backup"]["encryption"] = Json::boolean(true);
     ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path(kNs), rs).is_null());
   }
   // Asked for before the set runs: it waits for a settled primary.
@@ -237,6 +238,16 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
   EXPECT_FALSE(kube::GetString(first, {"status", "stopTime"}).empty()) << first.serialize();
   EXPECT_GT(kube::GetInt(first, {"status", "databaseSize"}).value_or(0), 0) << first.serialize();
   EXPECT_TRUE(PathExists(kubelet_->VolumeDir(kNs, "backups") + "/backup/cart/" + label));
+  // Encrypted: the passphrase Secret outlives the set (no owner), and the
+  // repository's files start with OpenSSL's header.
+  {
+    const Json secret = server_->CallJson("GET", kube::SecretResource().Path(kNs, "cart-backup-encryption"));
+    EXPECT_EQ(kube::SecretValue(secret, "passphrase").size(), 64u);
+    EXPECT_EQ(kube::GetField(secret, {"metadata", "ownerReferences"}), nullptr) << secret.serialize();
+    auto info = ReadFile(kubelet_->VolumeDir(kNs, "backups") + "/backup/cart/backup.info");
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_EQ(info->rfind("Salted__", 0), 0u);
+  }
   EXPECT_TRUE(WaitFor([&] { return Listed("cart").count(label) == 1; }, seconds(60))) << Set("cart").serialize();
 
   EXPECT_EQ(Phase("weekly"), "Failed");
@@ -290,6 +301,7 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
     rs["spec"]["backup"]["repository"]["volumeClaim"] = Json::string("backups");
     rs["spec"]["bootstrap"]["recovery"]["source"] = Json::string("cart");
     rs["spec"]["bootstrap"]["recovery"]["repository"]["volumeClaim"] = Json::string("backups");
+    rs["spec"]["bootstrap"]["recovery"]["repository"]["encryption"] = Json::boolean(true);
     ASSERT_FALSE(server_->CallJson("POST", kube::ReplicaSetResource().Path(kNs), rs).is_null());
   }
   ASSERT_TRUE(WaitHealthy("copy", 1, seconds(180))) << Set("copy").serialize();

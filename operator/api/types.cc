@@ -505,9 +505,6 @@ std::vector<FieldError> ValidateForMode(const PostgresReplicaSet& object, Mode m
     }
   };
   if (object.spec.backup) check(object.spec.backup->repository, "spec.backup.repository");
-  if (mode == Mode::kKubernetes && object.spec.backup && object.spec.backup->encryption.value_or(false)) {
-    errors.push_back({"spec.backup.encryption", "is not supported in Kubernetes mode yet (pgrs local only)"});
-  }
   if (object.spec.bootstrap && object.spec.bootstrap->recovery) {
     const RecoverySpec& recovery = *object.spec.bootstrap->recovery;
     check(recovery.repository, "spec.bootstrap.recovery.repository");

@@ -1028,7 +1028,7 @@ TEST(ValidateForMode, EachModeRefusesTheOthersRepositoriesAndSecrets) {
   EXPECT_EQ(ValidateForMode(object, Mode::kLocal)[0].path, "spec.bootstrap.recovery.repository.volumeClaim");
 }
 
-TEST(ValidateForMode, EncryptionIsLocalOnlyForNowAndEachModeHasItsPassphraseSource) {
+TEST(ValidateForMode, EncryptionWorksInBothModesEachWithItsPassphraseSource) {
   PostgresReplicaSet object = FullyPopulated();  // spec.backup.encryption: true
   object.spec.backup->repository = BackupRepositorySpec{"", "backups", std::nullopt};
   auto paths = [&](Mode mode) {
@@ -1036,7 +1036,7 @@ TEST(ValidateForMode, EncryptionIsLocalOnlyForNowAndEachModeHasItsPassphraseSour
     for (const auto& e : ValidateForMode(object, mode)) out.push_back(e.path);
     return out;
   };
-  EXPECT_EQ(paths(Mode::kKubernetes), std::vector<std::string>{"spec.backup.encryption"});
+  EXPECT_EQ(paths(Mode::kKubernetes), std::vector<std::string>{});
   object.spec.backup->repository = BackupRepositorySpec{"/b", "", std::nullopt};
   EXPECT_EQ(paths(Mode::kLocal), std::vector<std::string>{});
   object.spec.backup.reset();

@@ -48,6 +48,7 @@ Json CommonLabels(const std::string& set) {
               {"app.kubernetes.io/managed-by", Str("pgrs")},
               {kSetLabel, Str(set)}});
 }
+std::string EncryptionSecretName(const std::string& set) { return set + "-backup-encryption"; }
 
 std::string PodSelector(const std::string& set) { return std::string(kSetLabel) + "=" + set; }
 

@@ -54,6 +54,8 @@ std::string SuperuserSecretName(const std::string& set);
 std::string AppSecretName(const std::string& set);
 std::string ReplicationSecretName(const std::string& set);
 std::string AgentSecretName(const std::string& set);
+// spec.backup.encryption's passphrase (key passphrase); not owned by the set.
+std::string EncryptionSecretName(const std::string& set);
 std::string PrimaryLeaseName(const std::string& set);
 std::string InstanceServiceAccountName(const std::string& set);
 

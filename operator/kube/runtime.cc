@@ -256,8 +256,13 @@ Result<std::string> KubeRuntime::SecretField(const api::PostgresReplicaSet& set,
 Result<executor::SetSecrets> KubeRuntime::Secrets(const api::PostgresReplicaSet& set) {
   const std::string key = Key(set, set.metadata.name);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = secrets_.find(key); it != secrets_.end()) return it->second;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (auto it = secrets_.find(key); it != secrets_.end()) {
+      executor::SetSecrets s = it->second;
+      lock.unlock();
+      PGRS_RETURN_IF_ERROR(ReadS3Secrets(set, s));
+      return s;
+    }
   }
   const std::string& n = set.metadata.name;
   executor::SetSecrets s;
@@ -285,37 +290,87 @@ Result<executor::SetSecrets> KubeRuntime::Secrets(const api::PostgresReplicaSet&
 }
 
 Status KubeRuntime::ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out) {
-  if (!set.spec.backup || !set.spec.backup->repository.s3) return Status::Ok();
-  const api::S3RepositorySpec& s3 = *set.spec.backup->repository.s3;
-  const std::string object = "postgresreplicaset " + set.metadata.name + ": spec.backup.repository.s3.";
+  const std::string& ns = set.metadata.namespace_;
+  const std::string object = "postgresreplicaset " + set.metadata.name + ": ";
+  // The keys of one Secret the spec names at `field`, into the slots.
   auto read = [&](const std::string& field, const std::string& secret,
                   const std::vector<std::pair<std::string, std::string*>>& keys) -> Status {
-    auto got = client_->Get(SecretResource(), set.metadata.namespace_, secret);
+    auto got = client_->Get(SecretResource(), ns, secret);
     if (!got.ok()) {
       if (got.status().code() == StatusCode::kNotFound) {
-        return Status::Invalid(object + field + ": Secret " + set.metadata.namespace_ + "/" + secret + " not found");
+        return Status::Invalid(object + field + ": Secret " + ns + "/" + secret + " not found");
       }
       return got.status().WithContext("read secret " + secret);
     }
     for (const auto& [k, slot] : keys) {
       *slot = SecretValue(*got, k);
-      if (slot->empty()) {
-        return Status::Invalid(object + field + ": Secret " + set.metadata.namespace_ + "/" + secret +
-                               " has no key " + k);
-      }
+      if (slot->empty()) return Status::Invalid(object + field + ": Secret " + ns + "/" + secret + " has no key " + k);
     }
     return Status::Ok();
   };
-  PGRS_RETURN_IF_ERROR(read("credentialsSecret", s3.credentialsSecret,
-                            {{"AWS_ACCESS_KEY_ID", &out.s3Key}, {"AWS_SECRET_ACCESS_KEY", &out.s3KeySecret}}));
-  if (!s3.caSecret.empty()) {
-    PGRS_RETURN_IF_ERROR(read("caSecret", s3.caSecret, {{"ca.crt", &out.s3CA}}));
-    if (out.s3CA.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return Status::Invalid(object + "caSecret: Secret " + set.metadata.namespace_ + "/" + s3.caSecret +
+  auto s3 = [&](const api::S3RepositorySpec& spec, const std::string& path, std::string* key, std::string* keySecret,
+                std::string* ca) -> Status {
+    PGRS_RETURN_IF_ERROR(read(path + ".credentialsSecret", spec.credentialsSecret,
+                              {{"AWS_ACCESS_KEY_ID", key}, {"AWS_SECRET_ACCESS_KEY", keySecret}}));
+    if (spec.caSecret.empty()) return Status::Ok();
+    PGRS_RETURN_IF_ERROR(read(path + ".caSecret", spec.caSecret, {{"ca.crt", ca}}));
+    if (ca->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::Invalid(object + path + ".caSecret: Secret " + ns + "/" + spec.caSecret +
                              ": ca.crt is not a PEM certificate bundle");
+    }
+    return Status::Ok();
+  };
+  if (set.spec.backup && set.spec.backup->repository.s3) {
+    PGRS_RETURN_IF_ERROR(
+        s3(*set.spec.backup->repository.s3, "spec.backup.repository.s3", &out.s3Key, &out.s3KeySecret, &out.s3CA));
+  }
+  if (set.spec.backup && set.spec.backup->encryption.value_or(false)) {
+    auto pass = EnsureEncryptionSecret(set);
+    if (!pass.ok()) return pass.status().WithContext(object + "spec.backup.encryption");
+    out.backupCipherPass = *pass;
+  }
+  // What the restore of a set that has never run reads.
+  if (set.spec.bootstrap && set.spec.bootstrap->recovery && set.status.timeline == 0) {
+    const api::RecoverySpec& r = *set.spec.bootstrap->recovery;
+    if (r.repository.s3) {
+      PGRS_RETURN_IF_ERROR(s3(*r.repository.s3, "spec.bootstrap.recovery.repository.s3", &out.restoreS3Key,
+                              &out.restoreS3KeySecret, &out.restoreS3CA));
+    }
+    if (r.repository.encryption.value_or(false)) {
+      // The source set's Secret unless another is named.
+      const std::string secret = r.encryptionPassphraseSecret.empty() ? EncryptionSecretName(r.source)
+                                                                      : r.encryptionPassphraseSecret;
+      PGRS_RETURN_IF_ERROR(read("spec.bootstrap.recovery.encryptionPassphraseSecret", secret,
+                                {{"passphrase", &out.restoreCipherPass}}));
     }
   }
   return Status::Ok();
+}
+
+Result<std::string> KubeRuntime::EnsureEncryptionSecret(const api::PostgresReplicaSet& set) {
+  const std::string& ns = set.metadata.namespace_;
+  const std::string name = EncryptionSecretName(set.metadata.name);
+  auto existing = client_->Get(SecretResource(), ns, name);
+  if (existing.ok()) {
+    std::string pass = SecretValue(*existing, "passphrase");
+    if (pass.empty()) return Status::Invalid("Secret " + ns + "/" + name + " has no key passphrase");
+    return pass;
+  }
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status().WithContext("read secret " + name);
+  // Not owned by the set: the repository, and whoever restores from it,
+  // need the passphrase after the set is gone.
+  Json secret = BuildSecret(RefOf(set), name, "Opaque", {{"passphrase", RandomHex(32)}});
+  secret["metadata"].erase("ownerReferences");
+  auto created = client_->Create(SecretResource(), ns, secret);
+  if (created.ok()) {
+    spdlog::info("created secret set={} name={} (kept after the set: the repository's encryption passphrase)",
+                 set.metadata.name, name);
+    return SecretValue(*created, "passphrase");
+  }
+  if (!IsAlreadyExists(created.status())) return created.status().WithContext("create secret " + name);
+  auto fresh = client_->Get(SecretResource(), ns, name);
+  if (!fresh.ok()) return fresh.status();
+  return SecretValue(*fresh, "passphrase");
 }
 
 Status KubeRuntime::CheckReferences(const api::PostgresReplicaSet& set) {
@@ -332,6 +387,8 @@ Status KubeRuntime::CheckReferences(const api::PostgresReplicaSet& set) {
       if (!claim.ok()) return claim.status().WithContext("read volume claim " + source);
     }
   }
+  executor::SetSecrets secrets;
+  PGRS_RETURN_IF_ERROR(ReadS3Secrets(set, secrets));
   if (!set.spec.backup) return Status::Ok();
   const api::BackupRepositorySpec& repository = set.spec.backup->repository;
   if (!repository.volumeClaim.empty()) {
@@ -356,8 +413,7 @@ Status KubeRuntime::CheckReferences(const api::PostgresReplicaSet& set) {
                              " must have accessModes ReadWriteMany: every instance Pod mounts it");
     }
   }
-  executor::SetSecrets ignored;
-  return ReadS3Secrets(set, ignored);
+  return Status::Ok();
 }
 
 Result<executor::AgentEndpoint> KubeRuntime::Endpoint(const api::PostgresReplicaSet& set, const std::string& name) {

@@ -65,9 +65,14 @@ class KubeRuntime : public executor::Runtime {
   Result<std::string> SecretField(const api::PostgresReplicaSet& set, const std::string& secret,
                                   const std::string& key);
   bool RecentlyDeleted(const std::string& key);
-  // spec.backup.repository.s3's access keys and CA from the user's Secrets,
-  // read afresh (they may be rotated); errors name the field.
+  // The repositories' secrets, read afresh (they may be rotated): S3 access
+  // keys and CA from the user's Secrets (spec.backup and, while the set is
+  // to be restored, spec.bootstrap.recovery), the encryption passphrases
+  // (this set's, made once; the source's). Errors name the field.
   Status ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out);
+  // The Secret NAME-backup-encryption (key passphrase), made once with 32
+  // random bytes and not owned by the set, so that it outlives it.
+  Result<std::string> EnsureEncryptionSecret(const api::PostgresReplicaSet& set);
 
   Client* client_;
   const Controller* cache_;
