@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "e2e/local/harness.h"
+#include "e2e/local/s3_server.h"
 #include "operator/util/files.h"
 
 namespace pgrs::e2e {
@@ -25,73 +26,24 @@ using namespace std::chrono_literals;
 // s3rver's built-in account.
 constexpr char kGoodCredentials[] = "AWS_ACCESS_KEY_ID=S3RVER\nAWS_SECRET_ACCESS_KEY=S3RVER\n";
 
-Result<CommandResult> Openssl(const std::vector<std::string>& args, const std::string& dir) {
-  ProcessSpec spec;
-  spec.argv = {"/usr/bin/openssl"};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.workingDir = dir;
-  return RunCommand(spec, 60s);
-}
-
 class BackupS3 : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = c_.stateDir() + "/s3";
-    ASSERT_TRUE(MakeDirs(dir_ + "/data", 0700).ok());
-    MakeCertificates();
-    if (HasFatalFailure()) return;
-    StartS3rver();
+    ASSERT_TRUE(MakeDirs(dir_, 0700).ok());
+    Status started = s3_.Start(PGRS_S3RVER, dir_);
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    port_ = s3_.port();
   }
 
   // The set stops first: its last archive-push at shutdown needs the server
   // (pgBackRest would retry an unreachable one for 60 s).
   void TearDown() override {
     if (c_.runPid() > 0) c_.StopRun();
-    if (s3rver_ > 0) StopChild(s3rver_, SIGTERM, 5s);
+    s3_.Stop();
   }
 
-  // A test CA, a server certificate it signs for localhost (pgBackRest 2.45
-  // matches the endpoint against DNS names only, not IP addresses), and a
-  // second CA that signed nothing.
-  void MakeCertificates() {
-    ASSERT_TRUE(WriteFileAtomic(dir_ + "/san.cnf", "subjectAltName=DNS:localhost\n", 0600).ok());
-    const std::vector<std::vector<std::string>> steps = {
-        {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
-         "/CN=pgrs test CA"},
-        {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"},
-        {"x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-         "server.pem", "-days", "2", "-extfile", "san.cnf"},
-        {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days",
-         "2", "-subj", "/CN=another CA"},
-    };
-    for (const auto& step : steps) {
-      auto result = Openssl(step, dir_);
-      ASSERT_TRUE(result.ok() && result->ok()) << step[0] << ": "
-                                               << (result.ok() ? result->output : result.status().ToString());
-    }
-  }
-
-  void StartS3rver() {
-    ASSERT_TRUE(PathExists(PGRS_S3RVER)) << PGRS_S3RVER << " is missing: run scripts/install-deps.sh";
-    port_ = FreePortRange(1);
-    ASSERT_GT(port_, 0);
-    ProcessSpec spec;
-    spec.argv = {PGRS_S3RVER, "--directory", dir_ + "/data", "--address", "127.0.0.1", "--port", std::to_string(port_),
-                 "--key", dir_ + "/server.key", "--cert", dir_ + "/server.pem", "--configure-bucket", "pgrs"};
-    spec.outputFile = dir_ + "/s3rver.log";
-    auto pid = SpawnProcess(spec);
-    ASSERT_TRUE(pid.ok()) << pid.status().ToString();
-    s3rver_ = *pid;
-    ASSERT_TRUE(Eventually([&] {
-      auto log = ReadFile(spec.outputFile);
-      return log.ok() && log->find("S3rver listening") != std::string::npos;
-    }, 30s)) << S3rverLog();
-  }
-
-  std::string S3rverLog() {
-    auto log = ReadFile(dir_ + "/s3rver.log");
-    return log.ok() ? log->substr(log->size() > 2000 ? log->size() - 2000 : 0) : "";
-  }
+  std::string S3rverLog() { return s3_.Tail(); }
 
   void Create() {
     base_ = FreePortRange(1);
@@ -189,7 +141,7 @@ class BackupS3 : public ::testing::Test {
   LocalCluster c_;
   std::string name_ = "s3bk";
   std::string dir_;
-  pid_t s3rver_ = 0;
+  TestS3Server s3_;
   int port_ = 0;
   int base_ = 0;
 };
