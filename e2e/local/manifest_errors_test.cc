@@ -49,6 +49,10 @@ INSTANTIATE_TEST_SUITE_P(
                                                "region: r1, credentialsFile: /c}}}\n"),
                     "postgresreplicaset demo: spec.backup.repository: exactly one of path (a POSIX repository, local "
                     "mode), volumeClaim (a ReadWriteMany PersistentVolumeClaim, Kubernetes) and s3 must be set"},
+        BadManifest{"VolumeClaimInLocalMode",
+                    Manifest("demo", 3, 25432, "  backup: {repository: {volumeClaim: backups}}\n"),
+                    "error: postgresreplicaset demo: spec.backup.repository.volumeClaim: is Kubernetes' only: in local "
+                    "mode set path (a directory)"},
         BadManifest{"MissingS3CredentialsFile",
                     Manifest("demo", 3, 25432, "  backup: {repository: {s3: {endpoint: s3, bucket: pgrs, "
                                                "region: r1, credentialsFile: /nonexistent/pgrs-s3}}}\n"),
