@@ -29,15 +29,6 @@ class OperatorBackupS3E2eTest : public ::testing::Test, public KubeEnvironment {
     s3_.Stop();
   }
 
-  void MakeSecret(const std::string& name, const std::vector<std::pair<std::string, std::string>>& data) {
-    Json secret = Json::object();
-    secret["apiVersion"] = Json::string("v1");
-    secret["kind"] = Json::string("Secret");
-    secret["metadata"]["name"] = Json::string(name);
-    secret["metadata"]["namespace"] = Json::string(kNs);
-    for (const auto& [k, v] : data) secret["data"][k] = Json::string(kube::Base64(v));
-    ASSERT_FALSE(server_->CallJson("POST", kube::SecretResource().Path(kNs), secret).is_null());
-  }
   Json S3Repository(const std::string& path) {
     Json s3 = Json::object();
     s3["endpoint"] = Json::string(s3_.endpoint());
@@ -49,9 +40,6 @@ class OperatorBackupS3E2eTest : public ::testing::Test, public KubeEnvironment {
     s3["caSecret"] = Json::string("s3-ca");
     return s3;
   }
-  std::string Phase(const std::string& backup) {
-    return kube::GetString(server_->CallJson("GET", kube::BackupResource().Path(kNs, backup)), {"status", "phase"});
-  }
 
   TestS3Server s3_;
 };
@@ -60,11 +48,11 @@ class OperatorBackupS3E2eTest : public ::testing::Test, public KubeEnvironment {
 // Secrets; a PostgresBackup completes; a new set restored from the bucket
 // has every row.
 TEST_F(OperatorBackupS3E2eTest, ArchivesBacksUpAndRestoresThroughSecrets) {
-  MakeSecret("s3-keys", {{"AWS_ACCESS_KEY_ID", TestS3Server::kAccessKey},
-                         {"AWS_SECRET_ACCESS_KEY", TestS3Server::kSecretKey}});
+  ASSERT_TRUE(MakeSecret("s3-keys", {{"AWS_ACCESS_KEY_ID", TestS3Server::kAccessKey},
+                                     {"AWS_SECRET_ACCESS_KEY", TestS3Server::kSecretKey}}));
   auto ca = ReadFile(s3_.CaFile());
   ASSERT_TRUE(ca.ok());
-  MakeSecret("s3-ca", {{"ca.crt", *ca}});
+  ASSERT_TRUE(MakeSecret("s3-ca", {{"ca.crt", *ca}}));
   {
     Json rs = ReplicaSetObject("bucket", 1);
     rs["metadata"]["namespace"] = Json::string(kNs);
@@ -77,15 +65,9 @@ TEST_F(OperatorBackupS3E2eTest, ArchivesBacksUpAndRestoresThroughSecrets) {
     ASSERT_TRUE(app.ok()) << app.status().ToString();
     ASSERT_TRUE((*app)->Exec("CREATE TABLE kept AS SELECT g AS id FROM generate_series(1, 300) g").ok());
   }
-  Json backup = Json::object();
-  backup["apiVersion"] = Json::string("pgrs.dev/v1alpha1");
-  backup["kind"] = Json::string("PostgresBackup");
-  backup["metadata"]["name"] = Json::string("bucket-full");
-  backup["metadata"]["namespace"] = Json::string(kNs);
-  backup["spec"]["replicaSet"] = Json::string("bucket");
-  ASSERT_FALSE(server_->CallJson("POST", kube::BackupResource().Path(kNs), backup).is_null());
-  ASSERT_TRUE(WaitFor([&] { return Phase("bucket-full") == "Completed"; }, seconds(120)))
-      << server_->CallJson("GET", kube::BackupResource().Path(kNs, "bucket-full")).serialize() << s3_.Tail();
+  ASSERT_TRUE(MakeBackup("bucket-full", "bucket"));  // spec.type defaulted (full)
+  ASSERT_TRUE(WaitFor([&] { return BackupPhase("bucket-full") == "Completed"; }, seconds(120)))
+      << Backup("bucket-full").serialize() << s3_.Tail();
   // Rows 301-400 in a segment switched now, which reaches the bucket.
   std::string wal;
   {

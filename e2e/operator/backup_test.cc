@@ -47,18 +47,6 @@ class OperatorBackupE2eTest : public ::testing::Test, public KubeEnvironment {
     }
     return Json::null();
   }
-  bool MakeBackup(const std::string& name, const std::string& set, const std::string& type) {
-    Json b = Json::object();
-    b["apiVersion"] = Json::string("pgrs.dev/v1alpha1");
-    b["kind"] = Json::string("PostgresBackup");
-    b["metadata"]["name"] = Json::string(name);
-    b["metadata"]["namespace"] = Json::string(kNs);
-    b["spec"]["replicaSet"] = Json::string(set);
-    b["spec"]["type"] = Json::string(type);
-    return !server_->CallJson("POST", kube::BackupResource().Path(kNs), b).is_null();
-  }
-  Json Backup(const std::string& name) { return server_->CallJson("GET", kube::BackupResource().Path(kNs, name)); }
-  std::string Phase(const std::string& name) { return kube::GetString(Backup(name), {"status", "phase"}); }
   // Labels of the set's status.backup.backups.
   std::set<std::string> Listed(const std::string& set) {
     std::set<std::string> out;
@@ -113,15 +101,7 @@ TEST_F(OperatorBackupE2eTest, ARunningSetMountsItsRepositoryPodByPodAndArchivesI
       << Set("objects").serialize();
   EXPECT_EQ(kube::GetString(Accepted("objects"), {"message"}),
             "postgresreplicaset objects: spec.backup.repository.s3.credentialsSecret: Secret db/s3-keys not found");
-  {
-    Json secret = Json::object();
-    secret["apiVersion"] = Json::string("v1");
-    secret["kind"] = Json::string("Secret");
-    secret["metadata"]["name"] = Json::string("s3-keys");
-    secret["metadata"]["namespace"] = Json::string(kNs);
-    secret["data"]["AWS_ACCESS_KEY_ID"] = Json::string(kube::Base64("AKIAEXAMPLE"));
-    ASSERT_FALSE(server_->CallJson("POST", kube::SecretResource().Path(kNs), secret).is_null());
-  }
+  ASSERT_TRUE(MakeSecret("s3-keys", {{"AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"}}));
   ASSERT_TRUE(WaitFor([&] {
     return kube::GetString(Accepted("objects"), {"message"}) ==
            "postgresreplicaset objects: spec.backup.repository.s3.credentialsSecret: Secret db/s3-keys has no key "
@@ -228,7 +208,7 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
     ASSERT_TRUE(app.ok()) << app.status().ToString();
     ASSERT_TRUE((*app)->Exec("CREATE TABLE items AS SELECT g AS id FROM generate_series(1, 1000) g").ok());
   }
-  ASSERT_TRUE(WaitFor([&] { return Phase("cart-first") == "Completed"; }, seconds(120))) << Backup("cart-first").serialize();
+  ASSERT_TRUE(WaitFor([&] { return BackupPhase("cart-first") == "Completed"; }, seconds(120))) << Backup("cart-first").serialize();
   const Json first = Backup("cart-first");
   const std::string label = kube::GetString(first, {"status", "label"});
   EXPECT_EQ(label.back(), 'F') << first.serialize();
@@ -250,10 +230,10 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
   }
   EXPECT_TRUE(WaitFor([&] { return Listed("cart").count(label) == 1; }, seconds(60))) << Set("cart").serialize();
 
-  EXPECT_EQ(Phase("weekly"), "Failed");
+  EXPECT_EQ(BackupPhase("weekly"), "Failed");
   EXPECT_EQ(kube::GetString(Backup("weekly"), {"status", "message"}),
             "postgresbackup weekly: spec.type: \"weekly\" must be full, diff or incr");
-  EXPECT_EQ(Phase("nobody"), "Pending");
+  EXPECT_EQ(BackupPhase("nobody"), "Pending");
   EXPECT_EQ(kube::GetString(Backup("nobody"), {"status", "message"}), "waiting for postgresreplicaset nosuchset (not found)");
 
   // An incremental every minute: the next run becomes a PostgresBackup of
@@ -269,7 +249,7 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
     return !scheduled.empty();
   }, seconds(90)));
   EXPECT_EQ(scheduled.rfind("cart-incr-", 0), 0u) << scheduled;
-  ASSERT_TRUE(WaitFor([&] { return Phase(scheduled) == "Completed"; }, seconds(120))) << Backup(scheduled).serialize();
+  ASSERT_TRUE(WaitFor([&] { return BackupPhase(scheduled) == "Completed"; }, seconds(120))) << Backup(scheduled).serialize();
   const Json incr = Backup(scheduled);
   EXPECT_EQ(kube::GetString(incr, {"status", "type"}), "incr") << incr.serialize();
   EXPECT_EQ(kube::GetString(incr, {"status", "label"}).rfind(label + "_", 0), 0u) << incr.serialize();

@@ -21,6 +21,7 @@
 #include "e2e/kube/test_util.h"
 #include "e2e/kubelet/kubelet.h"
 #include "operator/api/types.h"
+#include "operator/kube/backup_controller.h"
 #include "operator/kube/objects.h"
 #include "operator/pq/pq.h"
 #include "operator/util/http.h"
@@ -160,6 +161,31 @@ class KubeEnvironment {
     for (const auto& pod : Pods(text)) names.insert(kube::NameOf(pod));
     return names;
   }
+
+  // A Secret of the test namespace with these keys (values in clear).
+  bool MakeSecret(const std::string& name, const std::vector<std::pair<std::string, std::string>>& data) {
+    Json secret = Json::object();
+    secret["apiVersion"] = Json::string("v1");
+    secret["kind"] = Json::string("Secret");
+    secret["metadata"]["name"] = Json::string(name);
+    secret["metadata"]["namespace"] = Json::string(kNs);
+    for (const auto& [k, v] : data) secret["data"][k] = Json::string(kube::Base64(v));
+    return !server_->CallJson("POST", kube::SecretResource().Path(kNs), secret).is_null();
+  }
+
+  // A PostgresBackup of `set`; `type` "" leaves spec.type to its default.
+  bool MakeBackup(const std::string& name, const std::string& set, const std::string& type = "") {
+    Json b = Json::object();
+    b["apiVersion"] = Json::string("pgrs.dev/v1alpha1");
+    b["kind"] = Json::string("PostgresBackup");
+    b["metadata"]["name"] = Json::string(name);
+    b["metadata"]["namespace"] = Json::string(kNs);
+    b["spec"]["replicaSet"] = Json::string(set);
+    if (!type.empty()) b["spec"]["type"] = Json::string(type);
+    return !server_->CallJson("POST", kube::BackupResource().Path(kNs), b).is_null();
+  }
+  Json Backup(const std::string& name) { return server_->CallJson("GET", kube::BackupResource().Path(kNs, name)); }
+  std::string BackupPhase(const std::string& name) { return kube::GetString(Backup(name), {"status", "phase"}); }
 
   std::string SecretValue(const std::string& secret, const std::string& key) {
     return kube::SecretValue(server_->CallJson("GET", kube::SecretResource().Path(kNs, secret)), key);

@@ -232,13 +232,21 @@ Result<std::string> KubeRuntime::SecretField(const api::PostgresReplicaSet& set,
       data = {{"username", "app"}, {"password", RandomHex(24)}, {"dbname", "app"}};
     } else if (secret == ReplicationSecretName(owner.name)) {
       data = {{"username", "pgrs_replication"}, {"password", RandomHex(24)}};
+    } else if (secret == EncryptionSecretName(owner.name)) {
+      data = {{"passphrase", RandomHex(32)}};
+      type = "Opaque";
     } else {
       data = {{"token", RandomHex(24)}};
       type = "Opaque";
     }
-    auto created = client_->Create(SecretResource(), owner.ns, BuildSecret(owner, secret, type, data));
+    Json object = BuildSecret(owner, secret, type, data);
+    // The encryption passphrase is not owned by the set: the repository,
+    // and whoever restores from it, need it after the set is gone.
+    const bool owned = secret != EncryptionSecretName(owner.name);
+    if (!owned) object["metadata"].erase("ownerReferences");
+    auto created = client_->Create(SecretResource(), owner.ns, object);
     if (created.ok()) {
-      spdlog::info("created secret set={} name={}", owner.name, secret);
+      spdlog::info("created secret set={} name={}{}", owner.name, secret, owned ? "" : " (kept after the set)");
       existing = *created;
     } else if (IsAlreadyExists(created.status())) {
       auto fresh = client_->Get(SecretResource(), owner.ns, secret);
@@ -325,7 +333,7 @@ Status KubeRuntime::ReadS3Secrets(const api::PostgresReplicaSet& set, executor::
         s3(*set.spec.backup->repository.s3, "spec.backup.repository.s3", &out.s3Key, &out.s3KeySecret, &out.s3CA));
   }
   if (set.spec.backup && set.spec.backup->encryption.value_or(false)) {
-    auto pass = EnsureEncryptionSecret(set);
+    auto pass = SecretField(set, EncryptionSecretName(set.metadata.name), "passphrase");
     if (!pass.ok()) return pass.status().WithContext(object + "spec.backup.encryption");
     out.backupCipherPass = *pass;
   }
@@ -345,32 +353,6 @@ Status KubeRuntime::ReadS3Secrets(const api::PostgresReplicaSet& set, executor::
     }
   }
   return Status::Ok();
-}
-
-Result<std::string> KubeRuntime::EnsureEncryptionSecret(const api::PostgresReplicaSet& set) {
-  const std::string& ns = set.metadata.namespace_;
-  const std::string name = EncryptionSecretName(set.metadata.name);
-  auto existing = client_->Get(SecretResource(), ns, name);
-  if (existing.ok()) {
-    std::string pass = SecretValue(*existing, "passphrase");
-    if (pass.empty()) return Status::Invalid("Secret " + ns + "/" + name + " has no key passphrase");
-    return pass;
-  }
-  if (existing.status().code() != StatusCode::kNotFound) return existing.status().WithContext("read secret " + name);
-  // Not owned by the set: the repository, and whoever restores from it,
-  // need the passphrase after the set is gone.
-  Json secret = BuildSecret(RefOf(set), name, "Opaque", {{"passphrase", RandomHex(32)}});
-  secret["metadata"].erase("ownerReferences");
-  auto created = client_->Create(SecretResource(), ns, secret);
-  if (created.ok()) {
-    spdlog::info("created secret set={} name={} (kept after the set: the repository's encryption passphrase)",
-                 set.metadata.name, name);
-    return SecretValue(*created, "passphrase");
-  }
-  if (!IsAlreadyExists(created.status())) return created.status().WithContext("create secret " + name);
-  auto fresh = client_->Get(SecretResource(), ns, name);
-  if (!fresh.ok()) return fresh.status();
-  return SecretValue(*fresh, "passphrase");
 }
 
 Status KubeRuntime::CheckReferences(const api::PostgresReplicaSet& set) {

@@ -62,6 +62,9 @@ class KubeRuntime : public executor::Runtime {
   std::optional<Json> CachedPod(const api::PostgresReplicaSet& set, const std::string& name) const;
   // How the instance is reached: its Pod's address (empty while it has none).
   executor::InstanceRecord Record(const api::PostgresReplicaSet& set, const std::string& name, int index) const;
+  // A key of one of the set's Secrets, which it makes once with random
+  // values when missing (NAME-backup-encryption without an owner, so that
+  // it outlives the set).
   Result<std::string> SecretField(const api::PostgresReplicaSet& set, const std::string& secret,
                                   const std::string& key);
   bool RecentlyDeleted(const std::string& key);
@@ -70,9 +73,6 @@ class KubeRuntime : public executor::Runtime {
   // to be restored, spec.bootstrap.recovery), the encryption passphrases
   // (this set's, made once; the source's). Errors name the field.
   Status ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out);
-  // The Secret NAME-backup-encryption (key passphrase), made once with 32
-  // random bytes and not owned by the set, so that it outlives it.
-  Result<std::string> EnsureEncryptionSecret(const api::PostgresReplicaSet& set);
 
   Client* client_;
   const Controller* cache_;
