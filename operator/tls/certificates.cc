@@ -255,7 +255,12 @@ Status VerifyKeyMatches(const std::string& certPem, const std::string& keyPem) {
   return Status::Ok();
 }
 
-Time RenewalTime(const CertificateInfo& info) { return info.notBefore + (info.notAfter - info.notBefore) * 2 / 3; }
+Time RenewalTime(const CertificateInfo& info) {
+  // Counted from when it was issued, not from its back-dated start: a
+  // validity of minutes must not be due at once.
+  const Time issued = std::min(info.notBefore + kBackdate, info.notAfter);
+  return issued + (info.notAfter - issued) * 2 / 3;
+}
 
 std::string ReissueReason(const std::optional<KeyPair>& current, const std::string& authorityPem,
                           const Subject& wanted, Time now) {

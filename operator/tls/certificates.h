@@ -62,7 +62,8 @@ Status VerifyIssuedBy(const std::string& authorityPem, const std::string& certPe
 // Whether `keyPem` is the private key of `certPem`: Invalid when not.
 Status VerifyKeyMatches(const std::string& certPem, const std::string& keyPem);
 
-// When a certificate is renewed: two thirds into its validity.
+// When a certificate is renewed: two thirds into its validity, counted
+// from when it was issued.
 Time RenewalTime(const CertificateInfo& info);
 
 // Why a certificate must be issued (again) for `wanted`, or "" when
