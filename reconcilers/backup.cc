@@ -110,7 +110,7 @@ std::optional<BackupReport> DescribeBackups(const api::PostgresReplicaSet& set, 
   return report;
 }
 
-BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set) {
+BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set, bool otherHosts) {
   BackupSource source;
   source.primary = set.status.currentPrimary;
   if (!set.spec.backup || !set.spec.backup->fromStandby.value_or(true)) {
@@ -123,9 +123,10 @@ BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set) {
   }
   const api::InstanceStatus* best = nullptr;
   for (const auto& inst : set.status.instances) {
-    // pgBackRest reaches both instances through one PGHOST (they have no
-    // Unix socket), so a standby elsewhere cannot be used.
-    if (inst.role != "standby" || inst.state != "Streaming" || inst.fenced || inst.host != primaryHost) continue;
+    // Without a TLS server pgBackRest reaches both instances through one
+    // PGHOST (they have no Unix socket): a standby elsewhere cannot be used.
+    if (inst.role != "standby" || inst.state != "Streaming" || inst.fenced) continue;
+    if (!otherHosts && inst.host != primaryHost) continue;
     const int64_t lag = inst.lagBytes.value_or(INT64_MAX);
     if (best == nullptr || lag < best->lagBytes.value_or(INT64_MAX) ||
         (lag == best->lagBytes.value_or(INT64_MAX) && inst.name < best->name)) {
@@ -133,7 +134,8 @@ BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set) {
     }
   }
   if (best == nullptr) {
-    source.why = "no standby streams";
+    source.why = otherHosts || !set.spec.tls.enabled.value_or(true) ? "no standby streams"
+                                                                     : "no standby streams beside the primary";
     return source;
   }
   source.standby = best->name;

@@ -29,11 +29,14 @@ std::optional<BackupReport> DescribeBackups(const api::PostgresReplicaSet& set, 
 // does not carry the read load; else, or when none streams, the primary.
 // pgBackRest starts and stops the backup on the primary either way.
 // Decided from the last status; `why` is for the CLI's progress line.
+// A standby on another host than the primary is a candidate only when the
+// runtime reaches it (`otherHosts`: Kubernetes, through the pgBackRest TLS
+// server of its Pod, which needs spec.tls); else only those beside it.
 struct BackupSource {
   std::string primary;
   std::string standby;  // "" = the backup is taken from the primary
   std::string why;
 };
-BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set);
+BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set, bool otherHosts = false);
 
 }  // namespace pgrs::reconcilers

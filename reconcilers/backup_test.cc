@@ -166,12 +166,12 @@ namespace pgrs::reconcilers {
 namespace {
 
 api::InstanceStatus Instance(const std::string& name, const std::string& role, const std::string& state,
-                             std::optional<int64_t> lag) {
+                             std::optional<int64_t> lag, const std::string& host = "127.0.0.1") {
   api::InstanceStatus s;
   s.name = name;
   s.role = role;
   s.state = state;
-  s.host = "127.0.0.1";
+  s.host = host;
   s.lagBytes = lag;
   return s;
 }
@@ -182,6 +182,7 @@ TEST(ChooseBackupSource, StreamingStandbyWithTheLeastLagElseThePrimary) {
     std::vector<api::InstanceStatus> standbys;
     std::optional<bool> fromStandby;
     std::string standby, whyPart;
+    bool otherHosts = false;
   };
   const std::vector<SourceRow> rows = {
       {"LeastLag", {Instance("bk-2", "standby", "Streaming", 800), Instance("bk-3", "standby", "Streaming", 100)},
@@ -192,6 +193,10 @@ TEST(ChooseBackupSource, StreamingStandbyWithTheLeastLagElseThePrimary) {
       {"NoStandby", {}, true, "", "no standby streams"},
       {"FromStandbyOff", {Instance("bk-2", "standby", "Streaming", 0)}, false, "",
        "spec.backup.fromStandby is false"},
+      {"OtherHostNotReached", {Instance("bk-2", "standby", "Streaming", 0, "10.0.0.2")}, true, "",
+       "no standby streams"},
+      {"OtherHostThroughTlsServer", {Instance("bk-2", "standby", "Streaming", 0, "10.0.0.2")}, true, "bk-2",
+       "streaming", true},
   };
   for (const SourceRow& row : rows) {
     api::PostgresReplicaSet set;
@@ -201,7 +206,7 @@ TEST(ChooseBackupSource, StreamingStandbyWithTheLeastLagElseThePrimary) {
     set.status.currentPrimary = "bk-1";
     set.status.instances = row.standbys;
     set.status.instances.push_back(Instance("bk-1", "primary", "Running", std::nullopt));
-    BackupSource source = ChooseBackupSource(set);
+    BackupSource source = ChooseBackupSource(set, row.otherHosts);
     EXPECT_EQ(source.primary, "bk-1") << row.name;
     EXPECT_EQ(source.standby, row.standby) << row.name;
     EXPECT_NE(source.why.find(row.whyPart), std::string::npos) << row.name << ": " << source.why;

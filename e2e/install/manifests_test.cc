@@ -232,7 +232,7 @@ std::set<std::string> OperatorPermissions() {
       {"/pods", {"get", "list", "watch", "create", "delete", "patch"}},
       {"/persistentvolumeclaims", {"get", "list", "watch", "create", "delete"}},
       {"/services", {"get", "list", "watch", "create", "update", "patch", "delete"}},
-      {"/secrets", {"get", "list", "watch", "create"}},
+      {"/secrets", {"get", "list", "watch", "create", "update"}},
       {"/serviceaccounts", {"get", "list", "watch", "create"}},
       {"policy/poddisruptionbudgets", {"get", "list", "watch", "create", "update", "patch"}},
       {"rbac.authorization.k8s.io/roles", {"get", "list", "watch", "create"}},

@@ -356,7 +356,10 @@ TEST_F(Backup, ThePrimarysAgentTakesABackupOverItsApiOnceByIdAndOneAtATime) {
   ASSERT_FALSE(onPrimary.url.empty());
   ASSERT_FALSE(onStandby.url.empty());
   auto post = [](const LocalCluster::AgentApi& agent, const std::string& id, const std::string& type) {
-    auto r = HttpCall("POST", agent.url + "/backup", agent::EncodeBackupRequest({id, type}), agent.token, 10s);
+    agent::BackupRequest request;
+    request.id = id;
+    request.type = type;
+    auto r = HttpCall("POST", agent.url + "/backup", agent::EncodeBackupRequest(request), agent.token, 10s);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : HttpResponse{0, r.status().ToString()};
   };

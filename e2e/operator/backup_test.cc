@@ -254,6 +254,12 @@ TEST_F(OperatorBackupE2eTest, PostgresBackupsOnDemandAndOnScheduleLandInTheRepos
   EXPECT_EQ(kube::GetString(incr, {"status", "type"}), "incr") << incr.serialize();
   EXPECT_EQ(kube::GetString(incr, {"status", "label"}).rfind(label + "_", 0), 0u) << incr.serialize();
   EXPECT_FALSE(kube::GetString(incr, {"status", "scheduledTime"}).empty()) << incr.serialize();
+  // Taken by the primary, its files copied from the streaming standby in
+  // the other Pod, through that Pod's pgBackRest TLS server
+  // (spec.backup.fromStandby, the default).
+  EXPECT_EQ(kube::GetString(incr, {"status", "instance"}), Primary("cart")) << incr.serialize();
+  const std::string standby = Primary("cart") == "cart-1" ? "cart-2" : "cart-1";
+  EXPECT_EQ(kube::GetString(incr, {"status", "source"}), standby) << incr.serialize();
   const Json* owners = kube::GetField(incr, {"metadata", "ownerReferences"});
   ASSERT_TRUE(owners != nullptr && owners->is_array() && owners->size() == 1) << incr.serialize();
   EXPECT_EQ(kube::GetString(owners->as_array().at(0), {"name"}), "cart");

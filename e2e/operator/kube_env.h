@@ -210,7 +210,19 @@ class KubeEnvironment {
     params.user = app ? "app" : "postgres";
     params.dbname = app ? "app" : "postgres";
     params.password = SecretValue(SetOf(pod) + (app ? "-app" : "-superuser"), "password");
+    // As a client in the cluster would: the server verified (verify-full
+    // against its Pod IP) with ca.crt of the set's CA Secret.
+    params.sslRootCert = CaFile(SetOf(pod));
     return pq::Connection::Open(params);
+  }
+
+  // ca.crt of the Secret NAME-ca in a file for libpq ("" while there is none).
+  std::string CaFile(const std::string& set) {
+    const std::string ca = SecretValue(set + "-ca", "ca.crt");
+    if (ca.empty()) return "";
+    const std::string path = dir_.path() + "/" + set + "-ca.crt";
+    if (!WriteFileAtomic(path, ca, 0644).ok()) return "";
+    return path;
   }
   static std::string SetOf(const std::string& pod) { return pod.substr(0, pod.rfind('-')); }
 

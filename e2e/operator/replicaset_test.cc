@@ -105,6 +105,24 @@ TEST_F(OperatorE2eTest, ReplicatesFailsOverAndMovesTheRoleLabels) {
     ASSERT_TRUE(standby.ok());
     EXPECT_FALSE((*standby)->Exec("INSERT INTO t VALUES (2)").ok()) << name << " accepted a write";
   }
+  // TLS (spec.tls, on by default): the walsenders stream over TLS with the
+  // replication client certificate, plain text is refused, and
+  // status.connection names the CA Secret.
+  EXPECT_EQ(kube::GetString(Set("orders"), {"status", "connection", "caSecret"}), "orders-ca");
+  {
+    auto rows = (*super)->Query(
+        "SELECT count(*) FILTER (WHERE s.ssl AND s.client_dn LIKE '%pgrs_replication%') "
+        "FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)");
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    EXPECT_EQ((*rows)[0][0], "2");
+    pq::ConnectionParams plain;
+    plain.host = PodIp(primary);
+    plain.port = kube::kPostgresPort;
+    plain.password = SecretValue("orders-superuser", "password");
+    auto refused = pq::Connection::OpenConnInfo(pq::ConnInfo(plain) + " sslmode=disable", "plain");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("no encryption"), std::string::npos) << refused.status().message();
+  }
   super->reset();
 
   // SIGKILL of the primary's postmaster: a standby is promoted, the labels

@@ -55,6 +55,7 @@ InstanceAgent::InstanceAgent(AgentOptions options)
       recovery_(layout_),
       stanza_(layout_),
       repository_(layout_),
+      backupServer_(layout_),
       probe_([this] {
         std::lock_guard<std::mutex> lock(mu_);
         wake_.notify_all();
@@ -171,6 +172,24 @@ Result<BackupJobs::Plan> InstanceAgent::PrepareBackup(const BackupRequest& reque
   command.timeout = kBackupTimeout;
   BackupJobs::Plan plan;
   plan.progress = "backing up " + desired_->stanza + " from primary " + options_.name + " (" + request.type + ")";
+  if (!request.standbyHost.empty()) {
+    if (!desired_->tls || desired_->backupServerPort <= 0) {
+      return Status::Invalid(instance + ": a backup from standby " + request.standby +
+                             " needs TLS and a pgBackRest server (Kubernetes with spec.tls)");
+    }
+    // Its files come through its pgBackRest server (pg2-host-type and the
+    // certificates are in pgbackrest.conf); Pods share one layout, so its
+    // data directory and configuration are where this one has its own.
+    command.extraArgs = {"--backup-standby",
+                         "--pg2-host=" + request.standbyHost,
+                         "--pg2-host-port=" + std::to_string(request.standbyServerPort),
+                         "--pg2-host-config=" + layout_.PgBackRestConfigFile(),
+                         "--pg2-path=" + layout_.DataDir(),
+                         "--pg2-port=" + std::to_string(request.standbyPort),
+                         "--pg2-user=postgres"};
+    plan.progress = "backing up " + desired_->stanza + " from standby " + request.standby + " (" + request.type +
+                    "), started and stopped on primary " + options_.name;
+  }
   plan.run = [this, command, instance](const std::function<void(const std::string&)>& progress,
                                        const std::atomic<bool>& cancelled) -> Result<BackupInfo> {
     BackupCommand run = command;
@@ -454,6 +473,9 @@ void InstanceAgent::Tick() {
     ::kill(static_cast<pid_t>(postmaster_.pid()), SIGHUP);  // the archiver retries now
   }
   stanzaCreated_ = createsStanza && stanza_.created();
+  // Every instance, so that a standby serves its files to the primary's
+  // backups (and a primary is ready once it is a standby).
+  backupServer_.Poll(*config, LocalParams(layout_, *config).host, postmaster_.running());
   if (createsStanza && stanza_.created()) {
     repository_.Poll(*config, LocalParams(layout_, *config).host);
   } else if (config->role != "primary" || !BackupConfigured(*config)) {

@@ -151,6 +151,7 @@ class InstanceAgent {
   RecoveryWatch recovery_;
   StanzaCreator stanza_;  // spec.backup: the primary creates the stanza
   RepositoryWatcher repository_;  // ... and reports the repository's backups
+  BackupServer backupServer_;  // Kubernetes: `pgbackrest server` for backups from a standby
   std::chrono::steady_clock::time_point retryAfter_{};
   bool configArrived_ = false;  // guarded by mu_: SetConfig asks the supervisor not to back off
   std::chrono::milliseconds backoff_{500};

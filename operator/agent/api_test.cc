@@ -99,7 +99,8 @@ TEST_F(AgentApiTest, ABackupRequestIsAcceptedWith202AndTheJob) {
   ASSERT_TRUE(job.ok()) << r.body;
   EXPECT_EQ(*job, RunningJob("b1", "full"));
   ASSERT_EQ(requests_.size(), 1u);
-  EXPECT_EQ(requests_[0], (BackupRequest{"b1", "full"}));
+  EXPECT_EQ(requests_[0].id, "b1");
+  EXPECT_EQ(requests_[0].type, "full");
   EXPECT_EQ(contacts_, 0) << "only PUT /config and GET /status are the controller's contact";
 }
 

@@ -88,6 +88,15 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
   }
   auto pc = PgBackRestConfigFor(layout, config.port, config.stanza, PgBackRestRepositoryOf(layout, config));
   pc.retentionFull = config.backupRetentionFull;
+  if (config.tls && config.backupServerPort > 0) {
+    pc.tlsServer = postgres::PgBackRestConfig::TlsServer{
+        BackupServerAddress(config), config.backupServerPort, layout.TlsServerCertFile(),
+        layout.TlsServerKeyFile(), layout.TlsCaFile(), config.replicationUser};
+    // A backup this instance takes as the primary reaches a standby's server
+    // with the replication client certificate.
+    pc.tlsClient = postgres::PgBackRestConfig::TlsClient{layout.TlsReplicationCertFile(),
+                                                         layout.TlsReplicationKeyFile(), layout.TlsCaFile()};
+  }
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
   // pgBackRest makes a POSIX repository's own subdirectories, not the repository.
   if (!config.backupS3) {
@@ -108,7 +117,8 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
 ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza,
                               std::vector<std::string> args) {
   ProcessSpec spec;
-  spec.argv = {layout.pgbackrest, "--config=" + layout.PgBackRestConfigFile(), "--stanza=" + stanza};
+  spec.argv = {layout.pgbackrest, "--config=" + layout.PgBackRestConfigFile()};
+  if (!stanza.empty()) spec.argv.push_back("--stanza=" + stanza);  // `server` takes none
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   // The CA file is there exactly while TLS is on (WriteTlsFiles).
   spec.env = postgres::PgBackRestEnvironment(host, layout.PgBackRestPassfile(),
@@ -309,6 +319,55 @@ void RepositoryWatcher::Reap(int waitStatus) {
   }
   info_ = std::move(next);
   infoFor_ = runningFor_;
+}
+
+std::string BackupServerAddress(const AgentConfig& config) {
+  const std::string first = config.listenAddresses.substr(0, config.listenAddresses.find(','));
+  return first.empty() ? "*" : first;
+}
+
+BackupServer::~BackupServer() { Stop(); }
+
+void BackupServer::Stop() {
+  if (child_ > 0) StopChild(child_, SIGTERM, 5s);
+  child_ = 0;
+  runningFor_.clear();
+}
+
+void BackupServer::Poll(const AgentConfig& config, const std::string& host, bool postgresRunning) {
+  const bool wanted = postgresRunning && config.tls && config.backupServerPort > 0 && BackupConfigured(config);
+  // Started again when its certificate or address changes: it reads them
+  // once, at start.
+  const std::string key = wanted ? BackupServerAddress(config) + ":" + std::to_string(config.backupServerPort) +
+                                       "\n" + config.stanza + "\n" + config.tls->serverCert + config.tls->ca
+                                 : "";
+  if (child_ > 0) {
+    if (auto waitStatus = TryReap(child_)) {
+      child_ = 0;
+      auto output = ReadFile(JoinPath(layout_.PgBackRestDir(), "server.out"));
+      error_ = "pgbackrest server " + DescribeWaitStatus(*waitStatus) + ": " + Tail(output.ok() ? *output : "");
+      spdlog::warn("pgbackrest server exited instance={} error=\"{}\"", layout_.name, error_);
+      retryAfter_ = Clock::now() + 2s;
+    } else if (key == runningFor_) {
+      return;
+    } else {
+      Stop();
+    }
+  }
+  if (!wanted || Clock::now() < retryAfter_) return;
+  ProcessSpec spec = PgBackRestProgram(layout_, host, "", {"server"});
+  spec.outputFile = JoinPath(layout_.PgBackRestDir(), "server.out");
+  auto pid = SpawnProcess(spec);
+  if (!pid.ok()) {
+    error_ = "pgbackrest server: " + pid.status().message();
+    retryAfter_ = Clock::now() + 5s;
+    return;
+  }
+  child_ = *pid;
+  runningFor_ = key;
+  error_.clear();
+  spdlog::info("pgbackrest server started instance={} address={}:{} pid={}", layout_.name,
+               BackupServerAddress(config), config.backupServerPort, child_);
 }
 
 StanzaCreator::~StanzaCreator() {

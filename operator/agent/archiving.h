@@ -81,6 +81,32 @@ Result<std::string> NewestBackupLabel(const std::string& infoJson, const std::st
 // stdout, only an error on stderr.
 ProcessSpec PgBackRestInfoProgram(const InstanceLayout& layout, const std::string& host, const std::string& stanza);
 
+// Where `pgbackrest server` listens: the first listen address ("*" when
+// none).
+std::string BackupServerAddress(const AgentConfig& config);
+
+// Keeps `pgbackrest server` running while the config asks for it
+// (backupServerPort, TLS, spec.backup) and PostgreSQL runs: the TLS
+// endpoint through which a primary in another Pod backs up this instance's
+// files. Started again after it exits (2 s later) and when its certificate
+// changes; stopped when no longer wanted.
+class BackupServer {
+ public:
+  explicit BackupServer(const InstanceLayout& layout) : layout_(layout) {}
+  ~BackupServer();
+  void Poll(const AgentConfig& config, const std::string& host, bool postgresRunning);
+  void Stop();
+  bool running() const { return child_ > 0; }
+  const std::string& error() const { return error_; }
+
+ private:
+  const InstanceLayout& layout_;
+  pid_t child_ = 0;
+  std::string runningFor_;
+  std::string error_;
+  std::chrono::steady_clock::time_point retryAfter_{};
+};
+
 // Runs `pgbackrest stanza-create` for the primary once per repository and
 // stanza, in the background (the supervisor must stay free to fence): Poll
 // starts it, later Polls reap it. A failure is kept in error() and retried

@@ -182,21 +182,28 @@ class BackupJobsTest : public ::testing::Test {
   int prepared_ = 0;
 };
 
+BackupRequest Req(const std::string& id, const std::string& type) {
+  BackupRequest request;
+  request.id = id;
+  request.type = type;
+  return request;
+}
+
 TEST_F(BackupJobsTest, OneJobAtATimeIdempotentByIdAndCompletedWithItsBackup) {
   BackupJobs jobs("demo-1");
   EXPECT_FALSE(jobs.Current().has_value());
-  auto first = jobs.Start({"b1", "full"}, Preparing(Info("L1")));
+  auto first = jobs.Start(Req("b1", "full"), Preparing(Info("L1")));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->state, kBackupRunning);
   EXPECT_EQ(first->progress, "backing up demo from primary demo-1 (full)");
   EXPECT_GT(first->startedMs, 0);
   // The same id again: the running job, nothing prepared or started.
-  auto again = jobs.Start({"b1", "full"}, Preparing(Info("other")));
+  auto again = jobs.Start(Req("b1", "full"), Preparing(Info("other")));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->id, "b1");
   EXPECT_EQ(prepared_, 1);
   // Another id while it runs: Conflict.
-  auto other = jobs.Start({"b2", "incr"}, Preparing(Info("L2")));
+  auto other = jobs.Start(Req("b2", "incr"), Preparing(Info("L2")));
   EXPECT_EQ(other.status().code(), StatusCode::kConflict);
   EXPECT_EQ(other.status().message(), "backup b1 is running on demo-1 (one at a time)");
   EXPECT_EQ(prepared_, 1);
@@ -210,12 +217,12 @@ TEST_F(BackupJobsTest, OneJobAtATimeIdempotentByIdAndCompletedWithItsBackup) {
   EXPECT_GE(done.finishedMs, done.startedMs);
   EXPECT_EQ(done.progress, "");
   // Asked again after it finished: the finished job, still nothing started.
-  auto after = jobs.Start({"b1", "full"}, Preparing(Info("other")));
+  auto after = jobs.Start(Req("b1", "full"), Preparing(Info("other")));
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, done);
   EXPECT_EQ(prepared_, 1);
   // A new id starts a new job.
-  auto next = jobs.Start({"b2", "incr"}, Preparing(Info("L2")));
+  auto next = jobs.Start(Req("b2", "incr"), Preparing(Info("L2")));
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(prepared_, 2);
   ASSERT_TRUE(EventuallyState(jobs, kBackupCompleted));
@@ -225,14 +232,14 @@ TEST_F(BackupJobsTest, OneJobAtATimeIdempotentByIdAndCompletedWithItsBackup) {
 
 TEST_F(BackupJobsTest, AnInstanceThatCannotBackUpStartsNothingAndAFailedRunKeepsItsError) {
   BackupJobs jobs("demo-2");
-  auto refused = jobs.Start({"b1", "full"}, [](const BackupRequest&) -> Result<BackupJobs::Plan> {
+  auto refused = jobs.Start(Req("b1", "full"), [](const BackupRequest&) -> Result<BackupJobs::Plan> {
     return Status::Unavailable("instance demo-2 is not the primary (role standby)");
   });
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
   EXPECT_FALSE(jobs.Current().has_value());
 
   gate_.Open();
-  ASSERT_TRUE(jobs.Start({"b1", "full"}, Preparing(Status::Unavailable("pgbackrest backup failed (exit code 56)"))).ok());
+  ASSERT_TRUE(jobs.Start(Req("b1", "full"), Preparing(Status::Unavailable("pgbackrest backup failed (exit code 56)"))).ok());
   ASSERT_TRUE(EventuallyState(jobs, kBackupFailed));
   EXPECT_EQ(jobs.Current()->error, "pgbackrest backup failed (exit code 56)");
   EXPECT_EQ(jobs.Current()->label, "");
@@ -241,7 +248,7 @@ TEST_F(BackupJobsTest, AnInstanceThatCannotBackUpStartsNothingAndAFailedRunKeeps
 
 TEST_F(BackupJobsTest, StoppingKillsTheRunningCommandAtOnceAndRefusesNewJobs) {
   BackupJobs jobs("demo-1");
-  auto started = jobs.Start({"b1", "full"}, [](const BackupRequest&) -> Result<BackupJobs::Plan> {
+  auto started = jobs.Start(Req("b1", "full"), [](const BackupRequest&) -> Result<BackupJobs::Plan> {
     BackupJobs::Plan plan;
     plan.run = [](const std::function<void(const std::string&)>&,
                   const std::atomic<bool>& cancelled) -> Result<BackupInfo> {
@@ -259,7 +266,7 @@ TEST_F(BackupJobsTest, StoppingKillsTheRunningCommandAtOnceAndRefusesNewJobs) {
   EXPECT_LT(std::chrono::steady_clock::now() - before, 5s);
   ASSERT_EQ(jobs.Current()->state, kBackupFailed);
   EXPECT_EQ(jobs.Current()->error, "/bin/sleep: cancelled");
-  auto refused = jobs.Start({"b2", "full"}, Preparing(Info("L2")));
+  auto refused = jobs.Start(Req("b2", "full"), Preparing(Info("L2")));
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(prepared_, 0);
 }

@@ -151,6 +151,7 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     v["backupEncryption"] = json::value::boolean(true);
     v["backupCipherPass"] = json::value::string(c.backupCipherPass);
   }
+  if (c.backupServerPort > 0) v["backupServerPort"] = json::value::number(c.backupServerPort);
   if (c.tls) {
     json::value t = json::value::object();
     t["ca"] = json::value::string(c.tls->ca);
@@ -239,6 +240,10 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     }
     c.backupEncryption = Bool(v, "backupEncryption");
     c.backupCipherPass = Str(v, "backupCipherPass");
+    c.backupServerPort = static_cast<int>(Int(v, "backupServerPort"));
+    if (c.backupServerPort < 0 || c.backupServerPort > 65535) {
+      return Status::Invalid("config.backupServerPort: must be between 1 and 65535");
+    }
     if (v.has_object_field("tls")) {
       const json::value& t = v.at("tls");
       TlsConfig& tls = c.tls.emplace();
@@ -343,6 +348,12 @@ std::string EncodeBackupRequest(const BackupRequest& r) {
   json::value v = json::value::object();
   v["id"] = json::value::string(r.id);
   v["type"] = json::value::string(r.type);
+  if (!r.standbyHost.empty()) {
+    v["standby"] = json::value::string(r.standby);
+    v["standbyHost"] = json::value::string(r.standbyHost);
+    v["standbyServerPort"] = json::value::number(r.standbyServerPort);
+    v["standbyPort"] = json::value::number(r.standbyPort);
+  }
   return v.serialize();
 }
 
@@ -354,6 +365,14 @@ Result<BackupRequest> DecodeBackupRequest(const std::string& text) {
     r.id = Str(v, "id");
     r.type = Str(v, "type");
     if (r.id.empty()) return Status::Invalid("backup request: id: required");
+    r.standby = Str(v, "standby");
+    r.standbyHost = Str(v, "standbyHost");
+    r.standbyServerPort = static_cast<int>(Int(v, "standbyServerPort"));
+    r.standbyPort = static_cast<int>(Int(v, "standbyPort"));
+    if (!r.standbyHost.empty() && (r.standbyServerPort <= 0 || r.standbyServerPort > 65535 || r.standbyPort <= 0 ||
+                                   r.standbyPort > 65535)) {
+      return Status::Invalid("backup request: standbyServerPort and standbyPort: must be between 1 and 65535");
+    }
     if (!ValidBackupType(r.type)) {
       return Status::Invalid("backup request: type: must be full, diff or incr (not \"" + r.type + "\")");
     }

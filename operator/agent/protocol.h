@@ -134,6 +134,11 @@ struct AgentConfig {
   // spec.tls.enabled: ssl = on, hostssl only, verify-full everywhere. The
   // reconciler sets an empty one; the executor fills it in.
   std::optional<TlsConfig> tls;
+  // Kubernetes with spec.backup and TLS: the agent runs `pgbackrest server`
+  // on its first listen address at this port (0 = none), which admits the
+  // replication client certificate for this stanza only, so that the
+  // primary's backups can copy a standby's files from another Pod.
+  int backupServerPort = 0;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;
@@ -210,6 +215,16 @@ struct AgentStatus {
 struct BackupRequest {
   std::string id;
   std::string type;  // full | diff | incr
+  // Set: the files are copied from this standby (--backup-standby) through
+  // the pgBackRest TLS server its agent runs (AgentConfig::backupServerPort)
+  // at standbyHost:standbyServerPort; its PostgreSQL listens on
+  // standbyPort. Its data directory is where this instance has its own
+  // (Pods share one layout). The backup still starts and stops on the
+  // primary, which takes it.
+  std::string standby;  // its name, for people
+  std::string standbyHost;
+  int standbyServerPort = 0;
+  int standbyPort = 0;
   bool operator==(const BackupRequest&) const = default;
 };
 

@@ -8,10 +8,24 @@ namespace pgrs::agent {
 namespace {
 
 TEST(BackupRequestCodecTest, RoundTrips) {
-  BackupRequest request{"bk-nightly-1", "incr"};
+  BackupRequest request;
+  request.id = "bk-nightly-1";
+  request.type = "incr";
   auto decoded = DecodeBackupRequest(EncodeBackupRequest(request));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(*decoded, request);
+  // From a standby in another Pod.
+  request.standby = "bk-2";
+  request.standbyHost = "10.0.0.2";
+  request.standbyServerPort = 8432;
+  request.standbyPort = 5432;
+  decoded = DecodeBackupRequest(EncodeBackupRequest(request));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, request);
+  auto badPort = DecodeBackupRequest(R"({"id":"x","type":"full","standbyHost":"10.0.0.2","standbyPort":5432})");
+  ASSERT_FALSE(badPort.ok());
+  EXPECT_EQ(badPort.status().message(),
+            "backup request: standbyServerPort and standbyPort: must be between 1 and 65535");
 }
 
 TEST(BackupRequestCodecTest, ABadBodyOrTypeOrMissingIdIsInvalidNamingTheField) {

@@ -55,6 +55,7 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
   config.port = instance.port;
   config.listenAddresses = instance.listenAddresses;
   config.clientNetworks = instance.clientNetworks;
+  if (config.tls && !config.backupRepositoryPath.empty()) config.backupServerPort = instance.backupServerPort;
   config.superuserPassword = secrets.superuserPassword;
   config.replicationPassword = secrets.replicationPassword;
   if (config.backupS3) {

@@ -22,6 +22,10 @@ struct InstanceRecord {
   // Being stopped on purpose: its Pod is terminating (deleted, evicted,
   // drained). A planned stop, not a crash.
   bool stopping = false;
+  // Where its agent runs `pgbackrest server` for backups from it taken in
+  // another Pod (AgentConfig::backupServerPort); 0 = none (local mode: a
+  // backup reaches a standby's files on this machine).
+  int backupServerPort = 0;
 };
 
 struct AgentEndpoint {

@@ -4,6 +4,7 @@
 
 #include "operator/kube/objects.h"
 #include "operator/util/http.h"
+#include "reconcilers/backup.h"
 #include "reconcilers/backup_schedule.h"
 
 namespace pgrs::kube {
@@ -164,10 +165,12 @@ ReconcileResult BackupController::Reconcile(const std::string& key) {
   if (f.phase == kBackupCompletedPhase || f.phase == kBackupFailedPhase) return ReconcileResult::Done();
 
   std::string previousInstance = GetString(*cached, {"status", "instance"});
+  std::optional<api::PostgresReplicaSet> set;
   if (!f.replicaSet.empty()) {
     auto rs = client_->Get(ReplicaSetResource(), ns, f.replicaSet);
     if (rs.ok()) {
       f.setFound = true;
+      if (auto decoded = api::DecodeReplicaSet(rs->serialize()); decoded.object) set = decoded.object;
       const Json* backup = GetField(*rs, {"spec", "backup"});
       f.setHasBackup = backup != nullptr && backup->is_object();
       f.primary = GetString(*rs, {"status", "currentPrimary"});
@@ -195,8 +198,25 @@ ReconcileResult BackupController::Reconcile(const std::string& key) {
   }
   BackupDecision d = DecideBackup(f, id);
   std::string instance = previousInstance;
+  std::string source;
   if (d.step == BackupStep::kStart) {
-    agent::BackupRequest request{id, f.type};
+    agent::BackupRequest request;
+    request.id = id;
+    request.type = f.type;
+    source = f.primary;
+    if (set) {
+      // A standby in another Pod is reached through its pgBackRest TLS
+      // server (spec.tls).
+      const reconcilers::BackupSource from = reconcilers::ChooseBackupSource(*set, set->spec.tls.enabled.value_or(true));
+      for (const auto& i : set->status.instances) {
+        if (from.standby.empty() || i.name != from.standby || i.host.empty()) continue;
+        request.standby = i.name;
+        request.standbyHost = i.host;
+        request.standbyServerPort = kPgBackRestServerPort;
+        request.standbyPort = kPostgresPort;
+        source = i.name;
+      }
+    }
     int code = 0;
     std::string body;
     auto job = CallAgent(ns, f.replicaSet, f.primary, "POST", agent::EncodeBackupRequest(request), &code, &body);
@@ -228,6 +248,7 @@ ReconcileResult BackupController::Reconcile(const std::string& key) {
     const std::string scheduled = GetString(object, {"metadata", "annotations", kScheduledTimeAnnotation});
     put("scheduledTime", scheduled);
     put("instance", instance);
+    put("source", source);
     switch (d.step) {
       case BackupStep::kNothing:
       case BackupStep::kStart:  // became kRunning, kWait or kFail above

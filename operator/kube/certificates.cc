@@ -50,7 +50,12 @@ tls::Subject InstanceSubject(const SetRef& owner, const std::string& instance, c
   for (const char* service : {"-rw", "-ro", "-r"}) forms(owner.name + service);
   s.dnsNames.push_back(instance);
   s.dnsNames.push_back("localhost");
-  if (!podIP.empty()) s.ipAddresses.push_back(podIP);
+  if (!podIP.empty()) {
+    s.ipAddresses.push_back(podIP);
+    // Also as a DNS name: pgBackRest (2.45) matches the host it dials
+    // against DNS names only, and a backup from a standby dials its Pod IP.
+    s.dnsNames.push_back(podIP);
+  }
   s.ipAddresses.push_back("127.0.0.1");
   return s;
 }

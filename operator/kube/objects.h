@@ -25,6 +25,9 @@ inline constexpr char kInstanceLabel[] = "pgrs.dev/instance";
 inline constexpr char kRoleLabel[] = "pgrs.dev/role";
 inline constexpr char kManagedBySelector[] = "app.kubernetes.io/managed-by=pgrs";
 inline constexpr int kPostgresPort = 5432;
+// `pgbackrest server` in every instance Pod (spec.backup with spec.tls):
+// what a primary backs up a standby of another Pod through.
+inline constexpr int kPgBackRestServerPort = 8432;
 inline constexpr int kAgentPort = 8000;
 // An instance Pod's terminationGracePeriodSeconds, and how much of it a
 // primary's agent waits for the controller to hand the primary over before

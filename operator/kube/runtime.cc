@@ -1,6 +1,13 @@
 #include "operator/kube/runtime.h"
 
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
 
 #include "operator/kube/certificates.h"
 #include "operator/util/files.h"
@@ -33,8 +40,23 @@ bool Terminating(const Json& o) { return !GetString(o, {"metadata", "deletionTim
 
 KubeRuntime::KubeRuntime(Client* client, const Controller* cache, InstancePodOptions options)
     : client_(client), cache_(cache), options_(std::move(options)) {
-  char dir[] = "/tmp/pgrs-operator-ca-XXXXXX";
-  if (::mkdtemp(dir) != nullptr) caDir_ = dir;
+  // The CA files libpq verifies the instances with (it reads no PEM from
+  // memory): one directory per operator process, named after its PID; those
+  // of processes that are gone (killed) are removed here.
+  const std::string prefix = "pgrs-operator-ca-";
+  if (DIR* tmp = ::opendir("/tmp")) {
+    while (dirent* entry = ::readdir(tmp)) {
+      const std::string name = entry->d_name;
+      if (name.rfind(prefix, 0) != 0) continue;
+      const pid_t pid = static_cast<pid_t>(std::atoi(name.c_str() + prefix.size()));
+      if (pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH)) continue;
+      RemoveTree("/tmp/" + name).ok();
+    }
+    ::closedir(tmp);
+  }
+  static std::atomic<int> made{0};
+  const std::string dir = "/tmp/" + prefix + std::to_string(::getpid()) + "-" + std::to_string(++made);
+  if (MakeDirs(dir, 0700).ok()) caDir_ = dir;
 }
 
 KubeRuntime::~KubeRuntime() {
@@ -140,6 +162,7 @@ InstanceRecord KubeRuntime::Record(const api::PostgresReplicaSet& set, const std
   r.listenAddresses = r.host;
   // Pods move between addresses; passwords (scram) guard every rule.
   r.clientNetworks = {"0.0.0.0/0", "::/0"};
+  r.backupServerPort = kPgBackRestServerPort;
   return r;
 }
 
@@ -279,6 +302,7 @@ Result<executor::SetSecrets> KubeRuntime::Secrets(const api::PostgresReplicaSet&
       executor::SetSecrets s = it->second;
       lock.unlock();
       PGRS_RETURN_IF_ERROR(ReadS3Secrets(set, s));
+      PGRS_RETURN_IF_ERROR(EnsureTls(set, s));
       return s;
     }
   }

@@ -58,10 +58,24 @@ std::string GeneratePgBackRestConfig(const PgBackRestConfig& c) {
   out += "log-level-stderr=warn\n";
   // An on-demand backup starts at once instead of after a spread checkpoint.
   out += "start-fast=y\n";
+  if (c.tlsServer) {
+    out += "tls-server-address=" + IniValue(c.tlsServer->address) + "\n";
+    out += "tls-server-port=" + std::to_string(c.tlsServer->port) + "\n";
+    out += "tls-server-cert-file=" + IniValue(c.tlsServer->certFile) + "\n";
+    out += "tls-server-key-file=" + IniValue(c.tlsServer->keyFile) + "\n";
+    out += "tls-server-ca-file=" + IniValue(c.tlsServer->caFile) + "\n";
+    out += "tls-server-auth=" + IniValue(c.tlsServer->clientCommonName) + "=" + IniValue(c.stanza) + "\n";
+  }
   out += "\n[" + IniValue(c.stanza) + "]\n";
   out += "pg1-path=" + IniValue(c.dataDir) + "\n";
   out += "pg1-port=" + std::to_string(c.port) + "\n";
   out += "pg1-user=" + IniValue(c.user) + "\n";
+  if (c.tlsClient) {
+    out += "pg2-host-type=tls\n";
+    out += "pg2-host-cert-file=" + IniValue(c.tlsClient->certFile) + "\n";
+    out += "pg2-host-key-file=" + IniValue(c.tlsClient->keyFile) + "\n";
+    out += "pg2-host-ca-file=" + IniValue(c.tlsClient->caFile) + "\n";
+  }
   return out;
 }
 

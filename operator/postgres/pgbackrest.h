@@ -59,6 +59,23 @@ struct PgBackRestConfig {
   std::string spoolPath;
   std::string lockPath;
   std::string logPath;
+  // `pgbackrest server` (Kubernetes, a standby's files for another Pod's
+  // backup): where it listens, its certificate, the CA client certificates
+  // are checked against, and the one client CN it admits (for this stanza
+  // only). Unset: no tls-server-* options.
+  struct TlsServer {
+    std::string address;
+    int port = 0;
+    std::string certFile, keyFile, caFile;
+    std::string clientCommonName;
+  };
+  std::optional<TlsServer> tlsServer;
+  // The client side of a backup from such a standby (pg2-host-*): the
+  // client certificate and the CA that verifies the server.
+  struct TlsClient {
+    std::string certFile, keyFile, caFile;
+  };
+  std::optional<TlsClient> tlsClient;
 };
 
 // The file text (ini format), deterministic for equal inputs.
