@@ -39,13 +39,33 @@ size_t Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// Starts `run` and applies the sets (name, instances) on consecutive ports
+// of one free range; returns the first port once all are Ready, else 0.
+int StartReadySets(LocalCluster& c, const std::vector<std::pair<std::string, int>>& sets) {
+  int total = 0;
+  for (const auto& [name, instances] : sets) total += instances;
+  const int base = FreePortRange(total);
+  if (base <= 0) return 0;
+  c.StartRun();
+  int port = base;
+  for (const auto& [name, instances] : sets) {
+    auto applied = c.ApplyText(Manifest(name, instances, port));
+    if (applied.exitCode != 0) {
+      ADD_FAILURE() << applied.output;
+      return 0;
+    }
+    port += instances;
+  }
+  for (const auto& [name, instances] : sets) {
+    if (!c.WaitReady(name)) return 0;
+  }
+  return base;
+}
+
 TEST(LocalControlPlane, KilledRunLeavesTheDataPlaneRunningAndARestartedRunAdoptsIt) {
   LocalCluster c;
-  const int base = FreePortRange(2);
+  const int base = StartReadySets(c, {{"survive", 2}});
   ASSERT_GT(base, 0);
-  c.StartRun();
-  ASSERT_EQ(c.ApplyText(Manifest("survive", 2, base)).exitCode, 0);
-  ASSERT_TRUE(c.WaitReady("survive"));
   ASSERT_TRUE(c.Sql("survive", base, "CREATE TABLE ledger (id bigint PRIMARY KEY, at timestamptz DEFAULT now())").ok());
   Writer writer(c.Get("survive").status.connection.readWrite, "ledger");
   writer.Start();
@@ -127,13 +147,8 @@ TEST(LocalControlPlane, KilledRunLeavesTheDataPlaneRunningAndARestartedRunAdopts
 
 TEST(LocalControlPlane, AgentsOfSetsDeletedWhileRunWasDownAreStoppedWhenItReturns) {
   LocalCluster c;
-  const int base = FreePortRange(3);
+  const int base = StartReadySets(c, {{"kept", 1}, {"doomed", 1}, {"vanished", 1}});
   ASSERT_GT(base, 0);
-  c.StartRun();
-  ASSERT_EQ(c.ApplyText(Manifest("kept", 1, base)).exitCode, 0);
-  ASSERT_EQ(c.ApplyText(Manifest("doomed", 1, base + 1)).exitCode, 0);
-  ASSERT_EQ(c.ApplyText(Manifest("vanished", 1, base + 2)).exitCode, 0);
-  for (const char* name : {"kept", "doomed", "vanished"}) ASSERT_TRUE(c.WaitReady(name));
   const pid_t kept = c.PostmasterPid("kept", "kept-1");
   const pid_t doomed = c.PostmasterPid("doomed", "doomed-1");
   const pid_t doomedAgent = c.AgentPid("doomed-1");

@@ -187,7 +187,8 @@ struct flock WholeFile(short type) {
 Result<RunLock> RunLock::Acquire(const std::string& stateDir) {
   PGRS_RETURN_IF_ERROR(MakeDirs(stateDir, 0755));
   std::string path = stateDir + "/run.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // Readable by all: `get` and `wait` probe it (F_GETLK needs no write access).
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Unavailable(path + ": " + std::strerror(errno));
   struct flock lock = WholeFile(F_WRLCK);
   if (::fcntl(fd, F_SETLK, &lock) != 0) {
@@ -201,9 +202,9 @@ Result<RunLock> RunLock::Acquire(const std::string& stateDir) {
 }
 
 pid_t RunLock::Holder(const std::string& stateDir) {
-  int fd = ::open((stateDir + "/run.lock").c_str(), O_RDWR | O_CLOEXEC);
+  int fd = ::open((stateDir + "/run.lock").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  struct flock lock = WholeFile(F_WRLCK);
+  struct flock lock = WholeFile(F_RDLCK);  // conflicts with run's write lock
   pid_t holder = 0;
   if (::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK) holder = lock.l_pid > 0 ? lock.l_pid : -1;
   ::close(fd);

@@ -56,7 +56,8 @@ class RunLock {
  public:
   static Result<RunLock> Acquire(const std::string& stateDir);
   // Asks without taking the lock, so a `run` starting meanwhile is not
-  // turned away.
+  // turned away. Never from the process that holds it: closing any
+  // descriptor of the file drops a POSIX lock.
   static bool IsHeld(const std::string& stateDir);
   // The pid of the process that holds it; 0 when none does.
   static pid_t Holder(const std::string& stateDir);
