@@ -58,6 +58,8 @@ agent::AgentConfig BaseConfig(const PostgresReplicaSet& set) {
   c.maxSlotWalKeepSize = set.spec.replication.maxSlotWalKeepSize;
   c.replicationSlots = set.spec.replication.slots.value_or(true);
   c.dataChecksums = set.spec.postgres.dataChecksums.value_or(true);
+  // The certificates are the executor's.
+  if (set.spec.tls.enabled.value_or(true)) c.tls = agent::TlsConfig{};
   if (set.spec.backup) {
     const api::BackupRepositorySpec& repository = set.spec.backup->repository;
     c.backupRepositoryPath = repository.volumeClaim.empty() ? repository.path : api::kRepositoryMountPath;

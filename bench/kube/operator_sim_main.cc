@@ -62,7 +62,7 @@ class SimulatedObserver : public pgrs::observer::Observer {
  public:
   explicit SimulatedObserver(std::shared_ptr<SimulatedAgents> agents) : agents_(std::move(agents)) {}
 
-  ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string&) override {
+  ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const pgrs::observer::Credentials&) override {
     constexpr uint64_t kPrimaryLsn = 0x3000060;
     std::vector<std::optional<AgentConfig>> configs;
     for (const auto& t : targets) configs.push_back(t.agentUrl.empty() ? std::nullopt : agents_->Find(t.agentUrl));

@@ -164,7 +164,7 @@ Result<BackupJobs::Plan> InstanceAgent::PrepareBackup(const BackupRequest& reque
   }
   if (!stanzaCreated_) return Status::Unavailable(instance + ": the pgBackRest stanza is not created yet");
   BackupCommand command;
-  command.host = LocalParams(*desired_).host;
+  command.host = LocalParams(layout_, *desired_).host;
   command.stanza = desired_->stanza;
   command.type = request.type;
   command.lockWait = kBackupLockWait;
@@ -364,6 +364,11 @@ void InstanceAgent::Tick() {
     backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, 10s);
   };
 
+  // Before a clone or a rewind, which connect with them.
+  auto tlsWritten = WriteTlsFiles(layout_, *config);
+  if (!tlsWritten.ok()) return fail(tlsWritten.status());
+  tlsChanged_ = tlsChanged_ || *tlsWritten;
+
   Status st = EnsureDataDirectory(layout_, *config, [this](const std::string& state, const std::string& progress) {
     SetState(state, progress);
   });
@@ -412,8 +417,11 @@ void InstanceAgent::Tick() {
   if (!written.ok()) return fail(written.status());
 
   if (postmaster_.running()) {
-    if (written->changed) ApplyChangedConfiguration(*config, written->recoveryConfChanged);
+    // A renewed certificate takes a reload too.
+    if (written->changed || tlsChanged_) ApplyChangedConfiguration(*config, written->recoveryConfChanged);
+    tlsChanged_ = false;
   } else {
+    tlsChanged_ = false;
     st = StartPostgres(*config);
     if (!st.ok()) {
       if (config->role == "standby") {
@@ -433,21 +441,21 @@ void InstanceAgent::Tick() {
   }
   // The prober thread asks PostgreSQL for new connections; a hang blocks
   // it, never this thread (which must stay free to fence).
-  probe_.Aim(LocalParams(*config), postmaster_.running());
+  probe_.Aim(LocalParams(layout_, *config), postmaster_.running());
   bool ready = probe_.ok() && postmaster_.running();
   // A restored primary replays the archive up to its target before it is one.
   const bool restoring = config->role == "primary" && RestoreInProgress(layout_);
   // Once archiving is configured. A failure is reported, never a reason to
   // stop PostgreSQL: the primary keeps serving, WAL waits in pg_wal.
   const bool createsStanza = ready && config->role == "primary" && BackupConfigured(*config) && !restoring;
-  if (createsStanza) stanza_.Poll(*config, LocalParams(*config).host);
+  if (createsStanza) stanza_.Poll(*config, LocalParams(layout_, *config).host);
   const std::string stanzaError = createsStanza ? stanza_.error() : "";
   if (createsStanza && stanza_.TakeJustCreated() && postmaster_.pid() > 0) {
     ::kill(static_cast<pid_t>(postmaster_.pid()), SIGHUP);  // the archiver retries now
   }
   stanzaCreated_ = createsStanza && stanza_.created();
   if (createsStanza && stanza_.created()) {
-    repository_.Poll(*config, LocalParams(*config).host);
+    repository_.Poll(*config, LocalParams(layout_, *config).host);
   } else if (config->role != "primary" || !BackupConfigured(*config)) {
     repository_.Reset();
   }
@@ -599,7 +607,7 @@ void InstanceAgent::StopPostgres() {
 }
 
 void InstanceAgent::ApplyChangedConfiguration(const AgentConfig& config, bool recoveryConfChanged) {
-  if (!NeedsRestartForConfiguration(config, postmaster_.pid(), recoveryConfChanged)) {
+  if (!NeedsRestartForConfiguration(layout_, config, postmaster_.pid(), recoveryConfChanged)) {
     spdlog::info("reloaded configuration instance={}", options_.name);
     return;
   }

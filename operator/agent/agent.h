@@ -155,6 +155,7 @@ class InstanceAgent {
   bool configArrived_ = false;  // guarded by mu_: SetConfig asks the supervisor not to back off
   std::chrono::milliseconds backoff_{500};
   bool primaryCrashed_ = false;  // waiting for the controller's decision
+  bool tlsChanged_ = false;      // TLS files rewritten since the server last reloaded
   bool handingOver_ = false;     // shutting down: waiting for the controller to move the primary
   std::chrono::steady_clock::time_point handoverDeadline_{};
   bool fenceFactsKnown_ = false;

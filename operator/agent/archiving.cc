@@ -28,20 +28,6 @@ std::string Tail(const std::string& text, size_t max = 1000) {
   return out;
 }
 
-Status MakePostgresDir(const InstanceLayout& layout, const std::string& path) {
-  if (!IsDirectory(path)) {
-    PGRS_RETURN_IF_ERROR(MakeDirs(path, 0700));
-    PGRS_RETURN_IF_ERROR(ChownPath(path, layout.postgresUser.uid, layout.postgresUser.gid));
-  }
-  return Status::Ok();
-}
-
-Status WritePostgresFileIfChanged(const InstanceLayout& layout, const std::string& path, const std::string& content) {
-  auto current = ReadFile(path);
-  if (current.ok() && *current == content && HasMode(path, 0600)) return Status::Ok();
-  return layout.WritePostgresFile(path, content);
-}
-
 }  // namespace
 
 postgres::PgBackRestRepository PgBackRestRepositoryFor(const std::string& path,
@@ -90,9 +76,9 @@ postgres::PgBackRestConfig PgBackRestConfigFor(const InstanceLayout& layout, int
 Status WritePgBackRestConfigFile(const InstanceLayout& layout, const std::string& path,
                                  const postgres::PgBackRestConfig& pc) {
   for (const std::string& dir : {layout.PgBackRestDir(), pc.spoolPath, pc.lockPath, pc.logPath}) {
-    PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, dir));
+    PGRS_RETURN_IF_ERROR(layout.MakePostgresDir(dir));
   }
-  return WritePostgresFileIfChanged(layout, path, postgres::GeneratePgBackRestConfig(pc));
+  return layout.WritePostgresFileIfChanged(path, postgres::GeneratePgBackRestConfig(pc));
 }
 
 Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
@@ -105,7 +91,7 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
   // pgBackRest makes a POSIX repository's own subdirectories, not the repository.
   if (!config.backupS3) {
-    PGRS_RETURN_IF_ERROR(MakePostgresDir(layout, config.backupRepositoryPath)
+    PGRS_RETURN_IF_ERROR(layout.MakePostgresDir(config.backupRepositoryPath)
                              .WithContext("spec.backup.repository.path " + config.backupRepositoryPath));
   }
   // The CA bundle is copied here: the PostgreSQL user may not be able to
@@ -113,9 +99,9 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
   if (!pc.repository.s3 || pc.repository.s3->caFile.empty()) {
     ::unlink(layout.PgBackRestCaFile().c_str());
   } else {
-    PGRS_RETURN_IF_ERROR(WritePostgresFileIfChanged(layout, layout.PgBackRestCaFile(), config.backupS3->ca));
+    PGRS_RETURN_IF_ERROR(layout.WritePostgresFileIfChanged(layout.PgBackRestCaFile(), config.backupS3->ca));
   }
-  return WritePostgresFileIfChanged(layout, layout.PgBackRestPassfile(),
+  return layout.WritePostgresFileIfChanged(layout.PgBackRestPassfile(),
                                     PassfileLine("postgres", config.superuserPassword));
 }
 
@@ -124,7 +110,9 @@ ProcessSpec PgBackRestProgram(const InstanceLayout& layout, const std::string& h
   ProcessSpec spec;
   spec.argv = {layout.pgbackrest, "--config=" + layout.PgBackRestConfigFile(), "--stanza=" + stanza};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = postgres::PgBackRestEnvironment(host, layout.PgBackRestPassfile());
+  // The CA file is there exactly while TLS is on (WriteTlsFiles).
+  spec.env = postgres::PgBackRestEnvironment(host, layout.PgBackRestPassfile(),
+                                             PathExists(layout.TlsCaFile()) ? layout.TlsCaFile() : "");
   spec.workingDir = layout.PgBackRestDir();
   if (RunningAsRoot()) spec.runAs = layout.postgresUser;
   return spec;

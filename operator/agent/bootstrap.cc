@@ -124,6 +124,13 @@ Status Clone(const InstanceLayout& layout, const AgentConfig& config, const Boot
     spec.argv.push_back("--slot=" + config.slotName);
   }
   spec.env = {"PGPASSFILE=" + layout.ReplicationPassfile(), "PGAPPNAME=" + layout.name, "PGCONNECT_TIMEOUT=5"};
+  if (config.tls) {
+    // As the standby will stream: the upstream verified, and the client
+    // certificate that the replication role authenticates with.
+    spec.env.insert(spec.env.end(), {"PGSSLMODE=verify-full", "PGSSLROOTCERT=" + layout.TlsCaFile(),
+                                     "PGSSLCERT=" + layout.TlsReplicationCertFile(),
+                                     "PGSSLKEY=" + layout.TlsReplicationKeyFile()});
+  }
   spec.workingDir = layout.instanceDir;
   std::string lastLogged;
   auto result = RunCommand(spec, 6h, [&](const std::string& line) {

@@ -39,7 +39,15 @@ postgres::InstanceConfig ToInstanceConfig(const InstanceLayout& layout, const Ag
     up.passfile = layout.ReplicationPassfile();
     up.applicationName = name;
     up.slotName = c.slotName;
+    if (c.tls) {
+      up.sslRootCert = layout.TlsCaFile();
+      up.sslCert = layout.TlsReplicationCertFile();
+      up.sslKey = layout.TlsReplicationKeyFile();
+    }
     ic.upstream = up;
+  }
+  if (c.tls) {
+    ic.tls = postgres::TlsFiles{layout.TlsServerCertFile(), layout.TlsServerKeyFile(), layout.TlsCaFile()};
   }
   if (BackupConfigured(c)) {
     ic.archive = postgres::ArchiveConfig{layout.pgbackrest, layout.PgBackRestConfigFile(), c.stanza};
@@ -48,8 +56,35 @@ postgres::InstanceConfig ToInstanceConfig(const InstanceLayout& layout, const Ag
   return ic;
 }
 
+Result<bool> WriteTlsFiles(const InstanceLayout& layout, const AgentConfig& config) {
+  if (!config.tls) {
+    if (!IsDirectory(layout.TlsDir())) return false;
+    PGRS_RETURN_IF_ERROR(RemoveTree(layout.TlsDir()));
+    return true;
+  }
+  PGRS_RETURN_IF_ERROR(layout.MakePostgresDir(layout.TlsDir()));
+  const std::pair<std::string, const std::string*> files[] = {
+      {layout.TlsCaFile(), &config.tls->ca},
+      {layout.TlsServerCertFile(), &config.tls->serverCert},
+      {layout.TlsServerKeyFile(), &config.tls->serverKey},
+      {layout.TlsReplicationCertFile(), &config.tls->replicationCert},
+      {layout.TlsReplicationKeyFile(), &config.tls->replicationKey},
+  };
+  bool changed = false;
+  for (const auto& [path, content] : files) {
+    bool wrote = false;
+    PGRS_RETURN_IF_ERROR(layout.WritePostgresFileIfChanged(path, *content, &wrote));
+    changed = changed || wrote;
+  }
+  return changed;
+}
+
 Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
   ConfigurationWrite write;
+  // Before postgresql.conf names them.
+  auto tlsChanged = WriteTlsFiles(layout, config);
+  if (!tlsChanged.ok()) return tlsChanged.status();
+  write.changed = *tlsChanged;
   if (config.role == "standby") {
     std::string passfile = PassfileLine(config.replicationUser, config.replicationPassword);
     auto current = ReadFile(layout.ReplicationPassfile());
@@ -80,18 +115,24 @@ Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, cons
   return write;
 }
 
-bool NeedsRestartForConfiguration(const AgentConfig& config, pid_t postmaster, bool recoveryConfChanged) {
+bool NeedsRestartForConfiguration(const InstanceLayout& layout, const AgentConfig& config, pid_t postmaster, bool recoveryConfChanged) {
   if (recoveryConfChanged) return true;  // recovery.conf (11) is read at start only
   // Reload, then ask the server itself whether a setting it just read
   // waits for a restart; pg_conf_load_time tells when it has reloaded.
-  auto conn = pq::Connection::Open(LocalParams(config));
+  auto conn = pq::Connection::Open(LocalParams(layout, config));
+  if (!conn.ok() && config.tls) {
+    // TLS just turned on: the server serves it only once reloaded.
+    pq::ConnectionParams plain = LocalParams(layout, config);
+    plain.sslRootCert.clear();
+    conn = pq::Connection::Open(plain);
+  }
   if (!conn.ok()) return true;
   auto t0 = (*conn)->Query("SELECT extract(epoch FROM clock_timestamp())::float8");
   if (!t0.ok() || t0->empty() || !(*t0)[0][0]) return true;
   ::kill(postmaster, SIGHUP);
   auto deadline = Clock::now() + 5s;
   while (Clock::now() < deadline) {
-    auto fresh = pq::Connection::Open(LocalParams(config));
+    auto fresh = pq::Connection::Open(LocalParams(layout, config));
     if (fresh.ok()) {
       auto rows = (*fresh)->Query(
           "SELECT extract(epoch FROM pg_conf_load_time())::float8 >= $1::float8, "

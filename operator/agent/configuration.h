@@ -31,6 +31,11 @@ struct ConfigurationWrite {
 // second call with the same config changes nothing. A standby's passfile is
 // rewritten when its password changed or its mode is no longer 0600. With
 // spec.backup, the pgBackRest configuration is written first (archiving.h).
+// The TLS files of config.tls where ToInstanceConfig points PostgreSQL and
+// libpq (mode 0600, the postgres user's), or none when TLS is off. True
+// when a file changed: a running server reloads to take it.
+Result<bool> WriteTlsFiles(const InstanceLayout& layout, const AgentConfig& config);
+
 Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 
 // After WriteConfiguration changed files under a running postmaster: true
@@ -38,6 +43,6 @@ Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, cons
 // must, and nothing is sent), the postmaster is sent SIGHUP and the server
 // asked whether it has reloaded and whether a setting waits for a restart;
 // no answer within 5 s also means restart.
-bool NeedsRestartForConfiguration(const AgentConfig& config, pid_t postmaster, bool recoveryConfChanged);
+bool NeedsRestartForConfiguration(const InstanceLayout& layout, const AgentConfig& config, pid_t postmaster, bool recoveryConfChanged);
 
 }  // namespace pgrs::agent

@@ -95,7 +95,7 @@ TEST_F(WriteConfigurationTest, Postgres11StandbyConfigurationIsInRecoveryConfWhi
   ASSERT_TRUE(written.ok());
   EXPECT_TRUE(written->recoveryConfChanged);
   EXPECT_TRUE(PathExists(Data("recovery.conf")));
-  EXPECT_TRUE(NeedsRestartForConfiguration(old, /*postmaster=*/0, written->recoveryConfChanged))
+  EXPECT_TRUE(NeedsRestartForConfiguration(layout_, old, /*postmaster=*/0, written->recoveryConfChanged))
       << "recovery.conf is read at start only; nothing is signalled";
 }
 

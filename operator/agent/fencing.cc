@@ -16,7 +16,7 @@ void StopForFencing(Postmaster& postmaster, const AgentConfig& config) {
   if (config.fenceMode == "fast") {
     // A checkpoint while writes still go on leaves little for the
     // shutdown checkpoint to do, so the pause in writes is short.
-    if (auto conn = pq::Connection::Open(LocalParams(config)); conn.ok()) (*conn)->Exec("CHECKPOINT").ok();
+    if (auto conn = pq::Connection::Open(LocalParams(postmaster.layout(), config)); conn.ok()) (*conn)->Exec("CHECKPOINT").ok();
     postmaster.ShutDownFastOrKillGroup(30s);
   } else {
     postmaster.KillGroup();

@@ -20,6 +20,13 @@ std::string InstanceLayout::PgBackRestRestoreConfigFile() const { return JoinPat
 std::string InstanceLayout::PgBackRestRestoreCaFile() const { return JoinPath(PgBackRestDir(), "restore-s3-ca.pem"); }
 std::string InstanceLayout::RestoreMarker() const { return JoinPath(instanceDir, "restored"); }
 
+std::string InstanceLayout::TlsDir() const { return JoinPath(instanceDir, "tls"); }
+std::string InstanceLayout::TlsCaFile() const { return JoinPath(TlsDir(), "ca.crt"); }
+std::string InstanceLayout::TlsServerCertFile() const { return JoinPath(TlsDir(), "server.crt"); }
+std::string InstanceLayout::TlsServerKeyFile() const { return JoinPath(TlsDir(), "server.key"); }
+std::string InstanceLayout::TlsReplicationCertFile() const { return JoinPath(TlsDir(), "replication.crt"); }
+std::string InstanceLayout::TlsReplicationKeyFile() const { return JoinPath(TlsDir(), "replication.key"); }
+
 std::string InstanceLayout::PgBin(int major, const std::string& program) const {
   return pgBinRoot + "/" + std::to_string(major) + "/bin/" + program;
 }
@@ -48,6 +55,20 @@ ProcessSpec InstanceLayout::PostgresProgram(int major, const std::string& progra
 
 Status InstanceLayout::WritePostgresFile(const std::string& path, const std::string& content) const {
   PGRS_RETURN_IF_ERROR(WriteFileAtomic(path, content, 0600));
+  return ChownPath(path, postgresUser.uid, postgresUser.gid);
+}
+
+Status InstanceLayout::WritePostgresFileIfChanged(const std::string& path, const std::string& content,
+                                                  bool* changed) const {
+  auto current = ReadFile(path);
+  const bool same = current.ok() && *current == content && HasMode(path, 0600);
+  if (changed != nullptr) *changed = !same;
+  return same ? Status::Ok() : WritePostgresFile(path, content);
+}
+
+Status InstanceLayout::MakePostgresDir(const std::string& path) const {
+  if (IsDirectory(path)) return Status::Ok();
+  PGRS_RETURN_IF_ERROR(MakeDirs(path, 0700));
   return ChownPath(path, postgresUser.uid, postgresUser.gid);
 }
 

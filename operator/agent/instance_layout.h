@@ -35,6 +35,14 @@ struct InstanceLayout {
   std::string RestoreMarker() const;
   std::string PgBackRestCaFile() const;        // spec.backup.repository.s3's CA bundle (PEM)
   std::string PgBackRestRestoreCaFile() const; // spec.bootstrap.recovery.repository.s3's, until the restore is complete
+  // spec.tls.enabled: the set's CA, this instance's server certificate and
+  // key, and the client certificate and key it streams with as a standby.
+  std::string TlsDir() const;  // <instanceDir>/tls
+  std::string TlsCaFile() const;
+  std::string TlsServerCertFile() const;
+  std::string TlsServerKeyFile() const;
+  std::string TlsReplicationCertFile() const;
+  std::string TlsReplicationKeyFile() const;
   std::string PgBin(int major, const std::string& program) const;
 
   // What the data directory says it is: "primary", "standby" (standby.signal
@@ -48,6 +56,12 @@ struct InstanceLayout {
   ProcessSpec PostgresProgram(int major, const std::string& program, std::vector<std::string> args) const;
   // Writes `content` atomically with mode 0600, owned by the postgres user.
   Status WritePostgresFile(const std::string& path, const std::string& content) const;
+  // The same unless the file already holds `content` with mode 0600;
+  // *changed (when given) says whether it wrote.
+  Status WritePostgresFileIfChanged(const std::string& path, const std::string& content,
+                                    bool* changed = nullptr) const;
+  // A directory of mode 0700 owned by the postgres user, unless it exists.
+  Status MakePostgresDir(const std::string& path) const;
 };
 
 // A passfile line that gives `user` its password on every host and database.

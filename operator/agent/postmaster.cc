@@ -20,7 +20,7 @@ namespace pgrs::agent {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-pq::ConnectionParams LocalParams(const AgentConfig& c) {
+pq::ConnectionParams LocalParams(const InstanceLayout& layout, const AgentConfig& c) {
   pq::ConnectionParams p;
   p.host = (c.listenAddresses.empty() || c.listenAddresses == "*" || c.listenAddresses == "0.0.0.0")
                ? "127.0.0.1"
@@ -30,6 +30,7 @@ pq::ConnectionParams LocalParams(const AgentConfig& c) {
   p.password = c.superuserPassword;
   p.connectTimeoutSeconds = 1;
   p.applicationName = "pgrs-agent";
+  if (c.tls) p.sslRootCert = layout.TlsCaFile();
   return p;
 }
 
@@ -63,7 +64,7 @@ Status Postmaster::Start(const AgentConfig& config, std::string* exitedHow) {
       if (exitedHow != nullptr) *exitedHow = how;
       return Status::Unavailable("postmaster " + how + " at start; see " + spec.outputFile);
     }
-    if (pq::Ping(LocalParams(config))) break;
+    if (pq::Ping(LocalParams(layout_, config))) break;
     std::this_thread::sleep_for(50ms);
   }
   return Status::Ok();

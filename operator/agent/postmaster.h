@@ -22,12 +22,14 @@ namespace pgrs::agent {
 // How the agent connects to its own PostgreSQL (as the superuser, 1 s
 // connect timeout): the first of listen_addresses, or 127.0.0.1 when it
 // listens everywhere.
-pq::ConnectionParams LocalParams(const AgentConfig& config);
+// With TLS on, over TLS, the server verified against the set's CA file.
+pq::ConnectionParams LocalParams(const InstanceLayout& layout, const AgentConfig& config);
 
 class Postmaster {
  public:
   explicit Postmaster(const InstanceLayout& layout) : layout_(layout) {}
 
+  const InstanceLayout& layout() const { return layout_; }
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
   std::chrono::steady_clock::time_point startedAt() const { return startedAt_; }

@@ -65,12 +65,25 @@ TEST(LocalParams, TheAgentConnectsToTheFirstListenAddressOrLoopbackWhenItListens
   for (const auto& [listen, host] : std::vector<std::pair<std::string, std::string>>{
            {"10.0.0.7,127.0.0.1", "10.0.0.7"}, {"*", "127.0.0.1"}, {"0.0.0.0", "127.0.0.1"}, {"", "127.0.0.1"}}) {
     config.listenAddresses = listen;
-    pq::ConnectionParams p = LocalParams(config);
+    pq::ConnectionParams p = LocalParams(InstanceLayout{}, config);
     EXPECT_EQ(p.host, host) << listen;
     EXPECT_EQ(p.port, 5433);
     EXPECT_EQ(p.user, "postgres");
     EXPECT_EQ(p.password, "pw");
+    EXPECT_EQ(p.sslRootCert, "") << "TLS off";
   }
+}
+
+TEST(LocalParams, WithTlsTheAgentVerifiesItsServerAgainstTheSetsCa) {
+  AgentConfig config;
+  config.port = 5433;
+  config.tls = TlsConfig{};
+  InstanceLayout layout;
+  layout.instanceDir = "/var/lib/pgrs/i";
+  pq::ConnectionParams p = LocalParams(layout, config);
+  EXPECT_EQ(p.sslRootCert, "/var/lib/pgrs/i/tls/ca.crt");
+  EXPECT_NE(pq::ConnInfo(p).find("sslmode=verify-full sslrootcert=/var/lib/pgrs/i/tls/ca.crt"), std::string::npos)
+      << pq::ConnInfo(p);
 }
 
 }  // namespace

@@ -16,8 +16,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-Status PromoteWithPgPromote(const AgentConfig& config) {
-  auto conn = pq::Connection::Open(LocalParams(config));
+Status PromoteWithPgPromote(const InstanceLayout& layout, const AgentConfig& config) {
+  auto conn = pq::Connection::Open(LocalParams(layout, config));
   if (!conn.ok()) return Status::Unavailable("promote: " + conn.status().message());
   // pg_promote(wait => true) looks every 100 ms; asking ourselves every
   // 10 ms shortens the unavailability by tens of milliseconds.
@@ -47,10 +47,10 @@ Status PromoteWithPgCtl(const InstanceLayout& layout, const AgentConfig& config)
 
 Status PromoteStandby(const InstanceLayout& layout, const AgentConfig& config) {
   auto started = Clock::now();
-  PGRS_RETURN_IF_ERROR(postgres::HasPgPromote(config.majorVersion) ? PromoteWithPgPromote(config)
+  PGRS_RETURN_IF_ERROR(postgres::HasPgPromote(config.majorVersion) ? PromoteWithPgPromote(layout, config)
                                                                     : PromoteWithPgCtl(layout, config));
   std::string lsn, timeline;
-  if (auto conn = pq::Connection::Open(LocalParams(config)); conn.ok()) {
+  if (auto conn = pq::Connection::Open(LocalParams(layout, config)); conn.ok()) {
     // Writes the new timeline into the control file at once (pg_rewind of
     // the old primary reads it there).
     (*conn)->Exec("CHECKPOINT").ok();

@@ -151,6 +151,15 @@ std::string EncodeAgentConfig(const AgentConfig& c) {
     v["backupEncryption"] = json::value::boolean(true);
     v["backupCipherPass"] = json::value::string(c.backupCipherPass);
   }
+  if (c.tls) {
+    json::value t = json::value::object();
+    t["ca"] = json::value::string(c.tls->ca);
+    t["serverCert"] = json::value::string(c.tls->serverCert);
+    t["serverKey"] = json::value::string(c.tls->serverKey);
+    t["replicationCert"] = json::value::string(c.tls->replicationCert);
+    t["replicationKey"] = json::value::string(c.tls->replicationKey);
+    v["tls"] = t;
+  }
   return v.serialize();
 }
 
@@ -230,6 +239,19 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     }
     c.backupEncryption = Bool(v, "backupEncryption");
     c.backupCipherPass = Str(v, "backupCipherPass");
+    if (v.has_object_field("tls")) {
+      const json::value& t = v.at("tls");
+      TlsConfig& tls = c.tls.emplace();
+      tls.ca = Str(t, "ca");
+      tls.serverCert = Str(t, "serverCert");
+      tls.serverKey = Str(t, "serverKey");
+      tls.replicationCert = Str(t, "replicationCert");
+      tls.replicationKey = Str(t, "replicationKey");
+      if (tls.ca.empty() || tls.serverCert.empty() || tls.serverKey.empty() || tls.replicationCert.empty() ||
+          tls.replicationKey.empty()) {
+        return Status::Invalid("config.tls: needs ca, serverCert, serverKey, replicationCert and replicationKey");
+      }
+    }
     if (c.role == "standby" && (c.upstreamHost.empty() || c.upstreamPort <= 0)) {
       return Status::Invalid("config.upstreamHost: a standby needs an upstream");
     }

@@ -56,6 +56,18 @@ struct RestoreConfig {
   bool operator==(const RestoreConfig&) const = default;
 };
 
+// TLS for the instance (spec.tls.enabled): PEM texts, secrets filled in by
+// the executor (never by reconcilers, never logged). The agent writes them
+// to files of its own beside the data directory.
+struct TlsConfig {
+  std::string ca;               // the set's CA: verifies servers and client certificates
+  std::string serverCert;       // this instance's server certificate
+  std::string serverKey;
+  std::string replicationCert;  // a standby's client certificate (CN = the replication role)
+  std::string replicationKey;
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct AgentConfig {
   std::string role;  // "primary" | "standby"
   int majorVersion = 15;
@@ -119,6 +131,9 @@ struct AgentConfig {
   // configuration when it is missing.
   bool backupEncryption = false;
   std::string backupCipherPass;
+  // spec.tls.enabled: ssl = on, hostssl only, verify-full everywhere. The
+  // reconciler sets an empty one; the executor fills it in.
+  std::optional<TlsConfig> tls;
   // Secrets, filled in by the executor (never by reconcilers, never logged).
   std::string superuserPassword;
   std::string replicationPassword;

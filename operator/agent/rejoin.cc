@@ -35,6 +35,7 @@ Status Rewind(const InstanceLayout& layout, const AgentConfig& config,
     source.port = config.upstreamPort;
     source.password = config.superuserPassword;
     source.applicationName = "pgrs-rewind";
+    if (config.tls) source.sslRootCert = layout.TlsCaFile();
     auto conn = pq::Connection::Open(source);
     if (!conn.ok()) return Status::Unavailable("rewind source: " + conn.status().message());
     PGRS_RETURN_IF_ERROR((*conn)->Exec("CHECKPOINT"));
@@ -46,7 +47,8 @@ Status Rewind(const InstanceLayout& layout, const AgentConfig& config,
       {"--target-pgdata=" + layout.DataDir(),
        "--source-server=host=" + postgres::QuoteConnInfoValue(config.upstreamHost) +
            " port=" + std::to_string(config.upstreamPort) +
-           " user=postgres dbname=postgres connect_timeout=5 passfile=" + postgres::QuoteConnInfoValue(passfile),
+           " user=postgres dbname=postgres connect_timeout=5 passfile=" + postgres::QuoteConnInfoValue(passfile) +
+           (config.tls ? " sslmode=verify-full sslrootcert=" + postgres::QuoteConnInfoValue(layout.TlsCaFile()) : ""),
        "--progress"});
   spec.env = {"LC_ALL=C.UTF-8"};
   spec.workingDir = layout.instanceDir;

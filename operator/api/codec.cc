@@ -454,6 +454,16 @@ void DecodeSpec(Decoder& d, const YAML::Node& node, const std::string& path, Rep
                            });
                 }},
                {"primary", [&](N v, P p) { d.Read(v, p, out.primary); }},
+               {"tls",
+                [&](N v, P p) {
+                  TlsSpec& t = out.tls;
+                  d.Object(v, p,
+                           {
+                               {"enabled", [&](N v2, P p2) { d.Read(v2, p2, t.enabled); }},
+                               {"certificateValidity",
+                                [&](N v2, P p2) { d.Read(v2, p2, t.certificateValidity); }},
+                           });
+                }},
                {"storage",
                 [&](N v, P p) {
                   StorageSpec& s = out.storage;
@@ -670,6 +680,8 @@ void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, R
                            {
                                {"readWrite", [&](N v2, P p2) { d.Read(v2, p2, out.connection.readWrite); }},
                                {"readOnly", [&](N v2, P p2) { d.Read(v2, p2, out.connection.readOnly); }},
+                               {"caSecret", [&](N v2, P p2) { d.Read(v2, p2, out.connection.caSecret); }},
+                               {"caFile", [&](N v2, P p2) { d.Read(v2, p2, out.connection.caFile); }},
                            });
                 }},
                {"conditions",
@@ -921,6 +933,11 @@ value SpecToJson(const ReplicaSetSpec& s) {
 
   PutString(out, "primary", s.primary);
 
+  value tls = NewObject();
+  PutOptional(tls, "enabled", s.tls.enabled);
+  PutString(tls, "certificateValidity", s.tls.certificateValidity);
+  PutIfNotEmpty(out, "tls", std::move(tls));
+
   value storage = NewObject();
   PutString(storage, "size", s.storage.size);
   PutString(storage, "storageClassName", s.storage.storageClassName);
@@ -1047,6 +1064,8 @@ value StatusToJson(const ReplicaSetStatus& s) {
   value connection = NewObject();
   PutString(connection, "readWrite", s.connection.readWrite);
   PutString(connection, "readOnly", s.connection.readOnly);
+  PutString(connection, "caSecret", s.connection.caSecret);
+  PutString(connection, "caFile", s.connection.caFile);
   PutIfNotEmpty(out, "connection", std::move(connection));
   if (!s.conditions.empty()) {
     std::vector<value> conditions;

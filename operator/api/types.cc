@@ -8,6 +8,7 @@
 
 #include "operator/postgres/config.h"
 #include "operator/util/cron.h"
+#include "operator/util/duration.h"
 #include "operator/util/lsn.h"
 
 namespace pgrs::api {
@@ -134,6 +135,13 @@ const Condition* FindCondition(const ReplicaSetStatus& status, const std::string
   return nullptr;
 }
 
+std::chrono::seconds CertificateValidity(const ReplicaSetSpec& spec) {
+  auto validity = ParseDuration(spec.tls.certificateValidity.empty() ? kDefaultCertificateValidity
+                                                                     : spec.tls.certificateValidity);
+  return validity ? std::chrono::duration_cast<std::chrono::seconds>(*validity)
+                  : std::chrono::seconds(2160LL * 3600);
+}
+
 void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.instances) spec.instances = kMinInstances;
   if (spec.postgres.version == 0) spec.postgres.version = kDefaultPostgresVersion;
@@ -153,6 +161,8 @@ void ApplyDefaults(ReplicaSetSpec& spec) {
   if (!spec.failover.retryPeriodSeconds) spec.failover.retryPeriodSeconds = 1;
   if (spec.storage.size.empty()) spec.storage.size = "1Gi";
   if (!spec.local.basePort) spec.local.basePort = kDefaultBasePort;
+  if (!spec.tls.enabled) spec.tls.enabled = true;
+  if (spec.tls.certificateValidity.empty()) spec.tls.certificateValidity = kDefaultCertificateValidity;
   if (spec.backup && !spec.backup->fromStandby) spec.backup->fromStandby = true;
   if (spec.backup && !spec.backup->bootstrapStandbys) spec.backup->bootstrapStandbys = false;
   if (spec.backup && !spec.backup->encryption) spec.backup->encryption = false;
@@ -309,6 +319,9 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     if (spec.backup && postgres::IsArchiveParameter(parameter)) {
       fail(path, "is managed by pgrs when spec.backup is set and cannot be set");
     }
+    if (spec.tls.enabled.value_or(true) && postgres::IsTlsParameter(parameter)) {
+      fail(path, "is managed by pgrs while spec.tls.enabled is true and cannot be set");
+    }
   }
 
   for (size_t i = 0; i < spec.postgres.pgHBA.size(); ++i) {
@@ -411,6 +424,11 @@ std::vector<FieldError> Validate(const PostgresReplicaSet& object) {
     // Instance N listens on basePort + N - 1.
     fail("spec.local.basePort", "must leave room for spec.instances (" + std::to_string(instances) +
                                     ") ports: at most " + std::to_string(65535 - instances + 1));
+  }
+
+  if (auto validity = ParseDuration(spec.tls.certificateValidity);
+      !validity || *validity < kMinCertificateValidity || *validity > kMaxCertificateValidity) {
+    fail("spec.tls.certificateValidity", "must be a duration such as 2160h or 90m, from 1m to 8760h (one year)");
   }
 
   if (spec.backup) {

@@ -35,6 +35,13 @@ inline constexpr int64_t kMinMaxSlotWalKeepSizeMegabytes = 16;  // one WAL segme
 // Leaves room for the longest derived name ("<name>-16", slot names) within
 // Kubernetes' 63-character label and PostgreSQL's 63-byte identifier limits.
 inline constexpr int kMaxNameLength = 50;
+// spec.tls.certificateValidity: 90 days, as cert-manager's default; the
+// set's CA is valid for ten years (kCertificateAuthorityValidity). A
+// certificate is valid for at least a minute and less than its CA.
+inline constexpr char kDefaultCertificateValidity[] = "2160h";
+inline constexpr std::chrono::seconds kCertificateAuthorityValidity{87600LL * 3600};
+inline constexpr std::chrono::seconds kMinCertificateValidity{60};
+inline constexpr std::chrono::seconds kMaxCertificateValidity{8760LL * 3600};
 // pgBackRest's own limit of repo1-retention-full.
 inline constexpr int kMaxRetentionFull = 9999999;
 
@@ -257,6 +264,18 @@ struct BootstrapSpec {
   bool operator==(const BootstrapSpec&) const = default;
 };
 
+// TLS for every connection into PostgreSQL (clients, standbys, pgrs
+// itself): a CA per set, made by pgrs, and the certificates it issues and
+// renews. Off, connections are in clear text (and pg_hba admits `host`).
+struct TlsSpec {
+  std::optional<bool> enabled;  // defaulted to true
+  // How long a certificate pgrs issues is valid (a duration: "2160h",
+  // "90m"); renewed at two thirds of it. Defaulted to 2160h (90 days).
+  std::string certificateValidity;
+
+  bool operator==(const TlsSpec&) const = default;
+};
+
 struct ReplicaSetSpec {
   std::optional<int> instances;  // 1..16, defaulted to 1
   PostgresSpec postgres;
@@ -267,9 +286,13 @@ struct ReplicaSetSpec {
   LocalSpec local;
   std::optional<BackupSpec> backup;  // unset = no archiving, no backups
   std::optional<BootstrapSpec> bootstrap;  // unset = initdb
+  TlsSpec tls;
 
   bool operator==(const ReplicaSetSpec&) const = default;
 };
+
+// spec.tls.certificateValidity as a duration (its default when unset).
+std::chrono::seconds CertificateValidity(const ReplicaSetSpec& spec);
 
 // Kubernetes API conventions: type, status True/False/Unknown, CamelCase
 // reason, human message, lastTransitionTime (RFC 3339).
@@ -304,6 +327,11 @@ struct InstanceStatus {
 struct ConnectionStatus {
   std::string readWrite;  // libpq connection string to the primary
   std::string readOnly;   // libpq connection string preferring standbys
+  // With spec.tls: the CA that verifies the servers (sslmode=verify-full):
+  // in Kubernetes the Secret NAME-ca (key ca.crt), in local mode the file
+  // the strings name as sslrootcert.
+  std::string caSecret;
+  std::string caFile;
 
   bool operator==(const ConnectionStatus&) const = default;
 };

@@ -83,6 +83,8 @@ PostgresReplicaSet FullyPopulated() {
   o.spec.storage.size = "1024";
   o.spec.storage.storageClassName = "fast-ssd";
   o.spec.local.basePort = 20000;
+  o.spec.tls.enabled = false;
+  o.spec.tls.certificateValidity = "720h";
   o.spec.backup.emplace().repository.path = "/var/lib/pgrs-backups";
   o.spec.backup->fromStandby = false;
   o.spec.backup->bootstrapStandbys = true;
@@ -246,6 +248,9 @@ TEST(ApplyDefaults, FillsEveryUnsetField) {
   EXPECT_EQ(spec.storage.storageClassName, "");
   EXPECT_EQ(spec.primary, "");
   EXPECT_EQ(spec.local.basePort, kDefaultBasePort);
+  EXPECT_EQ(spec.tls.enabled, true);
+  EXPECT_EQ(spec.tls.certificateValidity, "2160h");
+  EXPECT_EQ(CertificateValidity(spec), std::chrono::hours(2160));
   EXPECT_FALSE(spec.backup.has_value());  // no backups unless asked for
   spec.backup.emplace().repository.path = "/b";
   ApplyDefaults(spec);
@@ -675,6 +680,18 @@ INSTANTIATE_TEST_SUITE_P(
                     {"spec.storage.size", "must be a quantity of bytes such as 1Gi, 500Mi, 10G or 1024"}},
         ValidateRow{"StorageSizeNegative", "  storage: {size: -1Gi}\n",
                     {"spec.storage.size", "must be a quantity of bytes such as 1Gi, 500Mi, 10G or 1024"}},
+        ValidateRow{"TlsValidityNotADuration", "  tls: {certificateValidity: 90d}\n",
+                    {"spec.tls.certificateValidity",
+                     "must be a duration such as 2160h or 90m, from 1m to 8760h (one year)"}},
+        ValidateRow{"TlsValidityTooShort", "  tls: {certificateValidity: 30s}\n",
+                    {"spec.tls.certificateValidity",
+                     "must be a duration such as 2160h or 90m, from 1m to 8760h (one year)"}},
+        ValidateRow{"TlsValidityTooLong", "  tls: {certificateValidity: 9000h}\n",
+                    {"spec.tls.certificateValidity",
+                     "must be a duration such as 2160h or 90m, from 1m to 8760h (one year)"}},
+        ValidateRow{"SslParameterWhileTlsOn", "  postgres: {parameters: {ssl: 'off'}}\n",
+                    {"spec.postgres.parameters.ssl",
+                     "is managed by pgrs while spec.tls.enabled is true and cannot be set"}},
         ValidateRow{"BasePortLow", "  local: {basePort: 80}\n",
                     {"spec.local.basePort", "must be between 1024 and 65535"}},
         ValidateRow{"BasePortHigh", "  local: {basePort: 70000}\n",

@@ -33,7 +33,7 @@ PassResult RunPass(const api::PostgresReplicaSet& set, executor::Runtime& runtim
     }
     targets.push_back(t);
   }
-  result.observed = observer.ObserveSet(targets, secrets->superuserPassword);
+  result.observed = observer.ObserveSet(targets, {secrets->superuserPassword, secrets->tlsCAFile});
   if (auto store = lease::OpenLease(runtime.LeaseLocation(set)); store.ok()) {
     if (auto current = (*store)->Get(); current.ok()) {
       result.observed.lease = {current->exists, current->holder, current->renewTimeMs, current->durationSeconds};

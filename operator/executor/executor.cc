@@ -64,6 +64,12 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
   }
   if (config.backupEncryption) config.backupCipherPass = secrets.backupCipherPass;
   if (config.restore) AddRestoreSecrets(*config.restore, secrets);
+  if (config.tls) {
+    auto server = runtime_.ServerCertificate(set, instance);
+    if (!server.ok()) return server.status().WithContext("the server certificate of " + instance.name);
+    *config.tls = agent::TlsConfig{secrets.tlsCA, server->certPem, server->keyPem,
+                                   secrets.replicationCertificate.certPem, secrets.replicationCertificate.keyPem};
+  }
   config.lease = runtime_.LeaseLocation(set);
   if (agent::ConfigHash(config) == knownHash) return Status::Ok();
   auto endpoint = runtime_.Endpoint(set, instance.name);
@@ -168,6 +174,7 @@ Status Executor::RunSql(const reconcilers::ObservedInstance& primary, const SetS
   params.port = primary.port;
   params.password = secrets.superuserPassword;
   params.applicationName = "pgrs-executor";
+  params.sslRootCert = secrets.tlsCAFile;
   auto conn = pq::Connection::Open(params);
   if (!conn.ok()) return conn.status();
   auto& c = **conn;

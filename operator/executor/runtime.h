@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "operator/api/types.h"
+#include "operator/tls/certificates.h"
 #include "operator/util/status.h"
 
 namespace pgrs::executor {
@@ -55,6 +56,13 @@ struct SetSecrets {
   // fill them yet.
   std::string backupCipherPass;
   std::string restoreCipherPass;
+  // spec.tls.enabled: the set's CA (PEM), a file holding it that the
+  // control plane's own libpq connections verify the servers with, and the
+  // client certificate standbys stream with (CN = the replication role).
+  // Empty with TLS off.
+  std::string tlsCA;
+  std::string tlsCAFile;
+  tls::KeyPair replicationCertificate;
 };
 
 class Runtime {
@@ -73,6 +81,11 @@ class Runtime {
   virtual Result<AgentEndpoint> Endpoint(const api::PostgresReplicaSet& set, const std::string& name) = 0;
   // The set's passwords, generated on first use and kept.
   virtual Result<SetSecrets> Secrets(const api::PostgresReplicaSet& set) = 0;
+  // With spec.tls.enabled: the server certificate of an instance, issued by
+  // the set's CA for the addresses and names it is reached at, kept, and
+  // issued again when those change or its renewal time comes.
+  virtual Result<tls::KeyPair> ServerCertificate(const api::PostgresReplicaSet& set,
+                                                 const InstanceRecord& instance) = 0;
   // Where the set's primary lease lives, as agents open it ("file:/path").
   virtual std::string LeaseLocation(const api::PostgresReplicaSet& set) = 0;
   // Stops an instance's PostgreSQL without the help of its agent (which does

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+#include "operator/kube/certificates.h"
+#include "operator/util/files.h"
 #include "operator/util/log.h"
 #include "operator/util/random.h"
+#include "reconcilers/replicaset.h"
 
 namespace pgrs::kube {
 
@@ -29,7 +32,14 @@ bool Terminating(const Json& o) { return !GetString(o, {"metadata", "deletionTim
 }  // namespace
 
 KubeRuntime::KubeRuntime(Client* client, const Controller* cache, InstancePodOptions options)
-    : client_(client), cache_(cache), options_(std::move(options)) {}
+    : client_(client), cache_(cache), options_(std::move(options)) {
+  char dir[] = "/tmp/pgrs-operator-ca-XXXXXX";
+  if (::mkdtemp(dir) != nullptr) caDir_ = dir;
+}
+
+KubeRuntime::~KubeRuntime() {
+  if (!caDir_.empty()) RemoveTree(caDir_).ok();
+}
 
 bool KubeRuntime::RecentlyDeleted(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -294,7 +304,45 @@ Result<executor::SetSecrets> KubeRuntime::Secrets(const api::PostgresReplicaSet&
     secrets_[key] = s;
   }
   PGRS_RETURN_IF_ERROR(ReadS3Secrets(set, s));
+  PGRS_RETURN_IF_ERROR(EnsureTls(set, s));
   return s;
+}
+
+Result<tls::KeyPair> KubeRuntime::Certificate(const api::PostgresReplicaSet& set, const std::string& name,
+                                              const tls::Subject& subject, tls::Usage usage) {
+  const SetRef owner = RefOf(set);
+  const auto now = std::chrono::system_clock::now();
+  SecretCertificateStore caSecret(client_, owner, CaSecretName(owner.name));
+  SecretCertificateStore tlsSecret(client_, owner, TlsSecretName(owner.name));
+  std::lock_guard<std::mutex> lock(tlsMu_);
+  tls::CachingCertificateStore caStore(caSecret, certificates_, Key(set, owner.name) + "/ca/");
+  tls::CachingCertificateStore store(tlsSecret, certificates_, Key(set, owner.name) + "/tls/");
+  auto ca = tls::EnsureAuthority(caStore, owner.name + "-ca", api::kCertificateAuthorityValidity, now);
+  if (!ca.ok()) return ca.status().WithContext("postgresreplicaset " + owner.name + ": spec.tls");
+  if (name == "ca") return *ca;
+  return tls::EnsureCertificate(store, owner.name, *ca, name, subject, usage, api::CertificateValidity(set.spec), now);
+}
+
+Status KubeRuntime::EnsureTls(const api::PostgresReplicaSet& set, executor::SetSecrets& out) {
+  if (!set.spec.tls.enabled.value_or(true)) return Status::Ok();
+  auto ca = Certificate(set, "ca", {}, tls::Usage::kServer);
+  if (!ca.ok()) return ca.status();
+  auto replication = Certificate(set, "replication", {reconcilers::kReplicationUser, {}, {}}, tls::Usage::kClient);
+  if (!replication.ok()) return replication.status();
+  out.tlsCA = ca->certPem;
+  out.replicationCertificate = *replication;
+  if (caDir_.empty()) return Status::Internal("no directory for the CA files of the operator's connections");
+  out.tlsCAFile = caDir_ + "/" + set.metadata.namespace_ + "." + set.metadata.name + ".crt";
+  if (auto current = ReadFile(out.tlsCAFile); !current.ok() || *current != ca->certPem) {
+    PGRS_RETURN_IF_ERROR(WriteFileAtomic(out.tlsCAFile, ca->certPem, 0644));
+  }
+  return Status::Ok();
+}
+
+Result<tls::KeyPair> KubeRuntime::ServerCertificate(const api::PostgresReplicaSet& set,
+                                                    const InstanceRecord& instance) {
+  return Certificate(set, instance.name, InstanceSubject(RefOf(set), instance.name, instance.host),
+                     tls::Usage::kServer);
 }
 
 Status KubeRuntime::ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out) {
@@ -453,7 +501,16 @@ api::ConnectionStatus KubeRuntime::Connection(const api::PostgresReplicaSet& set
   const std::string& n = set.metadata.name;
   const std::string& ns = set.metadata.namespace_;
   std::string tail = " port=" + std::to_string(kPostgresPort) + " user=app dbname=app";
-  return {"host=" + n + "-rw." + ns + ".svc" + tail, "host=" + n + "-ro." + ns + ".svc" + tail};
+  api::ConnectionStatus c;
+  c.readWrite = "host=" + n + "-rw." + ns + ".svc" + tail;
+  c.readOnly = "host=" + n + "-ro." + ns + ".svc" + tail;
+  if (set.spec.tls.enabled.value_or(true)) {
+    // The servers' certificates name the Services; the CA is in its Secret.
+    c.readWrite += " sslmode=verify-full sslrootcert=ca.crt";
+    c.readOnly += " sslmode=verify-full sslrootcert=ca.crt";
+    c.caSecret = CaSecretName(n);
+  }
+  return c;
 }
 
 Status KubeRuntime::SyncRoleLabels(const api::PostgresReplicaSet& set, const api::ReplicaSetStatus& status) {

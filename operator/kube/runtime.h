@@ -20,6 +20,7 @@ class KubeRuntime : public executor::Runtime {
   // `cache` is the controller whose informers watch the set's children
   // (pods, PVCs, secrets, services ... owned by the set).
   KubeRuntime(Client* client, const Controller* cache, InstancePodOptions options);
+  ~KubeRuntime() override;
 
   // What a set needs besides its instances: Secrets, Services, the
   // PodDisruptionBudget, the instances' ServiceAccount, Role and
@@ -36,6 +37,8 @@ class KubeRuntime : public executor::Runtime {
   Status DeleteInstance(const api::PostgresReplicaSet& set, const std::string& name) override;
   Result<executor::AgentEndpoint> Endpoint(const api::PostgresReplicaSet& set, const std::string& name) override;
   Result<executor::SetSecrets> Secrets(const api::PostgresReplicaSet& set) override;
+  Result<tls::KeyPair> ServerCertificate(const api::PostgresReplicaSet& set,
+                                         const executor::InstanceRecord& instance) override;
   std::string LeaseLocation(const api::PostgresReplicaSet& set) override;
   Status FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) override;
   api::ConnectionStatus Connection(const api::PostgresReplicaSet& set,
@@ -73,17 +76,27 @@ class KubeRuntime : public executor::Runtime {
   // to be restored, spec.bootstrap.recovery), the encryption passphrases
   // (this set's, made once; the source's). Errors name the field.
   Status ReadS3Secrets(const api::PostgresReplicaSet& set, executor::SetSecrets& out);
+  // spec.tls: the CA (made once), the replication client certificate, and a
+  // file with the CA for the operator's own libpq connections.
+  Status EnsureTls(const api::PostgresReplicaSet& set, executor::SetSecrets& out);
+  Result<tls::KeyPair> Certificate(const api::PostgresReplicaSet& set, const std::string& name,
+                                   const tls::Subject& subject, tls::Usage usage);
 
   Client* client_;
   const Controller* cache_;
   InstancePodOptions options_;
   std::mutex mu_;
+  std::mutex tlsMu_;  // certificates_
   // "ns/instance" -> when the operator deleted it: a cache that has not
   // caught up must not bring it back.
   std::map<std::string, std::chrono::steady_clock::time_point> deleted_;
   // "ns/set" -> its secrets, once read (they never change).
   std::map<std::string, executor::SetSecrets> secrets_;
   std::map<std::string, std::string> tokens_;
+  // "ns/set/" + certificate name -> what its Secret holds (the operator is
+  // the only writer), and the directory of the CA files for libpq.
+  std::map<std::string, tls::KeyPair> certificates_;
+  std::string caDir_;
   std::map<std::string, std::string> leases_;  // "ns/set" -> uid, once its primary Lease exists
   // "ns/instance" -> the uid of the Pod last deleted to fence it, and when:
   // a Pod made again since runs an agent that obeys its fenced config, and

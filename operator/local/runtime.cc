@@ -15,6 +15,7 @@
 
 #include "operator/local/repository_secrets.h"
 #include "operator/postgres/config.h"
+#include "operator/tls/issuer.h"
 #include "operator/util/files.h"
 #include "operator/util/http.h"
 #include "operator/util/log.h"
@@ -84,6 +85,7 @@ LocalRuntime::~LocalRuntime() { StopAll(); }
 
 std::string LocalRuntime::InstancesDir(const std::string& set) const { return store_.SetDir(set) + "/instances"; }
 std::string LocalRuntime::SecretsDir(const std::string& set) const { return store_.SetDir(set) + "/secrets"; }
+std::string LocalRuntime::TlsDir(const std::string& set) const { return store_.SetDir(set) + "/tls"; }
 std::string LocalRuntime::InstanceDir(const std::string& set, const std::string& name) const {
   return InstancesDir(set) + "/" + name;
 }
@@ -327,7 +329,32 @@ Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet
     if (!key.ok()) return key.status().WithContext(context + ": spec.backup.encryption");
     secrets.backupCipherPass = *key;
   }
+  if (set.spec.tls.enabled.value_or(true)) {
+    tls::FileCertificateStore certificates(TlsDir(name));
+    const auto now = std::chrono::system_clock::now();
+    auto ca = tls::EnsureAuthority(certificates, name + "-ca", api::kCertificateAuthorityValidity, now);
+    if (!ca.ok()) return ca.status().WithContext(context + ": spec.tls");
+    auto replication = tls::EnsureCertificate(certificates, name, *ca, "replication",
+                                              {reconcilers::kReplicationUser, {}, {}}, tls::Usage::kClient,
+                                              api::CertificateValidity(set.spec), now);
+    if (!replication.ok()) return replication.status().WithContext(context + ": spec.tls");
+    secrets.tlsCA = ca->certPem;
+    secrets.tlsCAFile = certificates.CertFile("ca");
+    secrets.replicationCertificate = *replication;
+  }
   return secrets;
+}
+
+Result<tls::KeyPair> LocalRuntime::ServerCertificate(const api::PostgresReplicaSet& set,
+                                                     const InstanceRecord& instance) {
+  tls::FileCertificateStore certificates(TlsDir(set.metadata.name));
+  const auto now = std::chrono::system_clock::now();
+  auto ca = tls::EnsureAuthority(certificates, set.metadata.name + "-ca", api::kCertificateAuthorityValidity, now);
+  if (!ca.ok()) return ca.status();
+  // Clients reach an instance at its address, or as localhost.
+  return tls::EnsureCertificate(certificates, set.metadata.name, *ca, instance.name,
+                                {instance.name, {"localhost"}, {instance.host}}, tls::Usage::kServer,
+                                api::CertificateValidity(set.spec), now);
 }
 
 api::ConnectionStatus LocalRuntime::Connection(const api::PostgresReplicaSet& set,
@@ -341,6 +368,10 @@ api::ConnectionStatus LocalRuntime::Connection(const api::PostgresReplicaSet& se
   }
   std::string base = "host=" + hosts + " port=" + ports + " user=postgres dbname=postgres passfile=" +
                      postgres::QuoteConnInfoValue(store_.SetDir(set.metadata.name) + "/pgpass") + " connect_timeout=5";
+  if (set.spec.tls.enabled.value_or(true)) {
+    c.caFile = tls::FileCertificateStore(TlsDir(set.metadata.name)).CertFile("ca");
+    base += " sslmode=verify-full sslrootcert=" + postgres::QuoteConnInfoValue(c.caFile);
+  }
   c.readWrite = base + " target_session_attrs=read-write";
   c.readOnly = base + " target_session_attrs=prefer-standby";
   return c;

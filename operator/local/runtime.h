@@ -7,6 +7,9 @@
 //   DIR/sets/<set>/instances/<name>/       agent-owned: data/, logs
 //   DIR/sets/<set>/secrets/                passwords and agent tokens (0600)
 //   DIR/sets/<set>/pgpass                  the passfile in status.connection
+//   DIR/sets/<set>/tls/                    spec.tls: ca.crt (in status.connection),
+//                                          ca.key, replication and per-instance
+//                                          certificates (keys 0600)
 //   DIR/backup-keys/<set>                  spec.backup.encryption's passphrase
 //                                          (kept after the set: repository_secrets.h)
 #pragma once
@@ -38,6 +41,8 @@ class LocalRuntime : public executor::Runtime {
   Result<executor::SetSecrets> Secrets(const api::PostgresReplicaSet& set) override;
   api::ConnectionStatus Connection(const api::PostgresReplicaSet& set,
                                    const std::vector<executor::InstanceRecord>& instances) override;
+  Result<tls::KeyPair> ServerCertificate(const api::PostgresReplicaSet& set,
+                                         const executor::InstanceRecord& instance) override;
   std::string LeaseLocation(const api::PostgresReplicaSet& set) override;
   Status FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) override;
 
@@ -64,6 +69,7 @@ class LocalRuntime : public executor::Runtime {
   bool Alive(const Agent& agent, std::string* how);
   std::string InstancesDir(const std::string& set) const;
   std::string SecretsDir(const std::string& set) const;
+  std::string TlsDir(const std::string& set) const;
   Result<std::string> Token(const std::string& set, const std::string& name);
   Status StartAgent(const std::string& set, const executor::InstanceRecord& instance);
   bool StopAgentProcess(const Agent& agent, int signal, std::chrono::milliseconds grace);

@@ -128,7 +128,7 @@ struct Observer::Pool {
 Observer::Observer() : pool_(std::make_unique<Pool>()) {}
 Observer::~Observer() = default;
 
-ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword) {
+ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const Credentials& credentials) {
   ObservedInstance out;
   out.name = target.name;
   out.index = target.index;
@@ -167,7 +167,8 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
     pq::ConnectionParams params;
     params.host = target.host;
     params.port = target.port;
-    params.password = superuserPassword;
+    params.password = credentials.superuserPassword;
+    params.sslRootCert = credentials.caFile;
     params.connectTimeoutSeconds = 2;
     params.applicationName = "pgrs-observer";
     auto opened = pq::Connection::Open(params);
@@ -183,17 +184,17 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const s
     // A connection from an earlier pass may have died with its server; a
     // fresh one tells the truth about now.
     out = ObservedInstance{};
-    return ObserveInstance(target, superuserPassword);
+    return ObserveInstance(target, credentials);
   }
   return out;
 }
 
 reconcilers::ObservedSet Observer::ObserveSet(const std::vector<InstanceTarget>& targets,
-                                              const std::string& superuserPassword) {
+                                              const Credentials& credentials) {
   std::vector<std::future<ObservedInstance>> futures;
   for (const auto& t : targets) {
-    futures.push_back(std::async(std::launch::async, [this, t, &superuserPassword] {
-      return ObserveInstance(t, superuserPassword);
+    futures.push_back(std::async(std::launch::async, [this, t, &credentials] {
+      return ObserveInstance(t, credentials);
     }));
   }
   reconcilers::ObservedSet set;

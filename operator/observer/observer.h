@@ -24,6 +24,13 @@ struct InstanceTarget {
   bool stopping = false;  // executor::InstanceRecord::stopping
 };
 
+// How the observer connects to PostgreSQL: as the superuser, over TLS with
+// the servers verified against caFile when it is not empty.
+struct Credentials {
+  std::string superuserPassword;
+  std::string caFile;
+};
+
 // Keeps one libpq connection per instance between passes (observing every
 // 200 ms must not fork a backend each time); a broken one is reopened.
 // ObserveSet is virtual for one reason: benchmarks replace the data plane
@@ -32,8 +39,9 @@ class Observer {
  public:
   Observer();
   virtual ~Observer();
-  virtual reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets, const std::string& superuserPassword);
-  reconcilers::ObservedInstance ObserveInstance(const InstanceTarget& target, const std::string& superuserPassword);
+  virtual reconcilers::ObservedSet ObserveSet(const std::vector<InstanceTarget>& targets,
+                                              const Credentials& credentials);
+  reconcilers::ObservedInstance ObserveInstance(const InstanceTarget& target, const Credentials& credentials);
 
  private:
   struct Pool;

@@ -206,6 +206,10 @@ std::string PrimaryConnInfo(const UpstreamConfig& upstream) {
   out += " user=" + QuoteConnInfoValue(upstream.user);
   out += " passfile=" + QuoteConnInfoValue(upstream.passfile);
   out += " application_name=" + QuoteConnInfoValue(upstream.applicationName);
+  if (!upstream.sslRootCert.empty()) {
+    out += " sslmode=verify-full sslrootcert=" + QuoteConnInfoValue(upstream.sslRootCert);
+    out += " sslcert=" + QuoteConnInfoValue(upstream.sslCert) + " sslkey=" + QuoteConnInfoValue(upstream.sslKey);
+  }
   // A standby retries its upstream; a short timeout keeps a dead address
   // from stalling the walreceiver for the OS default (minutes).
   out += " connect_timeout=5";
@@ -324,6 +328,18 @@ std::string PostgresqlConf(const InstanceConfig& config) {
       settings["restore_command"] = RestoreCommand(*config.archive);
     }
   }
+  if (config.tls) {
+    for (auto it = settings.begin(); it != settings.end();) {
+      it = IsTlsParameter(it->first) ? settings.erase(it) : std::next(it);
+    }
+    // All reloadable (10+): turning TLS on, and a renewed certificate, take
+    // a reload, no restart.
+    settings["ssl"] = "on";
+    settings["ssl_cert_file"] = config.tls->certFile;
+    settings["ssl_key_file"] = config.tls->keyFile;
+    settings["ssl_ca_file"] = config.tls->caFile;
+    if (config.majorVersion >= 12) settings["ssl_min_protocol_version"] = "TLSv1.2";
+  }
   if (!primary && !UsesRecoveryConf(config.majorVersion)) {
     for (auto& [name, value] : StandbySettings(config)) settings[name] = value;
   }
@@ -364,8 +380,20 @@ std::string PgHbaConf(const InstanceConfig& config) {
     if (!IsCidrLike(network)) continue;
     // "all" in the database column does not match replication connections,
     // so standbys need their own rule.
-    out += "host replication " + replicationUser + " " + network + " scram-sha-256\n";
-    out += "host all all " + network + " scram-sha-256\n";
+    if (config.tls) {
+      // Standbys by their client certificate (its CN is the role), people
+      // and programs by password, both over TLS only.
+      out += "hostssl replication " + replicationUser + " " + network + " cert\n";
+      out += "hostssl all all " + network + " scram-sha-256\n";
+    } else {
+      out += "host replication " + replicationUser + " " + network + " scram-sha-256\n";
+      out += "host all all " + network + " scram-sha-256\n";
+    }
+  }
+  if (config.tls) {
+    // No TCP connection without TLS, whatever the user's rules below say.
+    out += "hostnossl replication all all reject\n";
+    out += "hostnossl all all all reject\n";
   }
   out += "\n# spec.postgres.pgHBA\n";
   for (const std::string& rule : config.userHbaRules) out += rule + "\n";

@@ -28,6 +28,20 @@ struct UpstreamConfig {
   std::string passfile;         // absolute path of a libpq passfile with its password
   std::string applicationName;  // the standby's instance name (pg_stat_replication.application_name)
   std::string slotName;         // empty = no slot
+  // TLS (InstanceConfig::tls): verify the upstream's certificate against
+  // this CA and its name (verify-full), and authenticate with this client
+  // certificate. Empty = no TLS settings in primary_conninfo.
+  std::string sslRootCert;
+  std::string sslCert;
+  std::string sslKey;
+};
+
+// TLS for the instance's server (spec.tls.enabled): the files, absolute
+// paths outside the data directory (pg_basebackup and pg_rewind copy it).
+struct TlsFiles {
+  std::string certFile;  // the server's certificate
+  std::string keyFile;   // its private key (mode 0600, owned by postgres)
+  std::string caFile;    // the CA that client certificates (replication) are checked against
 };
 
 // Continuous archiving with pgBackRest: every instance gets archive_mode=on
@@ -55,6 +69,11 @@ struct InstanceConfig {
   // primary only: e.g. "ANY 1 (demo-2, demo-3)"; empty = asynchronous
   std::string synchronousStandbyNames;
   std::optional<ArchiveConfig> archive;  // unset = archive_mode and restore_command left alone
+  // Set: ssl = on with these files, and pg_hba admits TCP connections over
+  // TLS only (hostssl; replication by client certificate, users by
+  // password) and rejects the rest (hostnossl ... reject) before the
+  // user's rules. Unset: no ssl settings, `host` rules as before.
+  std::optional<TlsFiles> tls;
   // Primary only: a restored data directory in archive recovery toward its
   // target (12+): its recovery.signal stays until PostgreSQL promotes.
   bool archiveRecovery = false;
@@ -89,6 +108,9 @@ bool IsOwnedParameter(const std::string& name);
 // archive_mode, archive_command, archive_library, restore_command: owned
 // by pgrs only while archiving is on (spec.backup); the user's otherwise.
 bool IsArchiveParameter(const std::string& name);
+// ssl, ssl_cert_file, ssl_key_file, ssl_ca_file, ssl_min_protocol_version:
+// owned by pgrs only while TLS is on (spec.tls.enabled).
+bool IsTlsParameter(const std::string& name);
 
 // The restore_command that fetches WAL from the stanza with archive-get.
 std::string RestoreCommand(const ArchiveConfig& archive);

@@ -53,6 +53,9 @@ InstanceConfig StandbyConfig(int major) {
       .passfile = "/var/lib/pgrs/demo-2/replication.pgpass",
       .applicationName = "demo-2",
       .slotName = "demo_2",
+      .sslRootCert = "",
+      .sslCert = "",
+      .sslKey = "",
   };
   return config;
 }
@@ -62,6 +65,21 @@ template <InstanceConfig (*Base)(int)>
 InstanceConfig Archiving(int major) {
   InstanceConfig config = Base(major);
   config.archive = ArchiveConfig{"/usr/bin/pgbackrest", "/var/lib/pgrs/demo-1/pgbackrest/pgbackrest.conf", "demo"};
+  return config;
+}
+
+// spec.tls: ssl = on, hostssl only, a standby streaming with its client
+// certificate.
+template <InstanceConfig (*Base)(int)>
+InstanceConfig WithTls(int major) {
+  InstanceConfig config = Base(major);
+  const std::string dir = "/var/lib/pgrs/" + config.instanceName + "/tls/";
+  config.tls = TlsFiles{dir + "server.crt", dir + "server.key", dir + "ca.crt"};
+  if (config.upstream) {
+    config.upstream->sslRootCert = dir + "ca.crt";
+    config.upstream->sslCert = dir + "replication.crt";
+    config.upstream->sslKey = dir + "replication.key";
+  }
   return config;
 }
 
@@ -159,6 +177,12 @@ std::vector<GoldenCase> GoldenCases() {
     cases.push_back({major, "primary-archive", Archiving<PrimaryConfig>});
     cases.push_back({major, "standby-archive", Archiving<StandbyConfig>});
   }
+  // TLS on the oldest (no ssl_min_protocol_version; primary_conninfo in
+  // recovery.conf) and on the local major.
+  for (int major : {11, 15}) {
+    cases.push_back({major, "primary-tls", WithTls<PrimaryConfig>});
+    cases.push_back({major, "standby-tls", WithTls<StandbyConfig>});
+  }
   return cases;
 }
 
@@ -228,6 +252,30 @@ TEST(GenerateConfigTest, ArchivingOwnsArchiveSettingsOnEveryInstance) {
               R"(--stanza=demo archive-get %f "%p"')");
     EXPECT_EQ(SettingLine(conf, "archive_library"), "");
   }
+}
+
+TEST(GenerateConfigTest, TlsOwnsSslSettingsAndAdmitsTcpOverTlsOnly) {
+  InstanceConfig config = WithTls<StandbyConfig>(15);
+  config.userParameters = {{"ssl", "off"}, {"ssl_cert_file", "/elsewhere.crt"}, {"ssl_ciphers", "HIGH"}};
+  config.userHbaRules = {"host all all 10.0.0.0/8 trust"};
+  const GeneratedConfig generated = GenerateConfig(config);
+  const std::string conf = FileText(generated, "postgresql.conf");
+  EXPECT_EQ(SettingLine(conf, "ssl"), "ssl = 'on'");
+  EXPECT_EQ(SettingLine(conf, "ssl_cert_file"), "ssl_cert_file = '/var/lib/pgrs/demo-2/tls/server.crt'");
+  EXPECT_EQ(SettingLine(conf, "ssl_ciphers"), "ssl_ciphers = 'HIGH'") << "not owned: the user's";
+  EXPECT_NE(SettingLine(conf, "primary_conninfo").find("sslmode=verify-full sslrootcert=/var/lib/pgrs/demo-2/tls/ca.crt "
+                                                       "sslcert=/var/lib/pgrs/demo-2/tls/replication.crt"),
+            std::string::npos);
+  const std::string hba = FileText(generated, "pg_hba.conf");
+  // The reject rules come before the user's: a user's `host` rule matches
+  // TLS connections only.
+  EXPECT_LT(hba.find("hostnossl all all all reject"), hba.find("host all all 10.0.0.0/8 trust"));
+  EXPECT_NE(hba.find("hostssl replication pgrs_replication 127.0.0.1/32 cert"), std::string::npos);
+  EXPECT_EQ(hba.find("\nhost replication"), std::string::npos);
+  for (const char* name : {"ssl", "SSL_KEY_FILE", "ssl_ca_file", "ssl_min_protocol_version"}) {
+    EXPECT_TRUE(IsTlsParameter(name)) << name;
+  }
+  EXPECT_FALSE(IsTlsParameter("ssl_ciphers"));
 }
 
 TEST(GenerateConfigTest, ArchiveCommandQuotesPathsForTheShellAndEscapesPercent) {

@@ -70,4 +70,11 @@ bool IsArchiveParameter(const std::string& name) {
          lower == "restore_command";
 }
 
+bool IsTlsParameter(const std::string& name) {
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "ssl" || lower == "ssl_cert_file" || lower == "ssl_key_file" || lower == "ssl_ca_file" ||
+         lower == "ssl_min_protocol_version";
+}
+
 }  // namespace pgrs::postgres

@@ -65,8 +65,11 @@ std::string GeneratePgBackRestConfig(const PgBackRestConfig& c) {
   return out;
 }
 
-std::vector<std::string> PgBackRestEnvironment(const std::string& host, const std::string& passfile) {
-  return {"PGHOST=" + host, "PGPASSFILE=" + passfile};
+std::vector<std::string> PgBackRestEnvironment(const std::string& host, const std::string& passfile,
+                                               const std::string& sslRootCert) {
+  std::vector<std::string> env = {"PGHOST=" + host, "PGPASSFILE=" + passfile};
+  if (!sslRootCert.empty()) env.insert(env.end(), {"PGSSLMODE=verify-full", "PGSSLROOTCERT=" + sslRootCert});
+  return env;
 }
 
 }  // namespace pgrs::postgres

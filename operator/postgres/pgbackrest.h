@@ -66,6 +66,9 @@ std::string GeneratePgBackRestConfig(const PgBackRestConfig& config);
 
 // The environment a pgBackRest command that connects to PostgreSQL needs:
 // PGHOST (TCP; there is no socket) and PGPASSFILE (the superuser's).
-std::vector<std::string> PgBackRestEnvironment(const std::string& host, const std::string& passfile);
+// With TLS (sslRootCert not empty), over TLS only, the server verified
+// against that CA file.
+std::vector<std::string> PgBackRestEnvironment(const std::string& host, const std::string& passfile,
+                                               const std::string& sslRootCert);
 
 }  // namespace pgrs::postgres

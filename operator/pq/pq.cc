@@ -10,6 +10,7 @@ std::string ConnInfo(const ConnectionParams& p) {
                   " user=" + QuoteConnInfoValue(p.user) + " dbname=" + QuoteConnInfoValue(p.dbname) +
                   " connect_timeout=" + std::to_string(p.connectTimeoutSeconds) +
                   " application_name=" + QuoteConnInfoValue(p.applicationName);
+  if (!p.sslRootCert.empty()) s += " sslmode=verify-full sslrootcert=" + QuoteConnInfoValue(p.sslRootCert);
   if (!p.password.empty()) s += " password=" + QuoteConnInfoValue(p.password);
   return s;
 }

@@ -24,6 +24,10 @@ struct ConnectionParams {
   std::string dbname = "postgres";
   int connectTimeoutSeconds = 2;
   std::string applicationName = "pgrs";
+  // Set: over TLS only, the server's certificate verified against this CA
+  // file and its name against host (sslmode=verify-full). Empty: libpq's
+  // default (prefer), as for a server without TLS.
+  std::string sslRootCert;
 };
 
 // The libpq connection string for `params` (values quoted as libpq wants).

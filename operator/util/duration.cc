@@ -1,5 +1,6 @@
 #include "operator/util/duration.h"
 
+#include <cmath>
 #include <cstdlib>
 
 namespace pgrs {
@@ -15,6 +16,8 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
   else if (unit == "m") ms = n * 60000;
   else if (unit == "h") ms = n * 3600000;
   else return std::nullopt;
+  // strtod also reads "inf", "nan" and 1e999: no duration (nor a defined cast).
+  if (!std::isfinite(ms) || ms > 1e15) return std::nullopt;
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
