@@ -140,6 +140,12 @@ int LocalCluster::StopRun() {
   return -1;
 }
 
+void LocalCluster::KillRun() {
+  if (runPid_ <= 0) return;
+  StopChild(runPid_, SIGKILL, 0s);
+  runPid_ = 0;
+}
+
 api::PostgresReplicaSet LocalCluster::Get(const std::string& name) {
   auto result = Local("get", {name, "-o", "json"}, 30s);
   EXPECT_EQ(result.exitCode, 0) << result.output;

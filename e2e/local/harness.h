@@ -40,6 +40,9 @@ class LocalCluster {
   void StartRun();
   // SIGTERM, then waits for `run` to exit; returns its exit code.
   int StopRun();
+  // SIGKILL (a crash of the control plane), reaped. Its agents and
+  // PostgreSQL keep running; the destructor stops them by PID.
+  void KillRun();
   pid_t runPid() const { return runPid_; }
 
   // The stored object with its status (`pgrs local get -o json`).

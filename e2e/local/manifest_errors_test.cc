@@ -29,6 +29,36 @@ TEST_P(ManifestErrors, RefusedWithFieldPathAndNothingStored) {
   EXPECT_EQ(ListDirectory(c.stateDir() + "/sets"), std::vector<std::string>{"demo"});
 }
 
+// A second set on ports the first holds would crash-loop on "address already
+// in use", its connection strings pointing at the other set's servers.
+TEST(ManifestConflicts, SetWhosePortsOverlapAStoredSetIsRefusedNamingBothAndNothingStored) {
+  LocalCluster c;
+  ASSERT_EQ(c.ApplyText(Manifest("first", 3, 25432)).exitCode, 0);
+  auto before = ReadFile(c.stateDir() + "/sets/first/object.json");
+  ASSERT_TRUE(before.ok());
+
+  auto result = c.ApplyText(Manifest("second", 2, 25434));
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_NE(result.output.find("error: postgresreplicaset second: spec.local.basePort: ports 25434-25435 overlap the "
+                               "ports 25432-25434 of postgresreplicaset first (its spec.local.basePort is 25432, "
+                               "spec.instances 3)"),
+            std::string::npos)
+      << result.output;
+  EXPECT_EQ(ListDirectory(c.stateDir() + "/sets"), std::vector<std::string>{"first"});
+  EXPECT_EQ(ReadFile(c.stateDir() + "/sets/first/object.json").value(), *before);
+  EXPECT_NE(c.Local("get", {"second"}).exitCode, 0);
+
+  // Scaling the first set up into a second set's ports is refused too.
+  ASSERT_EQ(c.ApplyText(Manifest("second", 2, 25435)).exitCode, 0);
+  auto scaled = c.ApplyText(Manifest("first", 4, 25432));
+  EXPECT_EQ(scaled.exitCode, 1);
+  EXPECT_NE(scaled.output.find("postgresreplicaset first: spec.local.basePort: ports 25432-25435 overlap the ports "
+                               "25435-25436 of postgresreplicaset second"),
+            std::string::npos)
+      << scaled.output;
+  EXPECT_EQ(ReadFile(c.stateDir() + "/sets/first/object.json").value(), *before);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Local, ManifestErrors,
     ::testing::Values(

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -23,6 +24,7 @@
 #include "operator/util/log.h"
 #include "operator/util/process.h"
 #include "reconcilers/backup.h"
+#include "reconcilers/local_control_plane.h"
 #include "reconcilers/replicaset.h"
 
 namespace pgrs::cli {
@@ -143,11 +145,24 @@ int Run(const Args& args) {
     return 1;
   }
   local::LocalStore store(dir);
+  // DIR/control-plane.json tells `get` and `wait` whether the status they
+  // read is current: a pass finished since this run started, and when.
+  reconcilers::ControlPlaneRecord record{getpid(), api::FormatTime(std::chrono::system_clock::now()), "", ""};
+  auto writeRecord = [&] {
+    if (Status st = store.WriteControlPlane(record); !st.ok()) {
+      spdlog::warn("cannot write {}/control-plane.json error=\"{}\"", dir, st.message());
+    }
+  };
+  writeRecord();
   local::LocalRuntime runtime(store, SelfExe());
+  // What a crashed `run` left running is adopted, not started again.
+  const int adopted = runtime.AdoptRunningAgents();
   local::LocalController controller(store, runtime);
-  spdlog::info("control plane started stateDir={} pid={}", dir, getpid());
+  spdlog::info("control plane started stateDir={} pid={} adoptedAgents={}", dir, getpid(), adopted);
   while (true) {
     auto delay = controller.ReconcileAll();
+    record.lastPassTime = api::FormatTime(std::chrono::system_clock::now());
+    writeRecord();
     timespec timeout{static_cast<time_t>(delay.count() / 1000), static_cast<long>((delay.count() % 1000) * 1000000)};
     int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGTERM || sig == SIGINT) {
@@ -157,6 +172,8 @@ int Run(const Args& args) {
   }
   runtime.StopAll();
   controller.MarkAllStopped();
+  record.stoppedTime = api::FormatTime(std::chrono::system_clock::now());
+  writeRecord();
   spdlog::info("control plane stopped stateDir={}", dir);
   return 0;
 }
@@ -309,6 +326,9 @@ int Get(const Args& args) {
     std::fprintf(stderr, "pgrs local get: -o must be table, yaml or json\n");
     return 2;
   }
+  // Without a control plane that finishes passes, the stored status is
+  // only what it last observed: its conditions are Unknown.
+  const reconcilers::ControlPlaneState controlPlane = store.AssessControlPlane();
   std::vector<api::PostgresReplicaSet> sets;
   std::vector<std::string> names = args.positional.empty() ? store.ListNames() : args.positional;
   for (const auto& name : names) {
@@ -317,6 +337,7 @@ int Get(const Args& args) {
       std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
       return 1;
     }
+    set->status = reconcilers::StatusAsSeen(set->status, controlPlane);
     sets.push_back(*set);
   }
   if (output == "json") {
@@ -326,6 +347,9 @@ int Get(const Args& args) {
   if (output == "yaml") {
     for (size_t i = 0; i < sets.size(); ++i) std::printf("%s%s\n", i ? "---\n" : "", api::EncodeYaml(sets[i]).c_str());
     return 0;
+  }
+  if (controlPlane.kind != reconcilers::ControlPlaneKind::kRunning) {
+    std::printf("Control plane: %s\n\n", controlPlane.message.c_str());
   }
   if (sets.empty()) {
     std::printf("No replica sets in %s\n", store.stateDir().c_str());
@@ -392,7 +416,12 @@ int Wait(const Args& args) {
     return 2;
   }
   local::LocalStore store(args.flags.at("--state-dir"));
-  auto deadline = std::chrono::steady_clock::now() + *timeout;
+  const auto start = std::chrono::steady_clock::now();
+  auto deadline = start + *timeout;
+  // Time for a `run` being started next to this `wait` to take the lock.
+  const auto grace = std::min<std::chrono::milliseconds>(3s, *timeout);
+  bool notRunning = false;  // (an std::optional here trips GCC 12's maybe-uninitialized)
+  std::chrono::steady_clock::time_point notRunningSince{};
   std::string lastProgress;
   while (true) {
     auto set = store.Get(name);
@@ -400,12 +429,32 @@ int Wait(const Args& args) {
       std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
       return 1;
     }
-    // A condition counts only once status speaks of the current spec.
+    // A condition counts only once status speaks of the current spec, and
+    // only while a control plane observes it.
+    const auto now = std::chrono::steady_clock::now();
+    const reconcilers::ControlPlaneState controlPlane = store.AssessControlPlane();
+    set->status = reconcilers::StatusAsSeen(set->status, controlPlane);
     const api::Condition* c = api::FindCondition(set->status, type);
     bool current = set->status.observedGeneration >= set->metadata.generation;
-    if (c != nullptr && current && c->status == wantStatus) {
-      std::printf("postgresreplicaset.pgrs.dev/%s condition met\n", name.c_str());
-      return 0;
+    if (controlPlane.running()) {
+      notRunning = false;
+    } else if (!notRunning) {
+      notRunning = true;
+      notRunningSince = now;
+    }
+    const auto notRunningFor = std::chrono::duration_cast<std::chrono::milliseconds>(
+        notRunning ? now - notRunningSince : std::chrono::steady_clock::duration::zero());
+    switch (reconcilers::DecideWaitStep(c != nullptr && current && c->status == wantStatus, controlPlane,
+                                        notRunningFor, grace)) {
+      case reconcilers::WaitStep::kMet:
+        std::printf("postgresreplicaset.pgrs.dev/%s condition met\n", name.c_str());
+        return 0;
+      case reconcilers::WaitStep::kFail:
+        std::fprintf(stderr, "error: postgresreplicaset %s: condition %s=%s cannot be observed: %s\n", name.c_str(),
+                     type.c_str(), wantStatus.c_str(), controlPlane.message.c_str());
+        return 1;
+      case reconcilers::WaitStep::kKeepWaiting:
+        break;
     }
     const api::Condition* progressing = api::FindCondition(set->status, "Progressing");
     std::string progress = set->status.phase + (progressing && !progressing->message.empty() ? ": " + progressing->message : "");
@@ -443,8 +492,24 @@ int Delete(const Args& args) {
     std::fprintf(stderr, "error: %s\n", set.status().message().c_str());
     return 1;
   }
+  const auto agents = local::FindAgentProcesses(store.stateDir());
+  const bool agentsRun =
+      std::any_of(agents.begin(), agents.end(), [&](const local::FoundAgent& a) { return a.set == name; });
+  if (!local::RunLock::IsHeld(store.stateDir()) && agentsRun) {
+    // A `run` that crashed left them running: the next one stops them
+    // (they belong to a set being deleted) and removes the set.
+    Status st = store.RequestDelete(name);
+    if (!st.ok()) {
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      return 1;
+    }
+    std::printf("postgresreplicaset.pgrs.dev/%s marked for deletion: pgrs local run is not running and its instances "
+                "still run; the next pgrs local run stops them and removes the set\n",
+                name.c_str());
+    return 0;
+  }
   if (!local::RunLock::IsHeld(store.stateDir())) {
-    // No control plane, so no agent or PostgreSQL of this set runs.
+    // No control plane and no agent of this set runs.
     Status st = store.Remove(name);
     if (!st.ok()) {
       std::fprintf(stderr, "error: %s\n", st.message().c_str());

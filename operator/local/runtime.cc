@@ -21,6 +21,7 @@
 #include "operator/util/log.h"
 #include "operator/util/process.h"
 #include "operator/util/random.h"
+#include "reconcilers/local_control_plane.h"
 #include "reconcilers/replicaset.h"
 
 namespace pgrs::local {
@@ -137,10 +138,13 @@ Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& in
                std::string(kHost) + ":" + std::to_string(port), "--token-file",
                SecretsDir(set) + "/" + instance.name + ".token", "--log-file", dir + "/agent.log"};
   spec.outputFile = dir + "/agent.log";
-  spec.deathSignal = SIGTERM;  // if the control plane dies, its agents stop PostgreSQL and exit
+  // The data plane outlives the control plane: an agent keeps its
+  // PostgreSQL (and, as primary, its lease) when `run` crashes, and the
+  // next `run` adopts it. A clean stop of `run` stops it (StopAll).
+  spec.deathSignal = 0;
   auto pid = SpawnProcess(spec);
   if (!pid.ok()) return pid.status();
-  agents_[set + "/" + instance.name] = {*pid, port};
+  agents_[set + "/" + instance.name] = {*pid, port, ProcessStartTime(*pid).value_or(0), true};
   spdlog::info("started agent set={} instance={} pid={} api={}:{}", set, instance.name, *pid, kHost, port);
   // Its API answers within milliseconds; waiting here lets the executor
   // configure it in the same pass.
@@ -162,11 +166,13 @@ Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& in
 Status LocalRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const InstanceRecord& instance) {
   std::string key = set.metadata.name + "/" + instance.name;
   auto it = agents_.find(key);
+  std::string how;
+  const bool running = it != agents_.end() && Alive(it->second, &how);
+  auto decision = reconcilers::DecideAgent({running, true, true, false});
+  if (decision.action != reconcilers::AgentAction::kSpawn) return Status::Ok();
   if (it != agents_.end()) {
-    auto exited = TryReap(it->second.pid);
-    if (!exited) return Status::Ok();
     spdlog::warn("agent exited set={} instance={} pid={} how=\"{}\"; starting it again", set.metadata.name,
-                 instance.name, it->second.pid, DescribeWaitStatus(*exited));
+                 instance.name, it->second.pid, how);
     agents_.erase(it);
   }
   return StartAgent(set.metadata.name, instance);
@@ -176,8 +182,103 @@ void LocalRuntime::StopAgent(const std::string& key) {
   auto it = agents_.find(key);
   if (it == agents_.end()) return;
   // The agent stops PostgreSQL (fast shutdown) before it exits.
-  if (!StopChild(it->second.pid, SIGTERM, 90s)) spdlog::warn("agent did not stop in time; killed agent={}", key);
+  if (!StopAgentProcess(it->second, SIGTERM, 90s)) spdlog::warn("agent did not stop in time; killed agent={}", key);
   agents_.erase(it);
+}
+
+bool LocalRuntime::Alive(const Agent& agent, std::string* how) {
+  if (agent.child) {
+    auto exited = TryReap(agent.pid);
+    if (exited && how != nullptr) *how = DescribeWaitStatus(*exited);
+    return !exited;
+  }
+  if (ProcessStartTime(agent.pid) == agent.startTime) return true;
+  if (how != nullptr) *how = "ended (adopted, not our child)";
+  return false;
+}
+
+bool LocalRuntime::StopAgentProcess(const Agent& agent, int signal, std::chrono::milliseconds grace) {
+  if (agent.child) return StopChild(agent.pid, signal, grace);
+  return StopProcess(agent.pid, agent.startTime, signal, grace);
+}
+
+namespace {
+
+std::optional<FoundAgent> ParseAgentProcess(pid_t pid, const std::string& setsDir) {
+  std::vector<std::string> argv = ProcessArguments(pid);
+  if (argv.size() < 2 || argv[1] != "instance") return std::nullopt;
+  auto flag = [&](const std::string& name) -> std::string {
+    for (size_t i = 2; i + 1 < argv.size(); ++i) {
+      if (argv[i] == name) return argv[i + 1];
+    }
+    return "";
+  };
+  // DIR/sets/SET/instances/NAME
+  const std::string dir = flag("--instance-dir");
+  if (dir.rfind(setsDir, 0) != 0) return std::nullopt;
+  const std::string rest = dir.substr(setsDir.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos || rest.compare(slash, 11, "/instances/") != 0) return std::nullopt;
+  FoundAgent found;
+  found.pid = pid;
+  found.set = rest.substr(0, slash);
+  found.name = rest.substr(slash + 11);
+  const std::string listen = flag("--listen");
+  const size_t colon = listen.rfind(':');
+  if (found.set.empty() || found.name.empty() || found.name.find('/') != std::string::npos ||
+      colon == std::string::npos) {
+    return std::nullopt;
+  }
+  found.apiPort = std::atoi(listen.c_str() + colon + 1);
+  auto startTime = ProcessStartTime(pid);
+  if (!startTime || found.apiPort <= 0) return std::nullopt;
+  found.startTime = *startTime;
+  return found;
+}
+
+}  // namespace
+
+std::vector<FoundAgent> FindAgentProcesses(const std::string& stateDir) {
+  std::vector<FoundAgent> found;
+  for (pid_t pid : ListProcessIds()) {
+    if (pid == getpid()) continue;
+    if (auto agent = ParseAgentProcess(pid, stateDir + "/sets/")) found.push_back(*agent);
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.startTime < b.startTime; });
+  return found;
+}
+
+int LocalRuntime::AdoptRunningAgents() {
+  // Oldest first: the oldest agent of an instance is the one whose
+  // PostgreSQL runs.
+  std::vector<FoundAgent> found = FindAgentProcesses(store_.stateDir());
+  std::vector<Agent> orphans;
+  int adopted = 0;
+  for (const auto& f : found) {
+    const std::string key = f.set + "/" + f.name;
+    reconcilers::AgentFacts facts;
+    facts.running = true;
+    facts.setStored = PathExists(store_.SetDir(f.set) + "/object.json");
+    facts.instanceRecorded = PathExists(InstancesDir(f.set) + "/" + f.name + ".json");
+    facts.duplicate = agents_.count(key) > 0;
+    auto decision = reconcilers::DecideAgent(facts);
+    if (decision.action == reconcilers::AgentAction::kAdopt) {
+      agents_[key] = {f.pid, f.apiPort, f.startTime, false};
+      adopted++;
+      spdlog::info("adopted running agent set={} instance={} pid={} api={}:{}", f.set, f.name, f.pid, kHost,
+                   f.apiPort);
+    } else if (decision.action == reconcilers::AgentAction::kStopOrphan) {
+      spdlog::warn("stopping orphan agent set={} instance={} pid={} reason=\"{}\"", f.set, f.name, f.pid,
+                   decision.reason);
+      orphans.push_back({f.pid, f.apiPort, f.startTime, false});
+      ::kill(f.pid, SIGTERM);  // all at once, so their PostgreSQL stop in parallel
+    }
+  }
+  for (const auto& orphan : orphans) {
+    bool inTime = StopAgentProcess(orphan, SIGTERM, 90s);
+    spdlog::info("stopped orphan agent pid={}{}", orphan.pid, inTime ? "" : " (killed: it did not stop in time)");
+  }
+  return adopted;
 }
 
 Status LocalRuntime::DeleteInstance(const api::PostgresReplicaSet& set, const std::string& name) {
@@ -298,9 +399,7 @@ Status LocalRuntime::FenceFromOutside(const api::PostgresReplicaSet& set, const 
   }
   auto it = agents_.find(set.metadata.name + "/" + name);
   if (it != agents_.end()) {
-    ::kill(it->second.pid, SIGKILL);
-    int status;
-    waitpid(it->second.pid, &status, 0);
+    StopAgentProcess(it->second, SIGKILL, 10s);
     agents_.erase(it);
     spdlog::warn("killed unresponsive agent set={} instance={}", set.metadata.name, name);
   }
@@ -310,7 +409,10 @@ Status LocalRuntime::FenceFromOutside(const api::PostgresReplicaSet& set, const 
 void LocalRuntime::StopAll() {
   // Signal every agent first, so that the PostgreSQL instances stop in
   // parallel, then wait for each.
-  for (const auto& [key, agent] : agents_) ::kill(agent.pid, SIGTERM);
+  for (const auto& [key, agent] : agents_) {
+    // An adopted agent's pid may have been reused once it ended.
+    if (agent.child || ProcessStartTime(agent.pid) == agent.startTime) ::kill(agent.pid, SIGTERM);
+  }
   while (!agents_.empty()) StopAgent(agents_.begin()->first);
 }
 

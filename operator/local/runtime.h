@@ -1,6 +1,8 @@
 // The local runtime: each instance is a `pgrs instance` agent process on
-// this machine, a child of `pgrs local run`, with its own data directory
-// and port (spec.local.basePort + index - 1) on 127.0.0.1.
+// this machine, started by `pgrs local run`, with its own data directory
+// and port (spec.local.basePort + index - 1) on 127.0.0.1. The agents do
+// not die with the control plane: a `run` that crashed leaves them (and
+// PostgreSQL) running, and the next one adopts them (AdoptRunningAgents).
 //   DIR/sets/<set>/instances/<name>.json   the instance record
 //   DIR/sets/<set>/instances/<name>/       agent-owned: data/, logs
 //   DIR/sets/<set>/secrets/                passwords and agent tokens (0600)
@@ -14,6 +16,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -42,7 +46,15 @@ class LocalRuntime : public executor::Runtime {
   std::string LeaseLocation(const api::PostgresReplicaSet& set) override;
   Status FenceFromOutside(const api::PostgresReplicaSet& set, const std::string& name) override;
 
-  // Stops every agent (and so every PostgreSQL) this runtime started.
+  // Once, before the first pass of `pgrs local run`: finds the `pgrs
+  // instance` processes of this state directory (in /proc, by their
+  // --instance-dir) and adopts those of stored instances without touching
+  // their PostgreSQL; stops the others (their set or instance is gone,
+  // or another agent runs for the same directory). Returns how many it
+  // adopted.
+  int AdoptRunningAgents();
+  // Stops every agent (and so every PostgreSQL) this runtime started or
+  // adopted.
   void StopAll();
   std::string InstanceDir(const std::string& set, const std::string& name) const;
 
@@ -50,18 +62,34 @@ class LocalRuntime : public executor::Runtime {
   struct Agent {
     pid_t pid = 0;
     int apiPort = 0;
+    uint64_t startTime = 0;  // tells it from a later process with its pid
+    bool child = false;      // started by this process (else adopted)
   };
+  // Alive; reaps a child that has exited, with how it ended in `how`.
+  bool Alive(const Agent& agent, std::string* how);
   std::string InstancesDir(const std::string& set) const;
   std::string SecretsDir(const std::string& set) const;
   std::string TlsDir(const std::string& set) const;
   Result<std::string> Token(const std::string& set, const std::string& name);
   Status StartAgent(const std::string& set, const executor::InstanceRecord& instance);
+  bool StopAgentProcess(const Agent& agent, int signal, std::chrono::milliseconds grace);
   void StopAgent(const std::string& key);
 
   const LocalStore& store_;
   std::string pgrsBinary_;
   std::map<std::string, Agent> agents_;  // key: set/instance
 };
+
+// A `pgrs instance` process of a state directory, found by its argv
+// (--instance-dir DIR/sets/SET/instances/NAME, --listen HOST:PORT).
+struct FoundAgent {
+  pid_t pid = 0;
+  uint64_t startTime = 0;
+  std::string set, name;
+  int apiPort = 0;
+};
+// Every live one, oldest first.
+std::vector<FoundAgent> FindAgentProcesses(const std::string& stateDir);
 
 // A free TCP port on 127.0.0.1 (bound to port 0 and released).
 int FreeLoopbackPort();

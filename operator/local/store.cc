@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <cpprest/json.h>
+
 #include "operator/util/files.h"
 #include "operator/util/random.h"
 #include "reconcilers/replicaset.h"
@@ -74,6 +76,12 @@ Result<api::PostgresReplicaSet> LocalStore::Apply(const api::PostgresReplicaSet&
   } else {
     return existing.status();
   }
+  std::vector<api::PostgresReplicaSet> others;
+  for (const auto& other : ListNames()) {
+    if (other == name) continue;
+    if (auto set = Get(other); set.ok()) others.push_back(*set);
+  }
+  if (auto overlap = reconcilers::FindPortOverlap(stored, others)) return Status::Invalid(*overlap);
   PGRS_RETURN_IF_ERROR(MakeDirs(SetDir(name), 0755));
   PGRS_RETURN_IF_ERROR(WriteFileAtomic(SetDir(name) + "/object.json", api::EncodeJson(stored, true) + "\n", 0644));
   return stored;
@@ -130,12 +138,60 @@ Status LocalStore::RequestDelete(const std::string& name) {
 
 Status LocalStore::Remove(const std::string& name) { return RemoveTree(SetDir(name)); }
 
+Status LocalStore::WriteControlPlane(const reconcilers::ControlPlaneRecord& record) {
+  web::json::value v = web::json::value::object();
+  v["pid"] = web::json::value::number(record.pid);
+  v["startedTime"] = web::json::value::string(record.startedTime);
+  v["lastPassTime"] = web::json::value::string(record.lastPassTime);
+  v["stoppedTime"] = web::json::value::string(record.stoppedTime);
+  return WriteFileAtomic(stateDir_ + "/control-plane.json", v.serialize() + "\n", 0644);
+}
+
+std::optional<reconcilers::ControlPlaneRecord> LocalStore::ReadControlPlane() const {
+  auto text = ReadFile(stateDir_ + "/control-plane.json");
+  if (!text.ok()) return std::nullopt;
+  try {
+    auto v = web::json::value::parse(*text);
+    reconcilers::ControlPlaneRecord r;
+    r.pid = v.at("pid").as_number().to_int64();
+    r.startedTime = v.at("startedTime").as_string();
+    r.lastPassTime = v.at("lastPassTime").as_string();
+    r.stoppedTime = v.at("stoppedTime").as_string();
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+reconcilers::ControlPlaneState LocalStore::AssessControlPlane() const {
+  reconcilers::ControlPlaneFacts facts;
+  facts.lockHolder = RunLock::Holder(stateDir_);
+  facts.lockHeld = facts.lockHolder != 0;
+  facts.record = ReadControlPlane();
+  return reconcilers::AssessControlPlane(facts, std::chrono::system_clock::now());
+}
+
+namespace {
+
+struct flock WholeFile(short type) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = 0;
+  lock.l_len = 0;
+  return lock;
+}
+
+}  // namespace
+
 Result<RunLock> RunLock::Acquire(const std::string& stateDir) {
   PGRS_RETURN_IF_ERROR(MakeDirs(stateDir, 0755));
   std::string path = stateDir + "/run.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // Readable by all: `get` and `wait` probe it (F_GETLK needs no write access).
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Unavailable(path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  struct flock lock = WholeFile(F_WRLCK);
+  if (::fcntl(fd, F_SETLK, &lock) != 0) {
     ::close(fd);
     return Status::Conflict("another `pgrs local run` is already running for " + stateDir);
   }
@@ -145,13 +201,17 @@ Result<RunLock> RunLock::Acquire(const std::string& stateDir) {
   return RunLock(fd);
 }
 
-bool RunLock::IsHeld(const std::string& stateDir) {
-  int fd = ::open((stateDir + "/run.lock").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+pid_t RunLock::Holder(const std::string& stateDir) {
+  int fd = ::open((stateDir + "/run.lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct flock lock = WholeFile(F_RDLCK);  // conflicts with run's write lock
+  pid_t holder = 0;
+  if (::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK) holder = lock.l_pid > 0 ? lock.l_pid : -1;
   ::close(fd);
-  return held;
+  return holder;
 }
+
+bool RunLock::IsHeld(const std::string& stateDir) { return Holder(stateDir) != 0; }
 
 RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);

@@ -1,5 +1,6 @@
 #include "operator/util/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -12,7 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <cstdlib>
 #include <thread>
+
+#include "operator/util/files.h"
 
 extern char** environ;
 
@@ -255,6 +259,68 @@ bool StopChild(pid_t pid, int signal, std::chrono::milliseconds grace) {
 }
 
 bool ProcessExists(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+std::optional<uint64_t> ProcessStartTime(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return std::nullopt;
+  // "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) return std::nullopt;
+  std::vector<std::string> fields;  // from field 3 (state) on
+  size_t at = close + 2;
+  while (at < stat->size()) {
+    size_t space = stat->find(' ', at);
+    if (space == std::string::npos) space = stat->size();
+    fields.push_back(stat->substr(at, space - at));
+    at = space + 1;
+  }
+  if (fields.size() < 20 || fields[0] == "Z" || fields[0] == "X") return std::nullopt;
+  return std::strtoull(fields[19].c_str(), nullptr, 10);  // field 22: starttime
+}
+
+std::vector<pid_t> ListProcessIds() {
+  std::vector<pid_t> out;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = readdir(proc)) {
+    pid_t pid = std::atoi(entry->d_name);
+    if (pid > 0) out.push_back(pid);
+  }
+  closedir(proc);
+  return out;
+}
+
+std::vector<std::string> ProcessArguments(pid_t pid) {
+  std::vector<std::string> out;
+  auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline.ok()) return out;
+  size_t at = 0;
+  while (at < cmdline->size()) {
+    size_t end = cmdline->find('\0', at);
+    if (end == std::string::npos) end = cmdline->size();
+    out.push_back(cmdline->substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+bool StopProcess(pid_t pid, uint64_t startTime, int signal, std::chrono::milliseconds grace) {
+  auto gone = [&] {
+    TryReap(pid);  // when it is our child; a no-op otherwise
+    return ProcessStartTime(pid) != startTime;
+  };
+  if (gone()) return true;
+  kill(pid, signal);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (gone()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!gone()) kill(pid, SIGKILL);
+  for (int i = 0; i < 250 && !gone(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return false;
+}
 
 std::string DescribeWaitStatus(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -67,6 +68,18 @@ std::optional<int> TryReap(pid_t pid);
 bool StopChild(pid_t pid, int signal, std::chrono::milliseconds grace);
 // For processes that are not our children: alive (or zombie) per kill(pid, 0).
 bool ProcessExists(pid_t pid);
+// For processes that may not be our children (an agent adopted from a
+// `pgrs local run` that crashed): the start time in /proc/PID/stat (clock
+// ticks since boot), which tells a process from a later one given the same
+// pid; nullopt when none runs under that pid (or it is a zombie).
+std::optional<uint64_t> ProcessStartTime(pid_t pid);
+// The pids in /proc and a process's argv (empty when it is gone).
+std::vector<pid_t> ListProcessIds();
+std::vector<std::string> ProcessArguments(pid_t pid);
+// Sends `signal` to the process that started at `startTime`, waits up to
+// `grace` for it to end, then SIGKILLs it. Reaps it if it is our child.
+// Returns true if it ended within the grace period.
+bool StopProcess(pid_t pid, uint64_t startTime, int signal, std::chrono::milliseconds grace);
 // A wait status as words: "exited with code 1", "killed by signal 9".
 std::string DescribeWaitStatus(int status);
 
