@@ -1,26 +1,172 @@
 #include "operator/util/http.h"
 
+// Boost.Beast before cpprestsdk, whose U() macro (when not turned off by
+// _TURN_OFF_PLATFORM_STRING, as the build does) breaks later Boost headers.
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
 #include <cpprest/http_client.h>
 #include <cpprest/http_listener.h>
 
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
+
+#include "operator/util/files.h"
 
 namespace pgrs {
 
 namespace http = web::http;
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+constexpr std::uint64_t kBodyLimit = 8 * 1024 * 1024;
+
+struct Route {
+  std::string method;
+  std::string path;
+  HttpServer::Handler handler;
+  bool open;
+};
+
+// What a file looked like, to notice that it was replaced or rewritten
+// (a Kubernetes Secret volume swaps a symlink: a new inode).
+struct FileStamp {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  std::int64_t mtimeNs = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp Stamp(const std::string& path) {
+  FileStamp s;
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return s;
+  s.exists = true;
+  s.dev = st.st_dev;
+  s.ino = st.st_ino;
+  s.size = st.st_size;
+  s.mtimeNs = std::int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  return s;
+}
+
+std::vector<FileStamp> Stamps(const TlsFiles& f) { return {Stamp(f.certFile), Stamp(f.keyFile), Stamp(f.caFile)}; }
+
+// The server's TLS context from the files: TLS 1.2 or later, the
+// certificate chain and its key (checked to match), and with a CA file a
+// client certificate requested and verified against that CA alone. A client
+// that sends none still completes the handshake (peer verification without
+// fail-if-no-peer-cert); the routing refuses it on non-open endpoints.
+Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsFiles& f) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::single_dh_use);
+  static const unsigned char kSessionContext[] = "pgrs";
+  SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1);
+  // The key first: a certificate loaded after a key it does not match
+  // drops the key, and the check below then names both files.
+  boost::system::error_code ec;
+  ctx->use_private_key_file(f.keyFile, ssl::context::pem, ec);
+  if (ec) return Status::Invalid("tls: key file " + f.keyFile + ": " + ec.message());
+  ctx->use_certificate_chain_file(f.certFile, ec);
+  if (ec) return Status::Invalid("tls: certificate file " + f.certFile + ": " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return Status::Invalid("tls: key file " + f.keyFile + " does not match certificate file " + f.certFile);
+  }
+  if (!f.caFile.empty()) {
+    ctx->load_verify_file(f.caFile, ec);
+    if (ec) return Status::Invalid("tls: client CA file " + f.caFile + ": " + ec.message());
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(f.caFile.c_str())) {
+      SSL_CTX_set_client_CA_list(native, names);
+    }
+    ctx->set_verify_mode(ssl::verify_peer);
+  }
+  return ctx;
+}
+
+// The routes and the bearer token, shared by both transports.
+struct Router {
+  std::string token;
+  std::vector<Route> routes;
+
+  // Routes and authenticates: the handler to run, or nullptr with the
+  // refusal in *refusal. `clientVerified`: over mutual TLS, whether the peer
+  // presented a certificate that verified (always true otherwise).
+  const HttpServer::Handler* Authorize(const std::string& method, const std::string& path, const std::string* authorization,
+                           bool clientVerified, HttpResponse* refusal) const {
+    const Route* route = nullptr;
+    bool pathKnown = false;
+    for (const auto& r : routes) {
+      if (r.path != path) continue;
+      pathKnown = true;
+      if (r.method == method) route = &r;
+    }
+    if (route == nullptr) {
+      *refusal = {pathKnown ? 405 : 404, R"({"error":"no such endpoint"})"};
+      return nullptr;
+    }
+    if (route->open) return &route->handler;
+    if (!clientVerified) {
+      *refusal = {403, R"({"error":"a client certificate is required"})"};
+      return nullptr;
+    }
+    if (!token.empty() && (authorization == nullptr || *authorization != "Bearer " + token)) {
+      *refusal = {401, R"({"error":"missing or wrong bearer token"})"};
+      return nullptr;
+    }
+    return &route->handler;
+  }
+
+  static HttpResponse Run(const HttpServer::Handler& handler, const HttpRequest& req) {
+    try {
+      return handler(req);
+    } catch (const std::exception& e) {
+      return {500, R"({"error":"internal error"})"};
+    }
+  }
+
+};
+
+}  // namespace
 
 struct HttpServer::Impl {
   std::string address;
-  std::string token;
-  struct Route {
-    std::string method;
-    std::string path;
-    Handler handler;
-    bool open;
-  };
-  std::vector<Route> routes;
+  Router router;
+  std::optional<TlsFiles> tls;
   std::unique_ptr<http::experimental::listener::http_listener> listener;
+
+  // HTTPS: the context new connections use, and the files it was made from.
+  std::mutex ctxMu;
+  std::shared_ptr<ssl::context> ctx;
+  std::vector<FileStamp> ctxStamps;      // of the files ctx was made from
+  std::vector<FileStamp> failedStamps;   // of files that last failed to load
+  struct TlsListener {
+    asio::io_context ioc{2};
+    tcp::acceptor acceptor{ioc};
+    std::vector<std::thread> threads;
+  };
+  std::unique_ptr<TlsListener> tlsListener;
+
+  // ---- plain HTTP (cpprestsdk) ----
 
   static void Reply(http::http_request request, const HttpResponse& response) {
     http::http_response reply(static_cast<http::status_code>(response.status));
@@ -34,57 +180,216 @@ struct HttpServer::Impl {
     });
   }
 
-  // Routes and authenticates at once; the handler runs when the body has
-  // arrived, in a continuation (so no pool thread waits for the network).
+  // The handler runs when the body has arrived, in a continuation (so no
+  // pool thread waits for the network).
   void Dispatch(http::http_request request) {
     HttpRequest req;
     req.method = request.method();
     req.path = request.relative_uri().path();
     req.query = request.relative_uri().query();
-    const Route* route = nullptr;
-    bool pathKnown = false;
-    for (const auto& r : routes) {
-      if (r.path != req.path) continue;
-      pathKnown = true;
-      if (r.method == req.method) route = &r;
-    }
-    if (route == nullptr) {
-      Reply(request, {pathKnown ? 405 : 404, R"({"error":"no such endpoint"})"});
+    auto it = request.headers().find("Authorization");
+    HttpResponse refusal;
+    const Handler* handler = router.Authorize(req.method, req.path, it == request.headers().end() ? nullptr : &it->second,
+                                       true, &refusal);
+    if (handler == nullptr) {
+      Reply(request, refusal);
       return;
     }
-    if (!route->open && !token.empty()) {
-      auto it = request.headers().find("Authorization");
-      if (it == request.headers().end() || it->second != "Bearer " + token) {
-        Reply(request, {401, R"({"error":"missing or wrong bearer token"})"});
-        return;
-      }
-    }
-    const Handler* handler = &route->handler;
     request.extract_utf8string(true).then([request, req, handler](pplx::task<std::string> body) mutable {
       HttpResponse response;
       try {
         req.body = body.get();
-        response = (*handler)(req);
+        response = Router::Run(*handler, req);
       } catch (const std::exception& e) {
         response = {500, R"({"error":"internal error"})"};
       }
       Reply(request, response);
     });
   }
+
+  // ---- HTTPS (Boost.Beast) ----
+
+  Status ReloadContext() {
+    auto stamps = Stamps(*tls);
+    auto made = MakeServerContext(*tls);
+    std::lock_guard<std::mutex> lock(ctxMu);
+    if (!made.ok()) {
+      failedStamps = stamps;
+      return made.status();
+    }
+    ctx = *made;
+    ctxStamps = stamps;
+    failedStamps.clear();
+    return Status::Ok();
+  }
+
+  // The context for a new connection, made again first when the files
+  // changed since (and did not already fail to load as they are now).
+  std::shared_ptr<ssl::context> ContextForNewConnection() {
+    auto stamps = Stamps(*tls);
+    {
+      std::lock_guard<std::mutex> lock(ctxMu);
+      if (stamps == ctxStamps || stamps == failedStamps) return ctx;
+    }
+    auto status = ReloadContext();
+    if (status.ok()) {
+      spdlog::info("https server: certificates reloaded address={} cert={}", address, tls->certFile);
+    } else {
+      spdlog::warn("https server: certificates changed but do not load, keeping the previous ones address={} error={}",
+                   address, status.message());
+    }
+    std::lock_guard<std::mutex> lock(ctxMu);
+    return ctx;
+  }
+
+  void Accept();
+  Status StartTls();
 };
 
-HttpServer::HttpServer(std::string address, std::string bearerToken) : impl_(std::make_unique<Impl>()) {
+namespace {
+
+// One HTTPS connection: handshake, then requests one after another while
+// the client keeps the connection alive. All of it on one strand.
+class TlsSession : public std::enable_shared_from_this<TlsSession> {
+ public:
+  TlsSession(tcp::socket socket, std::shared_ptr<ssl::context> ctx, const Router* router, bool mutualTls)
+      : ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_), router_(router), mutualTls_(mutualTls) {}
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Handshake(); });
+  }
+
+ private:
+  void Handshake() {
+    beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
+    stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // plain HTTP, an unknown client CA, a timeout: the connection is dropped
+      self->clientVerified_ = !self->mutualTls_ || self->PeerVerified();
+      self->Read();
+    });
+  }
+
+  bool PeerVerified() {
+    SSL* ssl = stream_.native_handle();
+    X509* peer = SSL_get1_peer_certificate(ssl);
+    if (peer == nullptr) return false;
+    X509_free(peer);
+    return SSL_get_verify_result(ssl) == X509_V_OK;
+  }
+
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(kBodyLimit);
+    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    beast::http::async_read(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == beast::http::error::end_of_stream) return Close();
+    if (ec) return;
+    auto& message = parser_->get();
+    HttpRequest req;
+    req.method = std::string(message.method_string());
+    std::string target(message.target());
+    auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = target.substr(q + 1);
+    std::optional<std::string> authorization;
+    auto it = message.find(beast::http::field::authorization);
+    if (it != message.end()) authorization = std::string(it->value());
+    HttpResponse out;
+    const HttpServer::Handler* handler = router_->Authorize(
+        req.method, req.path, authorization ? &*authorization : nullptr, clientVerified_, &out);
+    if (handler != nullptr) {
+      req.body = std::move(message.body());
+      out = Router::Run(*handler, req);
+    }
+    response_ = {};
+    response_.version(message.version());
+    response_.keep_alive(message.keep_alive());
+    response_.result(static_cast<unsigned>(out.status));
+    response_.set(beast::http::field::content_type, out.contentType);
+    response_.body() = std::move(out.body);
+    response_.prepare_payload();
+    beast::http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      if (!self->response_.keep_alive()) return self->Close();
+      self->Read();
+    });
+  }
+
+  void Close() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+  }
+
+  std::shared_ptr<ssl::context> ctx_;  // before stream_, which uses it
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  const Router* router_;
+  bool mutualTls_;
+  bool clientVerified_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  beast::http::response<beast::http::string_body> response_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  tlsListener->acceptor.async_accept(asio::make_strand(tlsListener->ioc),
+                                     [this](beast::error_code ec, tcp::socket socket) {
+                                       if (ec == asio::error::operation_aborted) return;
+                                       if (!ec) {
+                                         std::make_shared<TlsSession>(std::move(socket), ContextForNewConnection(), &router,
+                                                                      !tls->caFile.empty())
+                                             ->Start();
+                                       }
+                                       if (tlsListener->acceptor.is_open()) Accept();
+                                     });
+}
+
+Status HttpServer::Impl::StartTls() {
+  if (tls->certFile.empty() || tls->keyFile.empty()) {
+    return Status::Invalid("https server " + address + ": certificate and key files are required");
+  }
+  PGRS_RETURN_IF_ERROR(ReloadContext());
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return Status::Invalid("https server: address " + address + ": no port");
+  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto l = std::make_unique<TlsListener>();
+  try {
+    tcp::resolver resolver(l->ioc);
+    tcp::endpoint endpoint = *resolver.resolve(host, port, tcp::resolver::passive).begin();
+    l->acceptor.open(endpoint.protocol());
+    l->acceptor.set_option(asio::socket_base::reuse_address(true));
+    l->acceptor.bind(endpoint);
+    l->acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const std::exception& e) {
+    return Status::Unavailable("listen on " + address + ": " + e.what());
+  }
+  tlsListener = std::move(l);
+  Accept();
+  for (int i = 0; i < 2; ++i) tlsListener->threads.emplace_back([ioc = &tlsListener->ioc] { ioc->run(); });
+  return Status::Ok();
+}
+
+HttpServer::HttpServer(std::string address, std::string bearerToken, std::optional<TlsFiles> tls)
+    : impl_(std::make_unique<Impl>()) {
   impl_->address = std::move(address);
-  impl_->token = std::move(bearerToken);
+  impl_->router.token = std::move(bearerToken);
+  impl_->tls = std::move(tls);
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& method, const std::string& path, Handler handler, bool open) {
-  impl_->routes.push_back({method, path, std::move(handler), open});
+  impl_->router.routes.push_back({method, path, std::move(handler), open});
 }
 
 Status HttpServer::Start() {
+  if (impl_->tls) return impl_->StartTls();
   try {
     impl_->listener = std::make_unique<http::experimental::listener::http_listener>("http://" + impl_->address);
     impl_->listener->support([impl = impl_.get()](http::http_request request) { impl->Dispatch(request); });
@@ -97,7 +402,15 @@ Status HttpServer::Start() {
 }
 
 void HttpServer::Stop() {
-  if (!impl_ || !impl_->listener) return;
+  if (!impl_) return;
+  if (impl_->tlsListener) {
+    // Stopping the io_context ends every connection: their pending
+    // operations are dropped with the context.
+    impl_->tlsListener->ioc.stop();
+    for (auto& t : impl_->tlsListener->threads) t.join();
+    impl_->tlsListener.reset();
+  }
+  if (!impl_->listener) return;
   try {
     impl_->listener->close().wait();
   } catch (...) {
@@ -105,23 +418,153 @@ void HttpServer::Stop() {
   impl_->listener.reset();
 }
 
-Result<HttpResponse> HttpCall(const std::string& method, const std::string& url, const std::string& body,
-                              const std::string& token, std::chrono::milliseconds timeout) {
+int HttpServer::Port() const {
+  if (impl_->tlsListener) {
+    boost::system::error_code ec;
+    auto endpoint = impl_->tlsListener->acceptor.local_endpoint(ec);
+    return ec ? 0 : endpoint.port();
+  }
+  auto colon = impl_->address.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(impl_->address.c_str() + colon + 1);
+}
+
+Status HttpServer::Reload() {
+  if (!impl_->tls) return Status::Invalid("http server " + impl_->address + ": not serving HTTPS");
+  return impl_->ReloadContext();
+}
+
+// The client's TLS material, read from the files before each call and
+// checked when it changed, so that the context callback (run by cpprestsdk
+// for each new connection, where an exception would be lost) cannot fail.
+struct ClientTls {
+  TlsFiles files;
+  std::mutex mu;
+  std::string caPem, certPem, keyPem;  // last read, checked
+
+  // Into `ctx`: TLS 1.2 or later, our CA as the only trust anchor
+  // (cpprestsdk loaded the system's first), our certificate and key.
+  void Apply(ssl::context& ctx, const std::string& ca, const std::string& cert, const std::string& key) const {
+    SSL_CTX* native = ctx.native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    SSL_CTX_set_cert_store(native, X509_STORE_new());
+    ctx.add_certificate_authority(asio::buffer(ca));
+    if (!cert.empty()) {
+      ctx.use_certificate_chain(asio::buffer(cert));
+      ctx.use_private_key(asio::buffer(key), ssl::context::pem);
+    }
+  }
+
+  Status Refresh() {
+    auto ca = ReadFile(files.caFile);
+    if (!ca.ok()) return Status::Unavailable("tls: CA file " + files.caFile + ": " + ca.status().message());
+    std::string cert, key;
+    if (!files.certFile.empty()) {
+      auto c = ReadFile(files.certFile);
+      if (!c.ok()) return Status::Unavailable("tls: certificate file " + files.certFile + ": " + c.status().message());
+      auto k = ReadFile(files.keyFile);
+      if (!k.ok()) return Status::Unavailable("tls: key file " + files.keyFile + ": " + k.status().message());
+      cert = std::move(*c);
+      key = std::move(*k);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (*ca == caPem && cert == certPem && key == keyPem) return Status::Ok();
+    try {
+      ssl::context probe(ssl::context::tls_client);
+      Apply(probe, *ca, cert, key);
+      if (!cert.empty() && SSL_CTX_check_private_key(probe.native_handle()) != 1) {
+        return Status::Unavailable("tls: key file " + files.keyFile + " does not match certificate file " +
+                                   files.certFile);
+      }
+    } catch (const std::exception& e) {
+      return Status::Unavailable("tls: " + files.caFile + ", " + files.certFile + ", " + files.keyFile + ": " +
+                                 e.what());
+    }
+    caPem = std::move(*ca);
+    certPem = std::move(cert);
+    keyPem = std::move(key);
+    return Status::Ok();
+  }
+
+  void Configure(ssl::context& ctx) {
+    std::lock_guard<std::mutex> lock(mu);
+    Apply(ctx, caPem, certPem, keyPem);
+  }
+};
+
+struct HttpClient::Impl {
+  std::string baseUrl;
+  Status error;  // a bad URL, TLS files for plain HTTP
+  std::string hostHeader;
+  std::shared_ptr<ClientTls> tls;
+  std::unique_ptr<http::client::http_client> client;
+};
+
+HttpClient::HttpClient(const std::string& baseUrl, std::chrono::milliseconds timeout, std::optional<TlsFiles> tls)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->baseUrl = baseUrl;
   try {
+    web::uri uri(baseUrl);
     http::client::http_client_config config;
     config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    http::client::http_client client(url, config);
+    if (tls) {
+      if (uri.scheme() != "https") {
+        impl_->error = Status::Invalid(baseUrl + ": TLS files given for a URL that is not https://");
+        return;
+      }
+      if (tls->caFile.empty()) {
+        impl_->error = Status::Invalid(baseUrl + ": a CA file is required to verify the server");
+        return;
+      }
+      impl_->tls = std::make_shared<ClientTls>();
+      impl_->tls->files = *tls;
+      config.set_validate_certificates(true);
+      config.set_ssl_context_callback([material = impl_->tls](ssl::context& ctx) { material->Configure(ctx); });
+      // cpprestsdk verifies the certificate against, and sends as SNI, the
+      // Host header's value when one is set (the whole value: no port).
+      impl_->hostHeader = tls->verifyName;
+    }
+    impl_->client = std::make_unique<http::client::http_client>(uri, config);
+  } catch (const std::exception& e) {
+    impl_->error = Status::Invalid(baseUrl + ": " + e.what());
+  }
+}
+
+HttpClient::~HttpClient() = default;
+
+Result<HttpResponse> HttpClient::Call(const std::string& method, const std::string& pathAndQuery,
+                                      const std::string& body, const std::string& token) {
+  const std::string what = method + " " + impl_->baseUrl + pathAndQuery;
+  if (!impl_->error.ok()) return impl_->error;
+  if (impl_->tls) {
+    auto refreshed = impl_->tls->Refresh();
+    if (!refreshed.ok()) return Status::Unavailable(what + ": " + refreshed.message());
+  }
+  try {
     http::http_request request(method);
+    if (!pathAndQuery.empty()) request.set_request_uri(web::uri(pathAndQuery));
+    if (!impl_->hostHeader.empty()) request.headers().add("Host", impl_->hostHeader);
     if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
     if (!body.empty()) request.set_body(body, "application/json");
-    auto response = client.request(request).get();
+    auto response = impl_->client->request(request).get();
     HttpResponse out;
     out.status = response.status_code();
     out.body = response.extract_utf8string(true).get();
+    auto type = response.headers().find("Content-Type");
+    if (type != response.headers().end()) out.contentType = type->second;
     return out;
   } catch (const std::exception& e) {
-    return Status::Unavailable(method + " " + url + ": " + e.what());
+    return Status::Unavailable(what + ": " + e.what());
   }
+}
+
+Result<HttpResponse> HttpCall(const std::string& method, const std::string& url, const std::string& body,
+                              const std::string& token, std::chrono::milliseconds timeout) {
+  return HttpClient(url, timeout).Call(method, "", body, token);
+}
+
+Result<HttpResponse> HttpCall(const std::string& method, const std::string& url, const std::string& body,
+                              const std::string& token, std::chrono::milliseconds timeout, const TlsFiles& tls) {
+  return HttpClient(url, timeout, tls).Call(method, "", body, token);
 }
 
 }  // namespace pgrs
