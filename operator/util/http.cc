@@ -82,6 +82,10 @@ Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsFiles& f) {
   ctx->set_options(ssl::context::default_workarounds | ssl::context::single_dh_use);
   static const unsigned char kSessionContext[] = "pgrs";
   SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1);
+  // No TLS 1.3 session tickets: cpprestsdk's client makes a context per
+  // connection and never resumes, and the tickets are written after the
+  // handshake, where they only delay the first response.
+  SSL_CTX_set_num_tickets(native, 0);
   // The key first: a certificate loaded after a key it does not match
   // drops the key, and the check below then names both files.
   boost::system::error_code ec;
@@ -341,6 +345,9 @@ void HttpServer::Impl::Accept() {
                                      [this](beast::error_code ec, tcp::socket socket) {
                                        if (ec == asio::error::operation_aborted) return;
                                        if (!ec) {
+                                         // Small request/response exchanges: no Nagle delay
+                                         // between the TLS records of one answer.
+                                         socket.set_option(tcp::no_delay(true), ec);
                                          std::make_shared<TlsSession>(std::move(socket), ContextForNewConnection(), &router,
                                                                       !tls->caFile.empty())
                                              ->Start();
@@ -433,70 +440,196 @@ Status HttpServer::Reload() {
   return impl_->ReloadContext();
 }
 
-// The client's TLS material, read from the files before each call and
-// checked when it changed, so that the context callback (run by cpprestsdk
-// for each new connection, where an exception would be lost) cannot fail.
-struct ClientTls {
-  TlsFiles files;
-  std::mutex mu;
-  std::string caPem, certPem, keyPem;  // last read, checked
+namespace {
 
-  // Into `ctx`: TLS 1.2 or later, our CA as the only trust anchor
-  // (cpprestsdk loaded the system's first), our certificate and key.
-  void Apply(ssl::context& ctx, const std::string& ca, const std::string& cert, const std::string& key) const {
-    SSL_CTX* native = ctx.native_handle();
-    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    SSL_CTX_set_cert_store(native, X509_STORE_new());
-    ctx.add_certificate_authority(asio::buffer(ca));
-    if (!cert.empty()) {
-      ctx.use_certificate_chain(asio::buffer(cert));
-      ctx.use_private_key(asio::buffer(key), ssl::context::pem);
+// The client's TLS context: TLS 1.2 or later, the CA file as the only trust
+// anchor (the system's bundle is not read: OpenSSL 3 takes ~100 ms to parse
+// it, which is why cpprestsdk's client, that reads it for every new
+// connection, is not used for HTTPS), the client certificate if any.
+Result<std::shared_ptr<ssl::context>> MakeClientContext(const TlsFiles& f) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  if (!f.insecureSkipVerify) {
+    ctx->load_verify_file(f.caFile, ec);
+    if (ec) return Status::Unavailable("tls: CA file " + f.caFile + ": " + ec.message());
+    ctx->set_verify_mode(ssl::verify_peer);
+  }
+  if (!f.certFile.empty()) {
+    ctx->use_private_key_file(f.keyFile, ssl::context::pem, ec);
+    if (ec) return Status::Unavailable("tls: key file " + f.keyFile + ": " + ec.message());
+    ctx->use_certificate_chain_file(f.certFile, ec);
+    if (ec) return Status::Unavailable("tls: certificate file " + f.certFile + ": " + ec.message());
+    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+      return Status::Unavailable("tls: key file " + f.keyFile + " does not match certificate file " + f.certFile);
     }
   }
+  return ctx;
+}
 
-  Status Refresh() {
-    auto ca = ReadFile(files.caFile);
-    if (!ca.ok()) return Status::Unavailable("tls: CA file " + files.caFile + ": " + ca.status().message());
-    std::string cert, key;
-    if (!files.certFile.empty()) {
-      auto c = ReadFile(files.certFile);
-      if (!c.ok()) return Status::Unavailable("tls: certificate file " + files.certFile + ": " + c.status().message());
-      auto k = ReadFile(files.keyFile);
-      if (!k.ok()) return Status::Unavailable("tls: key file " + files.keyFile + ": " + k.status().message());
-      cert = std::move(*c);
-      key = std::move(*k);
+bool IsIpAddress(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// HTTPS on one kept-alive connection, made again when it is gone. Blocking:
+// each call runs its asynchronous operations on a private io_context, under
+// a deadline (the stream closes the socket when it passes).
+class TlsClient {
+ public:
+  TlsClient(std::string host, std::string port, std::string basePath, TlsFiles files,
+            std::chrono::milliseconds timeout)
+      : host_(std::move(host)),
+        port_(std::move(port)),
+        basePath_(std::move(basePath)),
+        files_(std::move(files)),
+        timeout_(timeout) {
+    name_ = files_.verifyName.empty() ? host_ : files_.verifyName;
+  }
+
+  Result<HttpResponse> Call(const std::string& method, const std::string& pathAndQuery, const std::string& body,
+                            const std::string& token) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto stamps = Stamps(files_);
+    if (ctx_ == nullptr || stamps != stamps_) {
+      // New files serve the next connection; an open one keeps its own.
+      auto made = MakeClientContext(files_);
+      if (!made.ok()) return made.status();
+      ctx_ = *made;
+      stamps_ = stamps;
     }
-    std::lock_guard<std::mutex> lock(mu);
-    if (*ca == caPem && cert == certPem && key == keyPem) return Status::Ok();
-    try {
-      ssl::context probe(ssl::context::tls_client);
-      Apply(probe, *ca, cert, key);
-      if (!cert.empty() && SSL_CTX_check_private_key(probe.native_handle()) != 1) {
-        return Status::Unavailable("tls: key file " + files.keyFile + " does not match certificate file " +
-                                   files.certFile);
+    beast::http::request<beast::http::string_body> request;
+    request.method_string(method);
+    std::string target = basePath_ + pathAndQuery;
+    request.target(target.empty() ? "/" : target);
+    request.version(11);
+    request.set(beast::http::field::host, name_);
+    if (!token.empty()) request.set(beast::http::field::authorization, "Bearer " + token);
+    if (!body.empty()) {
+      request.set(beast::http::field::content_type, "application/json");
+      request.body() = body;
+    }
+    request.prepare_payload();
+    // A kept-alive connection the server closed meanwhile fails at once:
+    // then once more on a new one.
+    auto result = Exchange(request);
+    if (!result.ok() && closedByPeer_) result = Exchange(request);
+    return result;
+  }
+
+ private:
+  Result<HttpResponse> Exchange(const beast::http::request<beast::http::string_body>& request) {
+    bool fresh = !stream_.has_value();
+    if (fresh) {
+      stream_.emplace(ioc_, *ctx_);
+      SSL* ssl = stream_->native_handle();
+      if (!files_.insecureSkipVerify) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        int set = IsIpAddress(name_) ? X509_VERIFY_PARAM_set1_ip_asc(param, name_.c_str())
+                                     : X509_VERIFY_PARAM_set1_host(param, name_.c_str(), 0);
+        if (set != 1) {
+          stream_.reset();
+          return Status::Invalid("tls: cannot verify the server's certificate against " + name_);
+        }
       }
-    } catch (const std::exception& e) {
-      return Status::Unavailable("tls: " + files.caFile + ", " + files.certFile + ", " + files.keyFile + ": " +
-                                 e.what());
+      if (!IsIpAddress(name_)) SSL_set_tlsext_host_name(ssl, name_.c_str());
     }
-    caPem = std::move(*ca);
-    certPem = std::move(cert);
-    keyPem = std::move(key);
-    return Status::Ok();
+    beast::http::response<beast::http::string_body> response;
+    beast::error_code failure;
+    std::string step;
+    auto& lowest = beast::get_lowest_layer(*stream_);
+    lowest.expires_after(timeout_);
+    auto exchange = [&] {
+      step = "write";
+      beast::http::async_write(*stream_, request, [&](beast::error_code ec, std::size_t) {
+        if (ec) {
+          failure = ec;
+          return;
+        }
+        step = "read";
+        beast::http::async_read(*stream_, buffer_, response,
+                                [&](beast::error_code ec, std::size_t) { failure = ec; });
+      });
+    };
+    if (fresh) {
+      step = "resolve";
+      tcp::resolver resolver(ioc_);
+      boost::system::error_code ec;
+      auto endpoints = resolver.resolve(host_, port_, ec);
+      if (ec) {
+        stream_.reset();
+        return Status::Unavailable("resolve " + host_ + ": " + ec.message());
+      }
+      step = "connect";
+      lowest.async_connect(endpoints, [&](beast::error_code ec, const tcp::endpoint&) {
+        if (ec) {
+          failure = ec;
+          return;
+        }
+        lowest.socket().set_option(tcp::no_delay(true), ec);
+        step = "TLS handshake";
+        stream_->async_handshake(ssl::stream_base::client, [&](beast::error_code ec) {
+          if (ec) {
+            failure = ec;
+            return;
+          }
+          exchange();
+        });
+      });
+    } else {
+      exchange();
+    }
+    ioc_.restart();
+    ioc_.run();
+    closedByPeer_ = false;
+    if (failure) {
+      std::string why = failure == beast::error::timeout ? "timed out" : failure.message();
+      if (step == "TLS handshake") {
+        long verify = SSL_get_verify_result(stream_->native_handle());
+        if (verify != X509_V_OK) why += " (server certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";
+      }
+      closedByPeer_ = !fresh && (failure == beast::http::error::end_of_stream || failure == asio::error::eof ||
+                                 failure == asio::error::connection_reset || failure == asio::error::broken_pipe ||
+                                 failure == ssl::error::stream_truncated);
+      stream_.reset();
+      buffer_.clear();
+      return Status::Unavailable(step + ": " + why);
+    }
+    lowest.expires_never();
+    HttpResponse out;
+    out.status = static_cast<int>(response.result_int());
+    out.body = std::move(response.body());
+    auto type = response.find(beast::http::field::content_type);
+    if (type != response.end()) out.contentType = std::string(type->value());
+    if (!response.keep_alive()) {
+      stream_.reset();
+      buffer_.clear();
+    }
+    return out;
   }
 
-  void Configure(ssl::context& ctx) {
-    std::lock_guard<std::mutex> lock(mu);
-    Apply(ctx, caPem, certPem, keyPem);
-  }
+  std::string host_, port_, basePath_;
+  TlsFiles files_;
+  std::chrono::milliseconds timeout_;
+  std::string name_;  // the name verified and sent as SNI and Host
+  std::mutex mu_;
+  asio::io_context ioc_{1};
+  std::shared_ptr<ssl::context> ctx_;
+  std::vector<FileStamp> stamps_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;  // the kept-alive connection
+  beast::flat_buffer buffer_;
+  bool closedByPeer_ = false;  // the last exchange met a kept-alive connection the server had closed
 };
+
+}  // namespace
 
 struct HttpClient::Impl {
   std::string baseUrl;
   Status error;  // a bad URL, TLS files for plain HTTP
-  std::string hostHeader;
-  std::shared_ptr<ClientTls> tls;
-  std::unique_ptr<http::client::http_client> client;
+  std::unique_ptr<http::client::http_client> client;  // plain HTTP
+  std::unique_ptr<TlsClient> tlsClient;               // HTTPS with TlsFiles
 };
 
 HttpClient::HttpClient(const std::string& baseUrl, std::chrono::milliseconds timeout, std::optional<TlsFiles> tls)
@@ -504,25 +637,25 @@ HttpClient::HttpClient(const std::string& baseUrl, std::chrono::milliseconds tim
   impl_->baseUrl = baseUrl;
   try {
     web::uri uri(baseUrl);
-    http::client::http_client_config config;
-    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     if (tls) {
       if (uri.scheme() != "https") {
         impl_->error = Status::Invalid(baseUrl + ": TLS files given for a URL that is not https://");
         return;
       }
-      if (tls->caFile.empty()) {
+      if (tls->caFile.empty() && !tls->insecureSkipVerify) {
         impl_->error = Status::Invalid(baseUrl + ": a CA file is required to verify the server");
         return;
       }
-      impl_->tls = std::make_shared<ClientTls>();
-      impl_->tls->files = *tls;
-      config.set_validate_certificates(true);
-      config.set_ssl_context_callback([material = impl_->tls](ssl::context& ctx) { material->Configure(ctx); });
-      // cpprestsdk verifies the certificate against, and sends as SNI, the
-      // Host header's value when one is set (the whole value: no port).
-      impl_->hostHeader = tls->verifyName;
+      std::string host = uri.host();
+      if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      std::string base = uri.path() == "/" ? "" : uri.path();
+      if (!uri.query().empty()) base += "?" + uri.query();
+      impl_->tlsClient = std::make_unique<TlsClient>(host, std::to_string(uri.port() > 0 ? uri.port() : 443),
+                                                     base, *tls, timeout);
+      return;
     }
+    http::client::http_client_config config;
+    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     impl_->client = std::make_unique<http::client::http_client>(uri, config);
   } catch (const std::exception& e) {
     impl_->error = Status::Invalid(baseUrl + ": " + e.what());
@@ -535,14 +668,14 @@ Result<HttpResponse> HttpClient::Call(const std::string& method, const std::stri
                                       const std::string& body, const std::string& token) {
   const std::string what = method + " " + impl_->baseUrl + pathAndQuery;
   if (!impl_->error.ok()) return impl_->error;
-  if (impl_->tls) {
-    auto refreshed = impl_->tls->Refresh();
-    if (!refreshed.ok()) return Status::Unavailable(what + ": " + refreshed.message());
+  if (impl_->tlsClient) {
+    auto result = impl_->tlsClient->Call(method, pathAndQuery, body, token);
+    if (!result.ok()) return Status(result.status().code(), what + ": " + result.status().message());
+    return result;
   }
   try {
     http::http_request request(method);
     if (!pathAndQuery.empty()) request.set_request_uri(web::uri(pathAndQuery));
-    if (!impl_->hostHeader.empty()) request.headers().add("Host", impl_->hostHeader);
     if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
     if (!body.empty()) request.set_body(body, "application/json");
     auto response = impl_->client->request(request).get();

@@ -45,7 +45,9 @@ struct HttpResponse {
 //    CAs are not trusted); certFile + keyFile, when set, are presented as the
 //    client certificate; verifyName, when set, is the name (DNS or IP) the
 //    server's certificate must carry instead of the URL's host (dial an IP,
-//    verify a DNS name); it is also sent as SNI.
+//    verify a DNS name); it is also sent as SNI. insecureSkipVerify: the
+//    server is not verified at all (caFile then unused), as the kubelet's
+//    HTTPS probes do; for the test kubelet, not for pgrs's own calls.
 // Files are read when a connection is made (client) or when the server
 // starts and again whenever one of them changes (see HttpServer::Reload).
 struct TlsFiles {
@@ -53,6 +55,7 @@ struct TlsFiles {
   std::string keyFile;
   std::string caFile;
   std::string verifyName;
+  bool insecureSkipVerify = false;
 };
 
 class HttpServer {

@@ -143,6 +143,15 @@ TEST_F(HttpsTest, WithoutAClientCertificateOnlyOpenEndpointsAnswer) {
   ASSERT_TRUE(health.ok()) << health.status().message();
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(health->body, "ok");
+  // As the kubelet probes: no client certificate, the server not verified.
+  TlsFiles probe;
+  probe.insecureSkipVerify = true;
+  auto probed = HttpCall("GET", Url("/healthz"), "", "", 5s, probe);
+  ASSERT_TRUE(probed.ok()) << probed.status().message();
+  EXPECT_EQ(probed->status, 200);
+  auto probedStatus = HttpCall("GET", Url("/status"), "", "token", 5s, probe);
+  ASSERT_TRUE(probedStatus.ok()) << probedStatus.status().message();
+  EXPECT_EQ(probedStatus->status, 403);
 }
 
 TEST_F(HttpsTest, AClientCertificateFromAnotherCaFailsTheHandshake) {
@@ -178,7 +187,11 @@ TEST_F(HttpsTest, TheServerCertificateMustCarryTheExpectedName) {
   EXPECT_EQ(ok->status, 200);
   // A name it does not carry.
   named.verifyName = "other.test";
-  EXPECT_FALSE(HttpCall("GET", Url("/status"), "", "token", 5s, named).ok());
+  auto wrongName = HttpCall("GET", Url("/status"), "", "token", 5s, named);
+  ASSERT_FALSE(wrongName.ok());
+  EXPECT_EQ(wrongName.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(wrongName.status().message().find("hostname mismatch"), std::string::npos)
+      << wrongName.status().message();
   // The server serving a certificate for another name (same CA).
   Copy(pki_.Crt("server-other-name"), ServedCert());
   Copy(pki_.Key("server-other-name"), ServedKey());
@@ -235,6 +248,11 @@ TEST_F(HttpsTest, ReplacedCertificatesServeNewConnectionsWithoutDroppingOpenOnes
   EXPECT_FALSE(HttpCall("GET", Url("/status"), "", "token", 5s, Client("ca")).ok())
       << "a new connection still got the old certificate";
 
+  // The kept-alive connection (its client trusts the old CA only) goes on.
+  auto after = keptAlive.Call("GET", "/status", "", "token");
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_EQ(after->status, 200);
+
   Release();
   auto slow = inFlight.get();
   ASSERT_TRUE(slow.ok()) << slow.status().message();
@@ -274,6 +292,25 @@ TEST_F(HttpsTest, AKeptAliveClientWorksThroughARenewal) {
   auto fresh = HttpCall("GET", Url("/status"), "", "token", 5s, Client());
   ASSERT_TRUE(fresh.ok()) << fresh.status().message();
   EXPECT_EQ(fresh->status, 200);
+}
+
+// A kept-alive connection the server closed (it restarted) is made again
+// by the next call, which does not fail.
+TEST_F(HttpsTest, AClientReconnectsWhenTheServerClosedItsConnection) {
+  StartServer();
+  HttpClient client(Url(""), 5s, Client());
+  auto first = client.Call("GET", "/status", "", "token");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  int port = server_->Port();
+  server_->Stop();
+  server_ = std::make_unique<HttpServer>("127.0.0.1:" + std::to_string(port), "token",
+                                         TlsFiles{ServedCert(), ServedKey(), pki_.Crt("ca"), ""});
+  server_->Handle("GET", "/status", [](const HttpRequest&) { return HttpResponse{200, R"({"again":true})"}; });
+  auto started = server_->Start();
+  ASSERT_TRUE(started.ok()) << started.message();
+  auto second = client.Call("GET", "/status", "", "token");
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->body, R"({"again":true})");
 }
 
 }  // namespace
