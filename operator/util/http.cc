@@ -1,7 +1,12 @@
 #include "operator/util/http.h"
 
-// Boost.Beast before cpprestsdk, whose U() macro (when not turned off by
-// _TURN_OFF_PLATFORM_STRING, as the build does) breaks later Boost headers.
+#include <cpprest/http_client.h>
+#include <cpprest/http_listener.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -9,14 +14,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <spdlog/spdlog.h>
-#include <sys/stat.h>
-
-#include <cpprest/http_client.h>
-#include <cpprest/http_listener.h>
-
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -115,8 +112,9 @@ struct Router {
   // Routes and authenticates: the handler to run, or nullptr with the
   // refusal in *refusal. `clientVerified`: over mutual TLS, whether the peer
   // presented a certificate that verified (always true otherwise).
-  const HttpServer::Handler* Authorize(const std::string& method, const std::string& path, const std::string* authorization,
-                           bool clientVerified, HttpResponse* refusal) const {
+  const HttpServer::Handler* Authorize(const std::string& method, const std::string& path,
+                                       const std::string* authorization, bool clientVerified,
+                                       HttpResponse* refusal) const {
     const Route* route = nullptr;
     bool pathKnown = false;
     for (const auto& r : routes) {
@@ -147,7 +145,6 @@ struct Router {
       return {500, R"({"error":"internal error"})"};
     }
   }
-
 };
 
 }  // namespace
@@ -161,8 +158,8 @@ struct HttpServer::Impl {
   // HTTPS: the context new connections use, and the files it was made from.
   std::mutex ctxMu;
   std::shared_ptr<ssl::context> ctx;
-  std::vector<FileStamp> ctxStamps;      // of the files ctx was made from
-  std::vector<FileStamp> failedStamps;   // of files that last failed to load
+  std::vector<FileStamp> ctxStamps;     // of the files ctx was made from
+  std::vector<FileStamp> failedStamps;  // of files that last failed to load
   struct TlsListener {
     asio::io_context ioc{2};
     tcp::acceptor acceptor{ioc};
@@ -193,8 +190,8 @@ struct HttpServer::Impl {
     req.query = request.relative_uri().query();
     auto it = request.headers().find("Authorization");
     HttpResponse refusal;
-    const Handler* handler = router.Authorize(req.method, req.path, it == request.headers().end() ? nullptr : &it->second,
-                                       true, &refusal);
+    const Handler* handler =
+        router.Authorize(req.method, req.path, it == request.headers().end() ? nullptr : &it->second, true, &refusal);
     if (handler == nullptr) {
       Reply(request, refusal);
       return;
@@ -303,8 +300,8 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     auto it = message.find(beast::http::field::authorization);
     if (it != message.end()) authorization = std::string(it->value());
     HttpResponse out;
-    const HttpServer::Handler* handler = router_->Authorize(
-        req.method, req.path, authorization ? &*authorization : nullptr, clientVerified_, &out);
+    const HttpServer::Handler* handler =
+        router_->Authorize(req.method, req.path, authorization ? &*authorization : nullptr, clientVerified_, &out);
     if (handler != nullptr) {
       req.body = std::move(message.body());
       out = Router::Run(*handler, req);
@@ -341,19 +338,18 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  tlsListener->acceptor.async_accept(asio::make_strand(tlsListener->ioc),
-                                     [this](beast::error_code ec, tcp::socket socket) {
-                                       if (ec == asio::error::operation_aborted) return;
-                                       if (!ec) {
-                                         // Small request/response exchanges: no Nagle delay
-                                         // between the TLS records of one answer.
-                                         socket.set_option(tcp::no_delay(true), ec);
-                                         std::make_shared<TlsSession>(std::move(socket), ContextForNewConnection(), &router,
-                                                                      !tls->caFile.empty())
-                                             ->Start();
-                                       }
-                                       if (tlsListener->acceptor.is_open()) Accept();
-                                     });
+  tlsListener->acceptor.async_accept(
+      asio::make_strand(tlsListener->ioc), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          // Small request/response exchanges: no Nagle delay
+          // between the TLS records of one answer.
+          socket.set_option(tcp::no_delay(true), ec);
+          std::make_shared<TlsSession>(std::move(socket), ContextForNewConnection(), &router, !tls->caFile.empty())
+              ->Start();
+        }
+        if (tlsListener->acceptor.is_open()) Accept();
+      });
 }
 
 Status HttpServer::Impl::StartTls() {
@@ -478,8 +474,7 @@ bool IsIpAddress(const std::string& host) {
 // a deadline (the stream closes the socket when it passes).
 class TlsClient {
  public:
-  TlsClient(std::string host, std::string port, std::string basePath, TlsFiles files,
-            std::chrono::milliseconds timeout)
+  TlsClient(std::string host, std::string port, std::string basePath, TlsFiles files, std::chrono::milliseconds timeout)
       : host_(std::move(host)),
         port_(std::move(port)),
         basePath_(std::move(basePath)),
@@ -549,8 +544,7 @@ class TlsClient {
           return;
         }
         step = "read";
-        beast::http::async_read(*stream_, buffer_, response,
-                                [&](beast::error_code ec, std::size_t) { failure = ec; });
+        beast::http::async_read(*stream_, buffer_, response, [&](beast::error_code ec, std::size_t) { failure = ec; });
       });
     };
     if (fresh) {
@@ -588,7 +582,8 @@ class TlsClient {
       std::string why = failure == beast::error::timeout ? "timed out" : failure.message();
       if (step == "TLS handshake") {
         long verify = SSL_get_verify_result(stream_->native_handle());
-        if (verify != X509_V_OK) why += " (server certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";
+        if (verify != X509_V_OK)
+          why += " (server certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";
       }
       closedByPeer_ = !fresh && (failure == beast::http::error::end_of_stream || failure == asio::error::eof ||
                                  failure == asio::error::connection_reset || failure == asio::error::broken_pipe ||
@@ -627,7 +622,7 @@ class TlsClient {
 
 struct HttpClient::Impl {
   std::string baseUrl;
-  Status error;  // a bad URL, TLS files for plain HTTP
+  Status error;                                       // a bad URL, TLS files for plain HTTP
   std::unique_ptr<http::client::http_client> client;  // plain HTTP
   std::unique_ptr<TlsClient> tlsClient;               // HTTPS with TlsFiles
 };
@@ -650,8 +645,8 @@ HttpClient::HttpClient(const std::string& baseUrl, std::chrono::milliseconds tim
       if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
       std::string base = uri.path() == "/" ? "" : uri.path();
       if (!uri.query().empty()) base += "?" + uri.query();
-      impl_->tlsClient = std::make_unique<TlsClient>(host, std::to_string(uri.port() > 0 ? uri.port() : 443),
-                                                     base, *tls, timeout);
+      impl_->tlsClient =
+          std::make_unique<TlsClient>(host, std::to_string(uri.port() > 0 ? uri.port() : 443), base, *tls, timeout);
       return;
     }
     http::client::http_client_config config;

@@ -7,7 +7,9 @@
 // a handler whether the peer presented a verified client certificate (its
 // http_request carries the remote IP only), and the agent must answer the
 // kubelet's probes (no client certificate) on the same port that refuses
-// everything else without the control plane's certificate.
+// everything else without the control plane's certificate. HTTPS calls use
+// a Beast client too: cpprestsdk's client parses the system's CA bundle for
+// every new connection (~100 ms with OpenSSL 3), and we trust one CA anyway.
 //
 // Handlers run on a small fixed pool of threads (cpprestsdk's, or the HTTPS
 // server's two): they must return quickly and never wait on another request.
@@ -48,8 +50,9 @@ struct HttpResponse {
 //    verify a DNS name); it is also sent as SNI. insecureSkipVerify: the
 //    server is not verified at all (caFile then unused), as the kubelet's
 //    HTTPS probes do; for the test kubelet, not for pgrs's own calls.
-// Files are read when a connection is made (client) or when the server
-// starts and again whenever one of them changes (see HttpServer::Reload).
+// Files are read again when they change (modification time, size, inode):
+// by the client before its next new connection, by the server before its
+// next handshake (see HttpServer::Reload).
 struct TlsFiles {
   std::string certFile;
   std::string keyFile;
@@ -101,11 +104,12 @@ class HttpServer {
 // threads of our own, never from a handler. `token` empty = no
 // Authorization header. Transport failures (TLS ones included) and timeouts
 // are Unavailable; any HTTP status is returned as a response. With `tls`,
-// `baseUrl` must be https://; its files are read for each new connection.
+// `baseUrl` must be https://, calls share one kept-alive connection (one
+// call at a time; a connection the server closed is made again once), and
+// files that changed are read again for the next new connection.
 class HttpClient {
  public:
-  HttpClient(const std::string& baseUrl, std::chrono::milliseconds timeout,
-             std::optional<TlsFiles> tls = std::nullopt);
+  HttpClient(const std::string& baseUrl, std::chrono::milliseconds timeout, std::optional<TlsFiles> tls = std::nullopt);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

@@ -24,8 +24,8 @@ class TestPki {
   explicit TestPki(std::string dir) : dir_(std::move(dir)) {}
 
   void MakeCa(const std::string& name) {
-    Run({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-         Key(name), "-out", Crt(name), "-days", "2", "-subj", "/CN=" + name});
+    Run({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", Key(name),
+         "-out", Crt(name), "-days", "2", "-subj", "/CN=" + name});
   }
   // `ext`: the extensions, e.g. "subjectAltName=DNS:agent.test\nextendedKeyUsage=serverAuth".
   void MakeCert(const std::string& name, const std::string& ca, const std::string& ext) {
@@ -79,10 +79,15 @@ class HttpsTest : public ::testing::Test {
   // A server over mutual TLS: /status (token and client certificate),
   // /healthz (open) and /slow (waits for Release()).
   void StartServer() {
-    server_ = std::make_unique<HttpServer>("127.0.0.1:0", "token",
-                                           TlsFiles{ServedCert(), ServedKey(), pki_.Crt("ca"), ""});
+    server_ =
+        std::make_unique<HttpServer>("127.0.0.1:0", "token", TlsFiles{ServedCert(), ServedKey(), pki_.Crt("ca"), ""});
     server_->Handle("GET", "/status", [](const HttpRequest&) { return HttpResponse{200, R"({"ok":true})"}; });
-    server_->Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "ok", "text/plain"}; }, true);
+    server_->Handle(
+        "GET", "/healthz",
+        [](const HttpRequest&) {
+          return HttpResponse{200, "ok", "text/plain"};
+        },
+        true);
     server_->Handle("GET", "/slow", [this](const HttpRequest&) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, 20s, [this] { return released_; });
@@ -190,8 +195,7 @@ TEST_F(HttpsTest, TheServerCertificateMustCarryTheExpectedName) {
   auto wrongName = HttpCall("GET", Url("/status"), "", "token", 5s, named);
   ASSERT_FALSE(wrongName.ok());
   EXPECT_EQ(wrongName.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(wrongName.status().message().find("hostname mismatch"), std::string::npos)
-      << wrongName.status().message();
+  EXPECT_NE(wrongName.status().message().find("hostname mismatch"), std::string::npos) << wrongName.status().message();
   // The server serving a certificate for another name (same CA).
   Copy(pki_.Crt("server-other-name"), ServedCert());
   Copy(pki_.Key("server-other-name"), ServedKey());
@@ -235,7 +239,8 @@ TEST_F(HttpsTest, ReplacedCertificatesServeNewConnectionsWithoutDroppingOpenOnes
   HttpClient keptAlive(Url(""), 5s, Client());
   auto before = keptAlive.Call("GET", "/status", "", "token");
   ASSERT_TRUE(before.ok()) << before.status().message();
-  auto inFlight = std::async(std::launch::async, [&] { return HttpCall("GET", Url("/slow"), "", "token", 20s, Client()); });
+  auto inFlight =
+      std::async(std::launch::async, [&] { return HttpCall("GET", Url("/slow"), "", "token", 20s, Client()); });
   // The slow request is being served before the certificates change.
   ASSERT_EQ(inFlight.wait_for(200ms), std::future_status::timeout);
 
