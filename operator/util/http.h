@@ -105,8 +105,10 @@ class HttpServer {
 // Authorization header. Transport failures (TLS ones included) and timeouts
 // are Unavailable; any HTTP status is returned as a response. With `tls`,
 // `baseUrl` must be https://, calls share one kept-alive connection (one
-// call at a time; a connection the server closed is made again once), and
-// files that changed are read again for the next new connection.
+// call at a time; when the server had closed it, the request is sent again
+// once on a new one, so keep requests idempotent), and files that changed
+// are read again for the next new connection. The host is resolved before
+// the deadline starts: dial IP addresses.
 class HttpClient {
  public:
   HttpClient(const std::string& baseUrl, std::chrono::milliseconds timeout, std::optional<TlsFiles> tls = std::nullopt);
