@@ -1330,8 +1330,12 @@ bool ProcessKubelet::PodWorker::RunProbe(const Probe& probe, const Launch& launc
   std::string host = probe.host.empty() ? ip_ : probe.host;
   switch (probe.kind) {
     case Probe::Kind::kHttp: {
-      auto response = HttpCall("GET", probe.scheme + "://" + host + ":" + std::to_string(probe.port) + probe.path,
-                               "", "", timeout);
+      // Over HTTPS as a real kubelet: no client certificate, the server not verified.
+      const std::string url = probe.scheme + "://" + host + ":" + std::to_string(probe.port) + probe.path;
+      TlsFiles probeTls;
+      probeTls.insecureSkipVerify = true;
+      auto response = probe.scheme == "https" ? HttpCall("GET", url, "", "", timeout, probeTls)
+                                              : HttpCall("GET", url, "", "", timeout);
       return response.ok() && response->status >= 200 && response->status < 400;
     }
     case Probe::Kind::kTcp:
