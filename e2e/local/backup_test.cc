@@ -359,12 +359,12 @@ TEST_F(Backup, ThePrimarysAgentTakesABackupOverItsApiOnceByIdAndOneAtATime) {
     agent::BackupRequest request;
     request.id = id;
     request.type = type;
-    auto r = HttpCall("POST", agent.url + "/backup", agent::EncodeBackupRequest(request), agent.token, 10s);
+    auto r = agent.Call("POST", "/backup", agent::EncodeBackupRequest(request), agent.token);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : HttpResponse{0, r.status().ToString()};
   };
   auto get = [](const LocalCluster::AgentApi& agent) {
-    auto r = HttpCall("GET", agent.url + "/backup", "", agent.token, 10s);
+    auto r = agent.Call("GET", "/backup", "", agent.token);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : HttpResponse{0, r.status().ToString()};
   };
@@ -381,7 +381,7 @@ TEST_F(Backup, ThePrimarysAgentTakesABackupOverItsApiOnceByIdAndOneAtATime) {
   EXPECT_EQ(get(onStandby).status, 404);
   EXPECT_EQ(get(onPrimary).status, 404);
   // Without the token: 401, nothing started.
-  auto anonymous = HttpCall("POST", onPrimary.url + "/backup", R"({"id":"b1","type":"full"})", "", 10s);
+  auto anonymous = onPrimary.Call("POST", "/backup", R"({"id":"b1","type":"full"})", "");
   ASSERT_TRUE(anonymous.ok());
   EXPECT_EQ(anonymous->status, 401);
   EXPECT_EQ(post(onPrimary, "b1", "weekly").status, 400);

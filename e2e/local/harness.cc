@@ -227,14 +227,25 @@ LocalCluster::AgentApi LocalCluster::AgentEndpoint(const std::string& set, const
   auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
   const std::string flag = std::string("--listen") + '\0';
   if (cmdline.ok()) {
+    const bool https = cmdline->find(std::string("--tls-cert-file") + '\0') != std::string::npos;
     if (size_t at = cmdline->find(flag); at != std::string::npos) {
       const size_t start = at + flag.size();
-      api.url = "http://" + cmdline->substr(start, cmdline->find('\0', start) - start);
+      api.url = (https ? "https://" : "http://") + cmdline->substr(start, cmdline->find('\0', start) - start);
+    }
+    if (https) {
+      const std::string tlsDir = stateDir_ + "/sets/" + set + "/tls/";
+      api.tls = TlsFiles{tlsDir + "control-plane.crt", tlsDir + "control-plane.key", tlsDir + "ca.crt", "127.0.0.1"};
     }
   }
   auto token = ReadFile(stateDir_ + "/sets/" + set + "/secrets/" + instance + ".token");
   if (token.ok()) api.token = *token;
   return api;
+}
+
+Result<HttpResponse> LocalCluster::AgentApi::Call(const std::string& method, const std::string& path,
+                                                  const std::string& body, const std::string& withToken) const {
+  using namespace std::chrono_literals;
+  return tls ? HttpCall(method, url + path, body, withToken, 10s, *tls) : HttpCall(method, url + path, body, withToken, 10s);
 }
 
 std::string LocalCluster::InstanceDir(const std::string& set, const std::string& instance) const {

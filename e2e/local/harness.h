@@ -14,6 +14,7 @@
 
 #include "operator/api/types.h"
 #include "operator/pq/pq.h"
+#include "operator/util/http.h"
 #include "operator/util/process.h"
 
 namespace pgrs::e2e {
@@ -66,8 +67,14 @@ class LocalCluster {
   // The instance agent's API as `pgrs local run` reaches it: its --listen
   // address (from the agent's command line) and its bearer token.
   struct AgentApi {
-    std::string url;  // http://127.0.0.1:PORT; "" when no agent runs
+    std::string url;  // http(s)://127.0.0.1:PORT; "" when no agent runs
     std::string token;
+    // With spec.tls (--tls-cert-file on its command line): the control
+    // plane's client certificate and the set's CA, as `run` calls it.
+    std::optional<TlsFiles> tls;
+    // One request; `token` (not the agent's) for tests that try others.
+    Result<HttpResponse> Call(const std::string& method, const std::string& path, const std::string& body,
+                              const std::string& token) const;
   };
   AgentApi AgentEndpoint(const std::string& set, const std::string& instance) const;
 

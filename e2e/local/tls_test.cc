@@ -92,6 +92,27 @@ TEST(LocalTls, OnByDefaultVerifiedEverywhereAndPlainTextRefused) {
   // client certificate.
   EXPECT_EQ(WalsendersOverTls(c, "sec", base), std::make_pair(2, 2));
 
+  // The agents' API: HTTPS with mutual TLS. The control plane's client
+  // certificate and the token get the status; without the certificate only
+  // the probes answer; plain HTTP fails at the handshake.
+  const LocalCluster::AgentApi agent = c.AgentEndpoint("sec", "sec-1");
+  ASSERT_EQ(agent.url.rfind("https://127.0.0.1:", 0), 0u) << agent.url;
+  ASSERT_TRUE(agent.tls.has_value());
+  auto status = agent.Call("GET", "/status", "", agent.token);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->status, 200) << status->body;
+  TlsFiles anonymous = *agent.tls;
+  anonymous.certFile.clear();
+  anonymous.keyFile.clear();
+  auto noCert = HttpCall("GET", agent.url + "/status", "", agent.token, 5s, anonymous);
+  ASSERT_TRUE(noCert.ok()) << noCert.status().ToString();
+  EXPECT_EQ(noCert->status, 403);
+  auto probe = HttpCall("GET", agent.url + "/healthz", "", "", 5s, anonymous);
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  EXPECT_EQ(probe->status, 200);
+  auto plainHttp = HttpCall("GET", Replace(agent.url, "https://", "http://") + "/status", "", agent.token, 5s);
+  EXPECT_TRUE(!plainHttp.ok() || plainHttp->status != 200);
+
   // Keys are readable by their owner only.
   for (const std::string& key : {c.stateDir() + "/sets/sec/tls/ca.key", c.stateDir() + "/sets/sec/tls/sec-1.key",
                                  c.InstanceDir("sec", "sec-2") + "/tls/server.key",

@@ -78,7 +78,7 @@ Status InstanceAgent::Start() {
 
   // Only what PostgreSQL logs from now on speaks of its current state.
   recovery_.SkipExisting();
-  server_ = std::make_unique<HttpServer>(options_.listenAddress, options_.token);
+  server_ = std::make_unique<HttpServer>(options_.listenAddress, options_.token, options_.tls);
   api_.Register(*server_);
   PGRS_RETURN_IF_ERROR(server_->Start());
   NoteControllerContact();  // silence is counted from the agent's start
@@ -177,11 +177,17 @@ Result<BackupJobs::Plan> InstanceAgent::PrepareBackup(const BackupRequest& reque
       return Status::Invalid(instance + ": a backup from standby " + request.standby +
                              " needs TLS and a pgBackRest server (Kubernetes with spec.tls)");
     }
-    // Its files come through its pgBackRest server (pg2-host-type and the
-    // certificates are in pgbackrest.conf); Pods share one layout, so its
-    // data directory and configuration are where this one has its own.
+    // Its files come through its pgBackRest server, reached with the
+    // replication client certificate (on the command line: pg2 options in
+    // pgbackrest.conf would make every other command expect a pg2). Pods
+    // share one layout, so its data directory and configuration are where
+    // this one has its own.
     command.extraArgs = {"--backup-standby",
                          "--pg2-host=" + request.standbyHost,
+                         "--pg2-host-type=tls",
+                         "--pg2-host-cert-file=" + layout_.TlsReplicationCertFile(),
+                         "--pg2-host-key-file=" + layout_.TlsReplicationKeyFile(),
+                         "--pg2-host-ca-file=" + layout_.TlsCaFile(),
                          "--pg2-host-port=" + std::to_string(request.standbyServerPort),
                          "--pg2-host-config=" + layout_.PgBackRestConfigFile(),
                          "--pg2-path=" + layout_.DataDir(),

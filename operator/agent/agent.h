@@ -42,6 +42,10 @@ struct AgentOptions {
   std::string instanceDir;    // holds data/, the passfile and postgres.log
   std::string listenAddress;  // the API, e.g. 127.0.0.1:18001
   std::string token;          // bearer token for the API
+  // Set: the API is HTTPS with this certificate and requires client
+  // certificates signed by tls->caFile (the control plane's) on every
+  // endpoint but /healthz and /readyz. Unset: plain HTTP.
+  std::optional<TlsFiles> tls;
   std::string pgBinRoot = "/usr/lib/postgresql";  // <root>/<major>/bin
   // When set, PostgreSQL's listen_addresses, whatever the config says (in a
   // Pod: its IP, which the operator does not know in advance); the agent's

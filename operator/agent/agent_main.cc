@@ -16,9 +16,13 @@ void Usage() {
   std::fprintf(stderr,
                "usage: pgrs instance --name NAME --instance-dir DIR --listen HOST:PORT\n"
                "                     [--token-file FILE] [--pg-bin-root DIR] [--log-file FILE]\n"
+               "                     [--tls-cert-file FILE --tls-key-file FILE --tls-client-ca-file FILE]\n"
                "                     [--log-format text|json] [--log-level info]\n"
                "                     [--postgres-listen ADDR] [--shutdown-handover DURATION]\n"
                "The bearer token comes from --token-file or $PGRS_AGENT_TOKEN.\n"
+               "With --tls-*: the API is HTTPS only, and every endpoint but /healthz and\n"
+               "/readyz needs a client certificate signed by --tls-client-ca-file\n"
+               "(mutual TLS); the files are read again when they change.\n"
                "--postgres-listen overrides the listen_addresses the controller sends\n"
                "(in a Pod: --postgres-listen $(POD_IP)).\n"
                "SIGTERM is a planned stop: a primary that a standby can replace keeps\n"
@@ -34,6 +38,7 @@ void Usage() {
 int RunAgentMain(const std::vector<std::string>& args) {
   AgentOptions options;
   std::string tokenFile, logFile, logLevel = "info";
+  TlsFiles tls;
   LogFormat format = LogFormat::kText;
   for (size_t i = 0; i < args.size(); ++i) {
     auto value = [&]() -> std::string {
@@ -50,6 +55,9 @@ int RunAgentMain(const std::vector<std::string>& args) {
     else if (a == "--token-file") tokenFile = value();
     else if (a == "--pg-bin-root") options.pgBinRoot = value();
     else if (a == "--postgres-listen") options.postgresListen = value();
+    else if (a == "--tls-cert-file") tls.certFile = value();
+    else if (a == "--tls-key-file") tls.keyFile = value();
+    else if (a == "--tls-client-ca-file") tls.caFile = value();
     else if (a == "--shutdown-handover") {
       auto d = ParseDuration(value());
       if (!d) {
@@ -77,6 +85,13 @@ int RunAgentMain(const std::vector<std::string>& args) {
   if (options.name.empty() || options.instanceDir.empty() || options.listenAddress.empty()) {
     Usage();
     return 2;
+  }
+  if (!tls.certFile.empty() || !tls.keyFile.empty() || !tls.caFile.empty()) {
+    if (tls.certFile.empty() || tls.keyFile.empty() || tls.caFile.empty()) {
+      std::fprintf(stderr, "pgrs instance: --tls-cert-file, --tls-key-file and --tls-client-ca-file go together\n");
+      return 2;
+    }
+    options.tls = tls;
   }
   if (!tokenFile.empty()) {
     auto token = ReadFile(tokenFile);

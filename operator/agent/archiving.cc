@@ -92,10 +92,6 @@ Status WritePgBackRestConfiguration(const InstanceLayout& layout, const AgentCon
     pc.tlsServer = postgres::PgBackRestConfig::TlsServer{
         BackupServerAddress(config), config.backupServerPort, layout.TlsServerCertFile(),
         layout.TlsServerKeyFile(), layout.TlsCaFile(), config.replicationUser};
-    // A backup this instance takes as the primary reaches a standby's server
-    // with the replication client certificate.
-    pc.tlsClient = postgres::PgBackRestConfig::TlsClient{layout.TlsReplicationCertFile(),
-                                                         layout.TlsReplicationKeyFile(), layout.TlsCaFile()};
   }
   PGRS_RETURN_IF_ERROR(WritePgBackRestConfigFile(layout, layout.PgBackRestConfigFile(), pc));
   // pgBackRest makes a POSIX repository's own subdirectories, not the repository.

@@ -26,10 +26,11 @@ PassResult RunPass(const api::PostgresReplicaSet& set, executor::Runtime& runtim
   }
   std::vector<observer::InstanceTarget> targets;
   for (const auto& r : records) {
-    observer::InstanceTarget t{r.name, r.index, r.host, r.port, "", "", r.stopping};
+    observer::InstanceTarget t{r.name, r.index, r.host, r.port, "", "", r.stopping, std::nullopt};
     if (auto endpoint = runtime.Endpoint(set, r.name); endpoint.ok()) {
       t.agentUrl = endpoint->url;
       t.agentToken = endpoint->token;
+      t.agentTls = endpoint->tls;
     }
     targets.push_back(t);
   }

@@ -8,6 +8,7 @@
 
 #include "operator/api/types.h"
 #include "operator/tls/certificates.h"
+#include "operator/util/http.h"
 #include "operator/util/status.h"
 
 namespace pgrs::executor {
@@ -29,8 +30,11 @@ struct InstanceRecord {
 };
 
 struct AgentEndpoint {
-  std::string url;  // http://HOST:PORT
+  std::string url;  // http://HOST:PORT, or https:// with tls
   std::string token;
+  // Set: HTTPS, the agent verified against tls->caFile as tls->verifyName,
+  // the control plane's client certificate presented (mutual TLS).
+  std::optional<TlsFiles> tls;
 };
 
 // Generated credentials of a replica set.

@@ -487,7 +487,8 @@ Result<executor::AgentEndpoint> KubeRuntime::Endpoint(const api::PostgresReplica
     tokens_[Key(set, set.metadata.name)] = token;
   }
   bool v6 = ip.find(':') != std::string::npos;
-  return executor::AgentEndpoint{"http://" + (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(kAgentPort), token};
+  return executor::AgentEndpoint{"http://" + (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(kAgentPort), token,
+                                 std::nullopt};
 }
 
 std::string KubeRuntime::LeaseLocation(const api::PostgresReplicaSet& set) {

@@ -32,6 +32,8 @@ using executor::InstanceRecord;
 namespace {
 
 constexpr char kHost[] = "127.0.0.1";
+// The control plane's client certificate for the agents' API (spec.tls).
+constexpr char kControlPlaneCertificate[] = "control-plane";
 
 std::string RecordJson(const InstanceRecord& r) {
   web::json::value v = web::json::value::object();
@@ -122,11 +124,12 @@ Result<InstanceRecord> LocalRuntime::CreateInstance(const api::PostgresReplicaSe
   r.clientNetworks = {r.host + "/32"};
   PGRS_RETURN_IF_ERROR(MakeDirs(InstancesDir(set.metadata.name), 0755));
   PGRS_RETURN_IF_ERROR(WriteFileAtomic(InstancesDir(set.metadata.name) + "/" + name + ".json", RecordJson(r), 0644));
-  PGRS_RETURN_IF_ERROR(StartAgent(set.metadata.name, r));
+  PGRS_RETURN_IF_ERROR(StartAgent(set, r));
   return r;
 }
 
-Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& instance) {
+Status LocalRuntime::StartAgent(const api::PostgresReplicaSet& object, const InstanceRecord& instance) {
+  const std::string& set = object.metadata.name;
   auto token = Token(set, instance.name);
   if (!token.ok()) return token.status();
   std::string dir = InstanceDir(set, instance.name);
@@ -138,17 +141,29 @@ Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& in
                std::string(kHost) + ":" + std::to_string(port), "--token-file",
                SecretsDir(set) + "/" + instance.name + ".token", "--log-file", dir + "/agent.log"};
   spec.outputFile = dir + "/agent.log";
+  // spec.tls: its API is HTTPS with its server certificate and takes only
+  // clients with a certificate of the set's CA (the control plane's).
+  std::optional<TlsFiles> clientTls;
+  if (object.spec.tls.enabled.value_or(true)) {
+    PGRS_RETURN_IF_ERROR(ServerCertificate(object, instance).status());
+    auto tls = AgentClientTls(object);
+    if (!tls.ok()) return tls.status();
+    clientTls = *tls;
+    const std::string stem = TlsDir(set) + "/" + instance.name;
+    spec.argv.insert(spec.argv.end(), {"--tls-cert-file", stem + ".crt", "--tls-key-file", stem + ".key",
+                                       "--tls-client-ca-file", tls->caFile});
+  }
   // The data plane outlives the control plane: an agent keeps its
   // PostgreSQL (and, as primary, its lease) when `run` crashes, and the
   // next `run` adopts it. A clean stop of `run` stops it (StopAll).
   spec.deathSignal = 0;
   auto pid = SpawnProcess(spec);
   if (!pid.ok()) return pid.status();
-  agents_[set + "/" + instance.name] = {*pid, port, ProcessStartTime(*pid).value_or(0), true};
+  agents_[set + "/" + instance.name] = {*pid, port, ProcessStartTime(*pid).value_or(0), true, clientTls.has_value()};
   spdlog::info("started agent set={} instance={} pid={} api={}:{}", set, instance.name, *pid, kHost, port);
   // Its API answers within milliseconds; waiting here lets the executor
   // configure it in the same pass.
-  std::string url = "http://" + std::string(kHost) + ":" + std::to_string(port) + "/healthz";
+  std::string url = std::string(clientTls ? "https://" : "http://") + kHost + ":" + std::to_string(port) + "/healthz";
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto exited = TryReap(*pid)) {
@@ -156,7 +171,7 @@ Status LocalRuntime::StartAgent(const std::string& set, const InstanceRecord& in
       return Status::Unavailable("agent of " + instance.name + " " + DescribeWaitStatus(*exited) + "; see " + dir +
                                  "/agent.log");
     }
-    auto response = HttpCall("GET", url, "", "", 500ms);
+    auto response = clientTls ? HttpCall("GET", url, "", "", 500ms, *clientTls) : HttpCall("GET", url, "", "", 500ms);
     if (response.ok() && response->status == 200) return Status::Ok();
     std::this_thread::sleep_for(20ms);
   }
@@ -175,7 +190,7 @@ Status LocalRuntime::EnsureAgent(const api::PostgresReplicaSet& set, const Insta
                  instance.name, it->second.pid, how);
     agents_.erase(it);
   }
-  return StartAgent(set.metadata.name, instance);
+  return StartAgent(set, instance);
 }
 
 void LocalRuntime::StopAgent(const std::string& key) {
@@ -230,6 +245,7 @@ std::optional<FoundAgent> ParseAgentProcess(pid_t pid, const std::string& setsDi
     return std::nullopt;
   }
   found.apiPort = std::atoi(listen.c_str() + colon + 1);
+  found.https = !flag("--tls-cert-file").empty();
   auto startTime = ProcessStartTime(pid);
   if (!startTime || found.apiPort <= 0) return std::nullopt;
   found.startTime = *startTime;
@@ -263,14 +279,14 @@ int LocalRuntime::AdoptRunningAgents() {
     facts.duplicate = agents_.count(key) > 0;
     auto decision = reconcilers::DecideAgent(facts);
     if (decision.action == reconcilers::AgentAction::kAdopt) {
-      agents_[key] = {f.pid, f.apiPort, f.startTime, false};
+      agents_[key] = {f.pid, f.apiPort, f.startTime, false, f.https};
       adopted++;
       spdlog::info("adopted running agent set={} instance={} pid={} api={}:{}", f.set, f.name, f.pid, kHost,
                    f.apiPort);
     } else if (decision.action == reconcilers::AgentAction::kStopOrphan) {
       spdlog::warn("stopping orphan agent set={} instance={} pid={} reason=\"{}\"", f.set, f.name, f.pid,
                    decision.reason);
-      orphans.push_back({f.pid, f.apiPort, f.startTime, false});
+      orphans.push_back({f.pid, f.apiPort, f.startTime, false, f.https});
       ::kill(f.pid, SIGTERM);  // all at once, so their PostgreSQL stop in parallel
     }
   }
@@ -294,7 +310,33 @@ Result<executor::AgentEndpoint> LocalRuntime::Endpoint(const api::PostgresReplic
   if (it == agents_.end()) return Status::Unavailable("no agent runs for " + name);
   auto token = Token(set.metadata.name, name);
   if (!token.ok()) return token.status();
-  return executor::AgentEndpoint{"http://" + std::string(kHost) + ":" + std::to_string(it->second.apiPort), *token};
+  executor::AgentEndpoint endpoint;
+  endpoint.url = std::string(it->second.https ? "https://" : "http://") + kHost + ":" +
+                 std::to_string(it->second.apiPort);
+  endpoint.token = *token;
+  if (it->second.https) {
+    auto tls = AgentClientTls(set);
+    if (!tls.ok()) return tls.status();
+    endpoint.tls = *tls;
+  }
+  return endpoint;
+}
+
+Result<TlsFiles> LocalRuntime::AgentClientTls(const api::PostgresReplicaSet& set) {
+  tls::FileCertificateStore certificates(TlsDir(set.metadata.name));
+  const auto now = std::chrono::system_clock::now();
+  auto ca = tls::EnsureAuthority(certificates, set.metadata.name + "-ca", api::kCertificateAuthorityValidity, now);
+  if (!ca.ok()) return ca.status();
+  auto client = tls::EnsureCertificate(certificates, set.metadata.name, *ca, kControlPlaneCertificate,
+                                       {kControlPlaneCertificate, {}, {}}, tls::Usage::kClient,
+                                       api::CertificateValidity(set.spec), now);
+  if (!client.ok()) return client.status();
+  TlsFiles files;
+  files.certFile = certificates.CertFile(kControlPlaneCertificate);
+  files.keyFile = TlsDir(set.metadata.name) + "/" + kControlPlaneCertificate + ".key";
+  files.caFile = certificates.CertFile("ca");
+  files.verifyName = kHost;  // the agents listen there, and their certificates name it
+  return files;
 }
 
 Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet& set) {

@@ -64,6 +64,7 @@ class LocalRuntime : public executor::Runtime {
     int apiPort = 0;
     uint64_t startTime = 0;  // tells it from a later process with its pid
     bool child = false;      // started by this process (else adopted)
+    bool https = false;      // its API is HTTPS with mutual TLS (--tls-cert-file)
   };
   // Alive; reaps a child that has exited, with how it ended in `how`.
   bool Alive(const Agent& agent, std::string* how);
@@ -71,7 +72,10 @@ class LocalRuntime : public executor::Runtime {
   std::string SecretsDir(const std::string& set) const;
   std::string TlsDir(const std::string& set) const;
   Result<std::string> Token(const std::string& set, const std::string& name);
-  Status StartAgent(const std::string& set, const executor::InstanceRecord& instance);
+  Status StartAgent(const api::PostgresReplicaSet& set, const executor::InstanceRecord& instance);
+  // With spec.tls: how the control plane calls an agent (its client
+  // certificate, the set's CA, the address the agent's certificate names).
+  Result<TlsFiles> AgentClientTls(const api::PostgresReplicaSet& set);
   bool StopAgentProcess(const Agent& agent, int signal, std::chrono::milliseconds grace);
   void StopAgent(const std::string& key);
 
@@ -87,6 +91,7 @@ struct FoundAgent {
   uint64_t startTime = 0;
   std::string set, name;
   int apiPort = 0;
+  bool https = false;
 };
 // Every live one, oldest first.
 std::vector<FoundAgent> FindAgentProcesses(const std::string& stateDir);

@@ -123,6 +123,16 @@ struct Observer::Pool {
     std::lock_guard<std::mutex> lock(mu);
     idle[key] = std::move(conn);
   }
+
+  // One kept-alive HTTPS client per agent: a TLS handshake per poll would
+  // cost milliseconds of CPU each time (bench/RESULTS.md, HTTP transports).
+  std::map<std::string, std::shared_ptr<HttpClient>> agents;  // key: url
+  std::shared_ptr<HttpClient> Agent(const std::string& url, const TlsFiles& tls) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& client = agents[url];
+    if (!client) client = std::make_shared<HttpClient>(url, 1500ms, tls);
+    return client;
+  }
 };
 
 Observer::Observer() : pool_(std::make_unique<Pool>()) {}
@@ -139,7 +149,9 @@ ObservedInstance Observer::ObserveInstance(const InstanceTarget& target, const C
     out.pgError = "no address yet";
     return out;
   }
-  auto response = HttpCall("GET", target.agentUrl + "/status", "", target.agentToken, 1500ms);
+  auto response = target.agentTls ? pool_->Agent(target.agentUrl, *target.agentTls)->Call("GET", "/status", "",
+                                                                                          target.agentToken)
+                                  : HttpCall("GET", target.agentUrl + "/status", "", target.agentToken, 1500ms);
   if (response.ok() && response->status == 200) {
     auto status = agent::DecodeAgentStatus(response->body);
     if (status.ok()) {

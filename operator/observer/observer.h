@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/util/http.h"
 #include "reconcilers/observed.h"
 
 namespace pgrs::observer {
@@ -22,6 +23,7 @@ struct InstanceTarget {
   std::string agentUrl;  // http://127.0.0.1:PORT
   std::string agentToken;
   bool stopping = false;  // executor::InstanceRecord::stopping
+  std::optional<TlsFiles> agentTls;  // set: the agent's API is HTTPS with mutual TLS
 };
 
 // How the observer connects to PostgreSQL: as the superuser, over TLS with

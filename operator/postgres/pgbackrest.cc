@@ -70,12 +70,6 @@ std::string GeneratePgBackRestConfig(const PgBackRestConfig& c) {
   out += "pg1-path=" + IniValue(c.dataDir) + "\n";
   out += "pg1-port=" + std::to_string(c.port) + "\n";
   out += "pg1-user=" + IniValue(c.user) + "\n";
-  if (c.tlsClient) {
-    out += "pg2-host-type=tls\n";
-    out += "pg2-host-cert-file=" + IniValue(c.tlsClient->certFile) + "\n";
-    out += "pg2-host-key-file=" + IniValue(c.tlsClient->keyFile) + "\n";
-    out += "pg2-host-ca-file=" + IniValue(c.tlsClient->caFile) + "\n";
-  }
   return out;
 }
 

@@ -70,12 +70,6 @@ struct PgBackRestConfig {
     std::string clientCommonName;
   };
   std::optional<TlsServer> tlsServer;
-  // The client side of a backup from such a standby (pg2-host-*): the
-  // client certificate and the CA that verifies the server.
-  struct TlsClient {
-    std::string certFile, keyFile, caFile;
-  };
-  std::optional<TlsClient> tlsClient;
 };
 
 // The file text (ini format), deterministic for equal inputs.
