@@ -401,7 +401,7 @@ TEST(Decode, DocumentShapeErrors) {
       // yaml-cpp's parser yields empty documents here forever (LoadAll
       // filled memory): found by fuzz/manifest_fuzzer, its input kept in
       // fuzz/corpus/manifest/.
-      {R"({"apiVersion": "pgrs.dev/v1alpha1"}, "spec" }})",
+      {R"({"apiVersion": "pgrs.dev/v1alpha1"}, "spec"2 }})",
        "is not valid YAML or JSON: line 1, column 36: unexpected text after the document"},
       // Bytes that are not UTF-8 did not survive EncodeYaml (fuzz/manifest_fuzzer).
       {std::string(kHeader) + "  labels: {a: \"x\xff\"}\n", "is not UTF-8 text: line 5, column 17: invalid byte 0xff"},
