@@ -11,6 +11,7 @@ packages=(
   openssl procps
   pgbackrest
   prometheus  # for promtool: install_chart_test checks and tests the alert rules
+  clang-14 libclang-rt-14-dev  # scripts/fuzz.sh (libFuzzer) and scripts/sanitize.sh (ASan, UBSan)
 )
 
 # kubectl (v1.21+, whose built-in kustomize reads manifests/) is used by the

@@ -357,7 +357,8 @@ TEST(DockerfileTest, EveryPackageItInstallsExistsInDebian) {
 }
 
 // The builder has every -dev package scripts/install-deps.sh installs for a
-// build here.
+// build here, but clang's sanitizer and libFuzzer runtime: only
+// scripts/fuzz.sh and scripts/sanitize.sh use it, the image is built by g++.
 TEST(DockerfileTest, BuilderHasTheDevelopmentPackagesOfInstallDeps) {
   const std::vector<Stage> stages = DockerStages();
   ASSERT_FALSE(stages.empty());
@@ -366,6 +367,7 @@ TEST(DockerfileTest, BuilderHasTheDevelopmentPackagesOfInstallDeps) {
   static const std::regex kDev(R"(\b(lib[a-z0-9+.-]*-dev)\b)");
   int found = 0;
   for (auto it = std::sregex_iterator(deps.begin(), deps.end(), kDev); it != std::sregex_iterator(); ++it) {
+    if ((*it)[1].str() == "libclang-rt-14-dev") continue;
     ++found;
     EXPECT_THAT(builder, ::testing::Contains((*it)[1].str()));
   }

@@ -11,6 +11,13 @@
 
 namespace pgrs::openapi {
 
+Schema::Schema() = default;
+Schema::Schema(const Schema&) = default;
+Schema::Schema(Schema&&) noexcept = default;
+Schema& Schema::operator=(const Schema&) = default;
+Schema& Schema::operator=(Schema&&) noexcept = default;
+Schema::~Schema() = default;
+
 using web::json::value;
 
 namespace {

@@ -40,6 +40,15 @@ struct ValidationRule {
 
 // One node of a structural schema, with its children resolved.
 struct Schema {
+  // Defined where Schema is complete: `properties` holds pairs of Schema,
+  // which clang's libstdc++ checks will not instantiate inside the class.
+  Schema();
+  Schema(const Schema&);
+  Schema(Schema&&) noexcept;
+  Schema& operator=(const Schema&);
+  Schema& operator=(Schema&&) noexcept;
+  ~Schema();
+
   std::string type;  // "", object, array, string, integer, number, boolean
   std::string format;
   std::string description;

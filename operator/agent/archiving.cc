@@ -8,6 +8,7 @@
 
 #include "operator/postgres/pgbackrest.h"
 #include "operator/util/files.h"
+#include "operator/util/json.h"
 #include "operator/util/log.h"
 
 namespace pgrs::agent {
@@ -131,8 +132,9 @@ using web::json::value;
 std::string JsonString(const value& v, const char* key) {
   return v.has_string_field(key) ? v.at(key).as_string() : std::string();
 }
+// 0 when absent or no integer (pgbackrest info writes integers).
 int64_t JsonInt(const value& v, const char* key) {
-  return v.has_number_field(key) ? v.at(key).as_number().to_int64() : 0;
+  return v.has_number_field(key) ? JsonInt64(v.at(key)).value_or(0) : 0;
 }
 const value& JsonObject(const value& v, const char* key) {
   static const value empty = value::object();

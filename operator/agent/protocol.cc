@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 
 #include <cstdio>
+#include <stdexcept>
+
+#include "operator/util/json.h"
 
 namespace pgrs::agent {
 
@@ -14,8 +17,20 @@ namespace {
 std::string Str(const json::value& v, const char* key) {
   return v.has_string_field(key) ? v.at(key).as_string() : std::string();
 }
+// 0 when absent; a number that is no integer (5.5, 1e300) is Invalid, by
+// the decoder's catch.
 int64_t Int(const json::value& v, const char* key) {
-  return v.has_number_field(key) ? v.at(key).as_number().to_int64() : 0;
+  if (!v.has_number_field(key)) return 0;
+  std::optional<int64_t> n = JsonInt64(v.at(key));
+  if (!n) throw std::invalid_argument(std::string(key) + ": not an integer: " + v.at(key).serialize());
+  return *n;
+}
+// The same within int's range: 4294972728 is no port 5432.
+int Int32(const json::value& v, const char* key) {
+  if (!v.has_number_field(key)) return 0;
+  std::optional<int> n = JsonInt32(v.at(key));
+  if (!n) throw std::invalid_argument(std::string(key) + ": not a 32-bit integer: " + v.at(key).serialize());
+  return *n;
 }
 bool Bool(const json::value& v, const char* key) { return v.has_boolean_field(key) && v.at(key).as_bool(); }
 
@@ -51,7 +66,7 @@ json::value EncodeS3(const S3RepositoryConfig& s3) {
 Result<S3RepositoryConfig> DecodeS3(const json::value& o, const std::string& path) {
   S3RepositoryConfig s3;
   s3.endpoint = Str(o, "endpoint");
-  s3.port = static_cast<int>(Int(o, "port"));
+  s3.port = Int32(o, "port");
   s3.bucket = Str(o, "bucket");
   s3.region = Str(o, "region");
   s3.uriStyle = Str(o, "uriStyle");
@@ -171,9 +186,9 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     AgentConfig c;
     c.role = Str(v, "role");
     if (c.role != "primary" && c.role != "standby") return Status::Invalid("config.role: must be primary or standby");
-    c.majorVersion = static_cast<int>(Int(v, "majorVersion"));
+    c.majorVersion = Int32(v, "majorVersion");
     c.listenAddresses = Str(v, "listenAddresses");
-    c.port = static_cast<int>(Int(v, "port"));
+    c.port = Int32(v, "port");
     if (c.port <= 0 || c.port > 65535) return Status::Invalid("config.port: must be between 1 and 65535");
     if (v.has_object_field("parameters")) {
       for (const auto& [k, val] : v.at("parameters").as_object()) {
@@ -184,7 +199,7 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     c.clientNetworks = ReadStringList(v, "clientNetworks");
     c.replicationUser = Str(v, "replicationUser");
     c.upstreamHost = Str(v, "upstreamHost");
-    c.upstreamPort = static_cast<int>(Int(v, "upstreamPort"));
+    c.upstreamPort = Int32(v, "upstreamPort");
     c.slotName = Str(v, "slotName");
     c.synchronousStandbyNames = Str(v, "synchronousStandbyNames");
     c.superuserPassword = Str(v, "superuserPassword");
@@ -196,15 +211,15 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     c.restartOnCrash = !v.has_boolean_field("restartOnCrash") || v.at("restartOnCrash").as_bool();
     c.handoverOnShutdown = Bool(v, "handoverOnShutdown");
     c.lease = Str(v, "lease");
-    if (v.has_number_field("leaseDurationSeconds")) c.leaseDurationSeconds = static_cast<int>(Int(v, "leaseDurationSeconds"));
-    if (v.has_number_field("renewDeadlineSeconds")) c.renewDeadlineSeconds = static_cast<int>(Int(v, "renewDeadlineSeconds"));
-    if (v.has_number_field("retryPeriodSeconds")) c.retryPeriodSeconds = static_cast<int>(Int(v, "retryPeriodSeconds"));
+    if (v.has_number_field("leaseDurationSeconds")) c.leaseDurationSeconds = Int32(v, "leaseDurationSeconds");
+    if (v.has_number_field("renewDeadlineSeconds")) c.renewDeadlineSeconds = Int32(v, "renewDeadlineSeconds");
+    if (v.has_number_field("retryPeriodSeconds")) c.retryPeriodSeconds = Int32(v, "retryPeriodSeconds");
     c.maxSlotWalKeepSize = Str(v, "maxSlotWalKeepSize");
     c.replicationSlots = !v.has_boolean_field("replicationSlots") || v.at("replicationSlots").as_bool();
     c.dataChecksums = !v.has_boolean_field("dataChecksums") || v.at("dataChecksums").as_bool();
     c.backupRepositoryPath = Str(v, "backupRepositoryPath");
     c.stanza = Str(v, "stanza");
-    c.backupRetentionFull = static_cast<int>(Int(v, "backupRetentionFull"));
+    c.backupRetentionFull = Int32(v, "backupRetentionFull");
     if (c.backupRetentionFull < 0) return Status::Invalid("config.backupRetentionFull: must not be negative");
     if (c.backupRepositoryPath.empty() != c.stanza.empty()) {
       return Status::Invalid("config.stanza: must be set exactly when config.backupRepositoryPath is");
@@ -316,15 +331,15 @@ Result<AgentStatus> DecodeAgentStatus(const std::string& text) {
     s.postgresRunning = Bool(v, "postgresRunning");
     s.postgresReady = Bool(v, "postgresReady");
     s.postmasterPid = Int(v, "postmasterPid");
-    s.restarts = static_cast<int>(Int(v, "restarts"));
+    s.restarts = Int32(v, "restarts");
     s.lastExit = Str(v, "lastExit");
     s.progress = Str(v, "progress");
     s.lastError = Str(v, "lastError");
     s.configHash = Str(v, "configHash");
-    s.majorVersion = static_cast<int>(Int(v, "majorVersion"));
+    s.majorVersion = Int32(v, "majorVersion");
     s.fenced = Bool(v, "fenced");
     s.checkpointLsn = std::strtoull(Str(v, "checkpointLsn").c_str(), nullptr, 10);
-    s.timeline = static_cast<int>(Int(v, "timeline"));
+    s.timeline = Int32(v, "timeline");
     s.lastRenewMs = Int(v, "lastRenewMs");
     s.shuttingDown = Bool(v, "shuttingDown");
     if (v.has_object_field("repository")) {

@@ -79,5 +79,38 @@ TEST(BackupJobCodecTest, RoundTripsRunningAndCompletedJobs) {
   EXPECT_EQ(DecodeBackupJob("nope").status().code(), StatusCode::kInvalid);
 }
 
+// Found by fuzz/agent_protocol_fuzzer: a number no integer type holds was
+// cast to one (undefined behaviour), and a port above 2^32 wrapped into range.
+TEST(ProtocolIntegersTest, ANumberThatIsNoIntegerOfTheFieldIsInvalidNamingTheField) {
+  struct Row {
+    std::string text;
+    std::string says;
+  };
+  const std::string primary = R"({"role":"primary","port":)";
+  for (const Row& row : std::vector<Row>{
+           {primary + "4294972728}", "config: port: not a 32-bit integer: 4294972728"},
+           {primary + "1e300}", "config: port: not a 32-bit integer"},
+           {primary + "5432.5}", "config: port: not a 32-bit integer"},
+           {primary + R"(5432,"backupS3":{"endpoint":"e","bucket":"b","port":-1e19}})", "config: port: not a 32-bit"},
+       }) {
+    auto decoded = DecodeAgentConfig(row.text);
+    ASSERT_FALSE(decoded.ok()) << row.text;
+    EXPECT_EQ(decoded.status().code(), StatusCode::kInvalid) << row.text;
+    EXPECT_NE(decoded.status().message().find(row.says), std::string::npos) << decoded.status().message();
+  }
+  auto status = DecodeAgentStatus(R"({"repository":{"checkedMs":1,"backups":[{"startTime":1e300}]}})");
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.status().message().find("agent status: startTime: not an integer"), std::string::npos)
+      << status.status().message();
+  auto job = DecodeBackupJob(R"({"id":"a","startedMs":18446744073709551615})");
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("backup job: startedMs: not an integer"), std::string::npos);
+
+  // Whole numbers written as doubles still read.
+  auto config = DecodeAgentConfig(primary + "5432.0}");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->port, 5432);
+}
+
 }  // namespace
 }  // namespace pgrs::agent

@@ -6,8 +6,10 @@
 // core schema (and JSON) type them: a quoted "3" is a string, a plain 3 an
 // integer. Encoding builds a web::json value; YAML output is produced from
 // that same value, so both formats always carry the same fields.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cpprest/json.h>
@@ -15,6 +17,7 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include "operator/api/types.h"
@@ -701,31 +704,121 @@ void DecodeStatus(Decoder& d, const YAML::Node& node, const std::string& path, R
            });
 }
 
+// Counts the documents of a YAML stream, and notices when yaml-cpp stops
+// making progress: on some malformed input (`{"a": 1}, "b" }`) yaml-cpp
+// 0.7's parser hands out empty documents at one position forever, and
+// YAML::LoadAll with it, until memory runs out (found by
+// fuzz/manifest_fuzzer).
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    stuck_ = documents_ > 0 && mark.pos <= lastStart_.pos;
+    if (stuck_) stuckAt_ = mark;
+    lastStart_ = mark;
+    ++documents_;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  int documents() const { return documents_; }
+  bool stuck() const { return stuck_; }
+  const YAML::Mark& stuckAt() const { return stuckAt_; }
+
+ private:
+  int documents_ = 0;
+  bool stuck_ = false;
+  YAML::Mark lastStart_;
+  YAML::Mark stuckAt_;
+};
+
+std::string AtMark(const YAML::Mark& mark) {
+  if (mark.is_null()) return "";
+  return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1) + ": ";
+}
+
+// Where `text` stops being UTF-8 (the first byte of the bad sequence:
+// overlong forms, surrogates and code points past U+10FFFF included), or
+// npos. yaml-cpp reads other bytes as they are but writes them back as
+// U+FFFD, so a field holding them would not survive EncodeYaml (found by
+// fuzz/manifest_fuzzer); JSON and Kubernetes take UTF-8 only anyway.
+std::string HexByte(unsigned char b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  return {kDigits[b >> 4], kDigits[b & 0xF]};
+}
+
+size_t InvalidUtf8At(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    size_t length = 0;
+    char32_t min = 0;
+    char32_t c = 0;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2, min = 0x80, c = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3, min = 0x800, c = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4, min = 0x10000, c = lead & 0x07;
+    } else {
+      return i;
+    }
+    if (text.size() - i < length) return i;
+    for (size_t k = 1; k < length; ++k) {
+      if ((byte(i + k) & 0xC0) != 0x80) return i;
+      c = (c << 6) | (byte(i + k) & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 // Parses exactly one YAML document. Never throws: yaml-cpp reports syntax
 // errors (and too-deep nesting) as exceptions, which become a FieldError
 // on "<document>" carrying the parser's position.
 std::optional<YAML::Node> LoadDocument(const std::string& text, Decoder& d) {
-  std::vector<YAML::Node> documents;
+  if (const size_t bad = InvalidUtf8At(text); bad != std::string_view::npos) {
+    const size_t newline = text.rfind('\n', bad);  // text[bad] is no newline
+    const size_t line = 1 + std::count(text.begin(), text.begin() + bad, '\n');
+    const size_t column = bad - (newline == std::string::npos ? 0 : newline + 1) + 1;
+    d.Fail("", "is not UTF-8 text: line " + std::to_string(line) + ", column " + std::to_string(column) +
+                   ": invalid byte 0x" + HexByte(static_cast<unsigned char>(text[bad])));
+    return std::nullopt;
+  }
+  YAML::Node document;
+  DocumentCounter counter;
   try {
-    documents = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) {
-      d.Fail("", "is not valid YAML or JSON: " + e.msg);
-    } else {
-      d.Fail("", "is not valid YAML or JSON: line " + std::to_string(e.mark.line + 1) + ", column " +
-                     std::to_string(e.mark.column + 1) + ": " + e.msg);
+    std::istringstream input(text);
+    YAML::Parser parser(input);
+    while (parser.HandleNextDocument(counter) && !counter.stuck()) {
     }
+    if (counter.stuck()) {
+      d.Fail("", "is not valid YAML or JSON: " + AtMark(counter.stuckAt()) + "unexpected text after the document");
+      return std::nullopt;
+    }
+    if (counter.documents() == 1) document = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    d.Fail("", "is not valid YAML or JSON: " + AtMark(e.mark) + e.msg);
     return std::nullopt;
   } catch (const std::exception& e) {
     d.Fail("", std::string("could not be parsed: ") + e.what());
     return std::nullopt;
   }
-  if (documents.size() != 1) {
-    d.Fail("", "must hold exactly one object, found " + std::to_string(documents.size()) +
-                   " YAML documents");
+  if (counter.documents() != 1) {
+    d.Fail("", "must hold exactly one object, found " + std::to_string(counter.documents()) + " YAML documents");
     return std::nullopt;
   }
-  return documents.front();
+  return document;
 }
 
 // The object as far as it could be read, with every error found. Decoding

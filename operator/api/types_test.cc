@@ -403,6 +403,16 @@ TEST(Decode, DocumentShapeErrors) {
       {"- 1\n- 2\n", "must be a map with apiVersion, kind, metadata and spec"},
       {"just text\n", "must be a map with apiVersion, kind, metadata and spec"},
       {std::string(kHeader) + "---\n" + kHeader, "must hold exactly one object, found 2 YAML documents"},
+      // yaml-cpp's parser yields empty documents here forever (LoadAll
+      // filled memory): found by fuzz/manifest_fuzzer, its input kept in
+      // fuzz/corpus/manifest/.
+      {R"({"apiVersion": "pgrs.dev/v1alpha1"}, "spec"2 }})",
+       "is not valid YAML or JSON: line 1, column 36: unexpected text after the document"},
+      // Bytes that are not UTF-8 did not survive EncodeYaml (fuzz/manifest_fuzzer).
+      {std::string(kHeader) + "  labels: {a: \"x\xff\"}\n", "is not UTF-8 text: line 5, column 17: invalid byte 0xff"},
+      {"a: \xc0\xaf\n", "is not UTF-8 text: line 1, column 4: invalid byte 0xc0"},      // overlong '/'
+      {"a: \xed\xa0\x80\n", "is not UTF-8 text: line 1, column 4: invalid byte 0xed"},  // a surrogate
+      {"a: \xe2\x82\n", "is not UTF-8 text: line 1, column 4: invalid byte 0xe2"},      // cut short
   };
   for (const Row& row : rows) {
     DecodeResult r = DecodeReplicaSet(row.text);

@@ -70,26 +70,11 @@ std::string FormatMicroTime(std::chrono::system_clock::time_point t) {
   return out;
 }
 
+// api::ParseTime's rules: strptime and from_time_t took any year, and a
+// Lease's renewTime in year 8794 overflowed the clock's nanoseconds (found by
+// fuzz/lease_fuzzer).
 std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& text) {
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) return std::nullopt;
-  int64_t micros = 0;
-  if (*rest == '.') {
-    ++rest;
-    int digits = 0;
-    while (*rest >= '0' && *rest <= '9') {
-      if (digits < 6) {
-        micros = micros * 10 + (*rest - '0');
-        ++digits;
-      }
-      ++rest;
-    }
-    while (digits++ < 6) micros *= 10;
-  }
-  if (*rest != 'Z') return std::nullopt;
-  std::time_t secs = timegm(&tm);
-  return std::chrono::system_clock::from_time_t(secs) + std::chrono::microseconds(micros);
+  return api::ParseTime(text);
 }
 
 std::optional<Json> ParseJson(const std::string& text) {

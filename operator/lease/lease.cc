@@ -9,9 +9,11 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "operator/util/files.h"
+#include "operator/util/json.h"
 
 namespace pgrs::lease {
 
@@ -54,36 +56,49 @@ class Flock {
 
 }  // namespace
 
-Result<LeaseRecord> FileLease::Read() {
-  auto text = ReadFile(path_);
-  if (!text.ok()) {
-    if (text.status().code() == StatusCode::kNotFound) return LeaseRecord{};
-    return text.status();
-  }
-  try {
-    auto v = json::value::parse(*text);
-    LeaseRecord r;
-    r.exists = true;
-    r.holder = v.at("holderIdentity").as_string();
-    r.acquireTimeMs = v.at("acquireTimeMs").as_number().to_int64();
-    r.renewTimeMs = v.at("renewTimeMs").as_number().to_int64();
-    r.durationSeconds = v.at("leaseDurationSeconds").as_integer();
-    r.transitions = v.at("leaseTransitions").as_integer();
-    return r;
-  } catch (const std::exception& e) {
-    return Status::Internal(path_ + ": unreadable lease: " + e.what());
-  }
-}
-
-Status FileLease::Write(const LeaseRecord& r) {
+std::string EncodeLeaseFile(const LeaseRecord& r) {
   json::value v = json::value::object();
   v["holderIdentity"] = json::value::string(r.holder);
   v["acquireTimeMs"] = json::value::number(r.acquireTimeMs);
   v["renewTimeMs"] = json::value::number(r.renewTimeMs);
   v["leaseDurationSeconds"] = json::value::number(r.durationSeconds);
   v["leaseTransitions"] = json::value::number(r.transitions);
-  return WriteFileAtomic(path_, v.serialize() + "\n", 0644);
+  return v.serialize() + "\n";
 }
+
+Result<LeaseRecord> DecodeLeaseFile(const std::string& text) {
+  try {
+    auto v = json::value::parse(text);
+    LeaseRecord r;
+    r.exists = true;
+    r.holder = v.at("holderIdentity").as_string();
+    auto integer = [&](const char* key, auto read) {
+      auto n = read(v.at(key));
+      if (!n) throw std::invalid_argument(std::string(key) + ": not an integer: " + v.at(key).serialize());
+      return *n;
+    };
+    r.acquireTimeMs = integer("acquireTimeMs", JsonInt64);
+    r.renewTimeMs = integer("renewTimeMs", JsonInt64);
+    r.durationSeconds = integer("leaseDurationSeconds", JsonInt32);
+    r.transitions = integer("leaseTransitions", JsonInt32);
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unreadable lease: ") + e.what());
+  }
+}
+
+Result<LeaseRecord> FileLease::Read() {
+  auto text = ReadFile(path_);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return LeaseRecord{};
+    return text.status();
+  }
+  auto record = DecodeLeaseFile(*text);
+  if (!record.ok()) return record.status().WithContext(path_);
+  return record;
+}
+
+Status FileLease::Write(const LeaseRecord& r) { return WriteFileAtomic(path_, EncodeLeaseFile(r), 0644); }
 
 Result<LeaseRecord> FileLease::Get() {
   // No lock: writers replace the file atomically (rename), so a read sees

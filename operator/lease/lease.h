@@ -22,8 +22,21 @@ struct LeaseRecord {
   int64_t renewTimeMs = 0;
   int durationSeconds = 0;
   int transitions = 0;
-  bool ExpiredAt(int64_t nowMs) const { return !exists || nowMs > renewTimeMs + int64_t{durationSeconds} * 1000; }
+  // Saturating: a record read from a file may hold any times.
+  bool ExpiredAt(int64_t nowMs) const {
+    int64_t until = 0;
+    if (__builtin_add_overflow(renewTimeMs, int64_t{durationSeconds} * 1000, &until)) {
+      until = durationSeconds > 0 ? INT64_MAX : INT64_MIN;
+    }
+    return !exists || nowMs > until;
+  }
+  bool operator==(const LeaseRecord&) const = default;
 };
+
+// The JSON text a FileLease keeps in its file, and back (Internal, "unreadable
+// lease: ...", when it is not a whole record).
+std::string EncodeLeaseFile(const LeaseRecord& record);
+Result<LeaseRecord> DecodeLeaseFile(const std::string& text);
 
 int64_t NowMs();
 

@@ -99,6 +99,37 @@ TEST_F(FileLeaseTest, AHolderFrozenWhileLockingStallsNobody) {
   EXPECT_TRUE(lease.Renew("demo-1", 5).ok());  // the lock died with its holder
 }
 
+TEST(LeaseFileCodec, RoundTripsAndRefusesWhatIsNoRecord) {
+  LeaseRecord record{true, "demo-1", 1796270706123, 1796270711123, 5, 3};
+  auto decoded = DecodeLeaseFile(EncodeLeaseFile(record));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(*decoded, record);
+  // Found by fuzz/lease_fuzzer's kind: numbers no field's integer holds.
+  for (const std::string& text : std::vector<std::string>{
+           R"({"holderIdentity":"a","acquireTimeMs":1e300,"renewTimeMs":1,"leaseDurationSeconds":5,"leaseTransitions":0})",
+           R"({"holderIdentity":"a","acquireTimeMs":1,"renewTimeMs":1,"leaseDurationSeconds":4294967301,"leaseTransitions":0})",
+           R"({"holderIdentity":"a","acquireTimeMs":1,"renewTimeMs":1,"leaseDurationSeconds":5})",
+           "[]",
+       }) {
+    auto bad = DecodeLeaseFile(text);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_EQ(bad.status().code(), StatusCode::kInternal) << text;
+    EXPECT_EQ(bad.status().message().rfind("unreadable lease: ", 0), 0u) << bad.status().message();
+  }
+}
+
+TEST(LeaseRecord, ExpiryOfAnyTimesDoesNotOverflow) {
+  LeaseRecord record{true, "a", 0, INT64_MAX - 10, 5, 0};
+  EXPECT_FALSE(record.ExpiredAt(INT64_MAX));
+  record.renewTimeMs = INT64_MIN + 10;
+  record.durationSeconds = -5;
+  EXPECT_TRUE(record.ExpiredAt(INT64_MIN + 1));
+  record.renewTimeMs = 1000;
+  record.durationSeconds = 1;
+  EXPECT_FALSE(record.ExpiredAt(2000));
+  EXPECT_TRUE(record.ExpiredAt(2001));
+}
+
 TEST(OpenLease, RejectsUnknownLocations) {
   EXPECT_FALSE(OpenLease("etcd://x").ok());
   EXPECT_EQ(OpenLease("no-scheme").status().code(), StatusCode::kInvalid);
