@@ -134,8 +134,7 @@ BackupSource ChooseBackupSource(const api::PostgresReplicaSet& set, bool otherHo
     }
   }
   if (best == nullptr) {
-    source.why = otherHosts || !set.spec.tls.enabled.value_or(true) ? "no standby streams"
-                                                                     : "no standby streams beside the primary";
+    source.why = "no standby streams";
     return source;
   }
   source.standby = best->name;

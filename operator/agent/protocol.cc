@@ -255,7 +255,7 @@ Result<AgentConfig> DecodeAgentConfig(const std::string& text) {
     }
     c.backupEncryption = Bool(v, "backupEncryption");
     c.backupCipherPass = Str(v, "backupCipherPass");
-    c.backupServerPort = static_cast<int>(Int(v, "backupServerPort"));
+    c.backupServerPort = Int32(v, "backupServerPort");
     if (c.backupServerPort < 0 || c.backupServerPort > 65535) {
       return Status::Invalid("config.backupServerPort: must be between 1 and 65535");
     }
@@ -382,8 +382,8 @@ Result<BackupRequest> DecodeBackupRequest(const std::string& text) {
     if (r.id.empty()) return Status::Invalid("backup request: id: required");
     r.standby = Str(v, "standby");
     r.standbyHost = Str(v, "standbyHost");
-    r.standbyServerPort = static_cast<int>(Int(v, "standbyServerPort"));
-    r.standbyPort = static_cast<int>(Int(v, "standbyPort"));
+    r.standbyServerPort = Int32(v, "standbyServerPort");
+    r.standbyPort = Int32(v, "standbyPort");
     if (!r.standbyHost.empty() && (r.standbyServerPort <= 0 || r.standbyServerPort > 65535 || r.standbyPort <= 0 ||
                                    r.standbyPort > 65535)) {
       return Status::Invalid("backup request: standbyServerPort and standbyPort: must be between 1 and 65535");
