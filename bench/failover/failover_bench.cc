@@ -96,10 +96,20 @@ int main(int argc, char** argv) {
       {"postmaster SIGSTOP (hang; detectionSeconds 5), async", Event::kPostmasterHang, ""},
       {"switchover, async", Event::kSwitchover, ""},
   };
+  // Optional: --tls=off (spec.tls.enabled false for every row) and
+  // --rows=1,5 (only those rows, counted from 1).
+  std::string extraSpec, only;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--tls=off") extraSpec = "  tls:\n    enabled: false\n";
+    if (arg.rfind("--rows=", 0) == 0) only = "," + arg.substr(7) + ",";
+  }
   std::string out = "| event | trials | median (s) | p90 (s) | max (s) |\n| --- | --- | --- | --- | --- |\n";
   int n = 0;
   for (const auto& row : rows) {
-    auto gaps = Measure("bench" + std::to_string(++n), row.event, row.spec, trials);
+    ++n;
+    if (!only.empty() && only.find("," + std::to_string(n) + ",") == std::string::npos) continue;
+    auto gaps = Measure("bench" + std::to_string(n), row.event, row.spec + extraSpec, trials);
     if (gaps.empty()) {
       out += "| " + std::string(row.what) + " | 0 | failed | | |\n";
       continue;
