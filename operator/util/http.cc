@@ -13,12 +13,17 @@
 #include <boost/asio/strand.hpp>
 // GCC 12 with sanitizers flags a boost::optional in Beast's parser as maybe
 // uninitialized (a false positive in Boost's code, fatal with -Werror).
+// (clang has no such warning, and -Werror refuses an unknown one.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #include <mutex>
 #include <optional>
 #include <thread>
