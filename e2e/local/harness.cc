@@ -245,7 +245,7 @@ LocalCluster::AgentApi LocalCluster::AgentEndpoint(const std::string& set, const
 Result<HttpResponse> LocalCluster::AgentApi::Call(const std::string& method, const std::string& path,
                                                   const std::string& body, const std::string& withToken) const {
   using namespace std::chrono_literals;
-  return tls ? HttpCall(method, url + path, body, withToken, 10s, *tls) : HttpCall(method, url + path, body, withToken, 10s);
+  return HttpCall(method, url + path, body, withToken, 10s, tls);
 }
 
 std::string LocalCluster::InstanceDir(const std::string& set, const std::string& instance) const {

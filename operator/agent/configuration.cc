@@ -81,10 +81,6 @@ Result<bool> WriteTlsFiles(const InstanceLayout& layout, const AgentConfig& conf
 
 Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, const AgentConfig& config) {
   ConfigurationWrite write;
-  // Before postgresql.conf names them.
-  auto tlsChanged = WriteTlsFiles(layout, config);
-  if (!tlsChanged.ok()) return tlsChanged.status();
-  write.changed = *tlsChanged;
   if (config.role == "standby") {
     std::string passfile = PassfileLine(config.replicationUser, config.replicationPassword);
     auto current = ReadFile(layout.ReplicationPassfile());

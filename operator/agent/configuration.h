@@ -26,16 +26,19 @@ struct ConfigurationWrite {
   bool recoveryConfChanged = false;  // recovery.conf (PostgreSQL 11), read only at start
 };
 
+// The TLS files of config.tls where ToInstanceConfig points PostgreSQL and
+// libpq (mode 0600, the postgres user's), or none when TLS is off. True
+// when a file changed: a running server reloads to take it. Written before
+// anything connects with them (a clone, a rewind) and before
+// WriteConfiguration names them.
+Result<bool> WriteTlsFiles(const InstanceLayout& layout, const AgentConfig& config);
+
 // Writes the generated files into the data directory and removes those the
 // role no longer has; a file already as generated is left alone, so a
 // second call with the same config changes nothing. A standby's passfile is
 // rewritten when its password changed or its mode is no longer 0600. With
 // spec.backup, the pgBackRest configuration is written first (archiving.h).
-// The TLS files of config.tls where ToInstanceConfig points PostgreSQL and
-// libpq (mode 0600, the postgres user's), or none when TLS is off. True
-// when a file changed: a running server reloads to take it.
-Result<bool> WriteTlsFiles(const InstanceLayout& layout, const AgentConfig& config);
-
+// The TLS files it names are WriteTlsFiles's.
 Result<ConfigurationWrite> WriteConfiguration(const InstanceLayout& layout, const AgentConfig& config);
 
 // After WriteConfiguration changed files under a running postmaster: true

@@ -76,10 +76,8 @@ Status Executor::PushConfig(const api::PostgresReplicaSet& set, const InstanceRe
   auto endpoint = runtime_.Endpoint(set, instance.name);
   if (!endpoint.ok()) return endpoint.status();
   if (pusher_) return pusher_(*endpoint, config);
-  auto response = endpoint->tls ? HttpCall("PUT", endpoint->url + "/config", agent::EncodeAgentConfig(config),
-                                           endpoint->token, 3s, *endpoint->tls)
-                                : HttpCall("PUT", endpoint->url + "/config", agent::EncodeAgentConfig(config),
-                                           endpoint->token, 3s);
+  auto response =
+      HttpCall("PUT", endpoint->url + "/config", agent::EncodeAgentConfig(config), endpoint->token, 3s, endpoint->tls);
   if (!response.ok()) return response.status().WithContext("configure " + instance.name);
   if (response->status / 100 != 2) {
     return Status::Unavailable("configure " + instance.name + ": agent answered " + std::to_string(response->status) +

@@ -341,10 +341,10 @@ Result<tls::KeyPair> KubeRuntime::Certificate(const api::PostgresReplicaSet& set
   std::lock_guard<std::mutex> lock(tlsMu_);
   tls::CachingCertificateStore caStore(caSecret, certificates_, Key(set, owner.name) + "/ca/");
   tls::CachingCertificateStore store(tlsSecret, certificates_, Key(set, owner.name) + "/tls/");
-  auto ca = tls::EnsureAuthority(caStore, owner.name + "-ca", api::kCertificateAuthorityValidity, now);
-  if (!ca.ok()) return ca.status().WithContext("postgresreplicaset " + owner.name + ": spec.tls");
-  if (name == "ca") return *ca;
-  return tls::EnsureCertificate(store, owner.name, *ca, name, subject, usage, api::CertificateValidity(set.spec), now);
+  auto pair = tls::EnsureSetCertificate(caStore, store, owner.name, api::kCertificateAuthorityValidity, name, subject,
+                                        usage, api::CertificateValidity(set.spec), now);
+  if (!pair.ok()) return pair.status().WithContext("postgresreplicaset " + owner.name + ": spec.tls");
+  return pair;
 }
 
 Status KubeRuntime::EnsureTls(const api::PostgresReplicaSet& set, executor::SetSecrets& out) {

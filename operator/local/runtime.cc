@@ -149,9 +149,9 @@ Status LocalRuntime::StartAgent(const api::PostgresReplicaSet& object, const Ins
     auto tls = AgentClientTls(object);
     if (!tls.ok()) return tls.status();
     clientTls = *tls;
-    const std::string stem = TlsDir(set) + "/" + instance.name;
-    spec.argv.insert(spec.argv.end(), {"--tls-cert-file", stem + ".crt", "--tls-key-file", stem + ".key",
-                                       "--tls-client-ca-file", tls->caFile});
+    const tls::FileCertificateStore certificates(TlsDir(set));
+    spec.argv.insert(spec.argv.end(), {"--tls-cert-file", certificates.CertFile(instance.name), "--tls-key-file",
+                                       certificates.KeyFile(instance.name), "--tls-client-ca-file", tls->caFile});
   }
   // The data plane outlives the control plane: an agent keeps its
   // PostgreSQL (and, as primary, its lease) when `run` crashes, and the
@@ -171,7 +171,7 @@ Status LocalRuntime::StartAgent(const api::PostgresReplicaSet& object, const Ins
       return Status::Unavailable("agent of " + instance.name + " " + DescribeWaitStatus(*exited) + "; see " + dir +
                                  "/agent.log");
     }
-    auto response = clientTls ? HttpCall("GET", url, "", "", 500ms, *clientTls) : HttpCall("GET", url, "", "", 500ms);
+    auto response = HttpCall("GET", url, "", "", 500ms, clientTls);
     if (response.ok() && response->status == 200) return Status::Ok();
     std::this_thread::sleep_for(20ms);
   }
@@ -322,18 +322,21 @@ Result<executor::AgentEndpoint> LocalRuntime::Endpoint(const api::PostgresReplic
   return endpoint;
 }
 
-Result<TlsFiles> LocalRuntime::AgentClientTls(const api::PostgresReplicaSet& set) {
+Result<tls::KeyPair> LocalRuntime::Certificate(const api::PostgresReplicaSet& set, const std::string& name,
+                                               const tls::Subject& subject, tls::Usage usage) {
   tls::FileCertificateStore certificates(TlsDir(set.metadata.name));
-  const auto now = std::chrono::system_clock::now();
-  auto ca = tls::EnsureAuthority(certificates, set.metadata.name + "-ca", api::kCertificateAuthorityValidity, now);
-  if (!ca.ok()) return ca.status();
-  auto client = tls::EnsureCertificate(certificates, set.metadata.name, *ca, kControlPlaneCertificate,
-                                       {kControlPlaneCertificate, {}, {}}, tls::Usage::kClient,
-                                       api::CertificateValidity(set.spec), now);
+  return tls::EnsureSetCertificate(certificates, certificates, set.metadata.name, api::kCertificateAuthorityValidity,
+                                   name, subject, usage, api::CertificateValidity(set.spec),
+                                   std::chrono::system_clock::now());
+}
+
+Result<TlsFiles> LocalRuntime::AgentClientTls(const api::PostgresReplicaSet& set) {
+  auto client = Certificate(set, kControlPlaneCertificate, {kControlPlaneCertificate, {}, {}}, tls::Usage::kClient);
   if (!client.ok()) return client.status();
+  const tls::FileCertificateStore certificates(TlsDir(set.metadata.name));
   TlsFiles files;
   files.certFile = certificates.CertFile(kControlPlaneCertificate);
-  files.keyFile = TlsDir(set.metadata.name) + "/" + kControlPlaneCertificate + ".key";
+  files.keyFile = certificates.KeyFile(kControlPlaneCertificate);
   files.caFile = certificates.CertFile("ca");
   files.verifyName = kHost;  // the agents listen there, and their certificates name it
   return files;
@@ -372,16 +375,12 @@ Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet
     secrets.backupCipherPass = *key;
   }
   if (set.spec.tls.enabled.value_or(true)) {
-    tls::FileCertificateStore certificates(TlsDir(name));
-    const auto now = std::chrono::system_clock::now();
-    auto ca = tls::EnsureAuthority(certificates, name + "-ca", api::kCertificateAuthorityValidity, now);
+    auto ca = Certificate(set, "ca", {}, tls::Usage::kServer);
     if (!ca.ok()) return ca.status().WithContext(context + ": spec.tls");
-    auto replication = tls::EnsureCertificate(certificates, name, *ca, "replication",
-                                              {reconcilers::kReplicationUser, {}, {}}, tls::Usage::kClient,
-                                              api::CertificateValidity(set.spec), now);
+    auto replication = Certificate(set, "replication", {reconcilers::kReplicationUser, {}, {}}, tls::Usage::kClient);
     if (!replication.ok()) return replication.status().WithContext(context + ": spec.tls");
     secrets.tlsCA = ca->certPem;
-    secrets.tlsCAFile = certificates.CertFile("ca");
+    secrets.tlsCAFile = tls::FileCertificateStore(TlsDir(name)).CertFile("ca");
     secrets.replicationCertificate = *replication;
   }
   return secrets;
@@ -389,14 +388,8 @@ Result<executor::SetSecrets> LocalRuntime::Secrets(const api::PostgresReplicaSet
 
 Result<tls::KeyPair> LocalRuntime::ServerCertificate(const api::PostgresReplicaSet& set,
                                                      const InstanceRecord& instance) {
-  tls::FileCertificateStore certificates(TlsDir(set.metadata.name));
-  const auto now = std::chrono::system_clock::now();
-  auto ca = tls::EnsureAuthority(certificates, set.metadata.name + "-ca", api::kCertificateAuthorityValidity, now);
-  if (!ca.ok()) return ca.status();
   // Clients reach an instance at its address, or as localhost.
-  return tls::EnsureCertificate(certificates, set.metadata.name, *ca, instance.name,
-                                {instance.name, {"localhost"}, {instance.host}}, tls::Usage::kServer,
-                                api::CertificateValidity(set.spec), now);
+  return Certificate(set, instance.name, {instance.name, {"localhost"}, {instance.host}}, tls::Usage::kServer);
 }
 
 api::ConnectionStatus LocalRuntime::Connection(const api::PostgresReplicaSet& set,

@@ -76,6 +76,10 @@ class LocalRuntime : public executor::Runtime {
   // With spec.tls: how the control plane calls an agent (its client
   // certificate, the set's CA, the address the agent's certificate names).
   Result<TlsFiles> AgentClientTls(const api::PostgresReplicaSet& set);
+  // The set's CA ("ca") or a certificate it issued, in DIR/sets/NAME/tls
+  // (tls::EnsureSetCertificate).
+  Result<tls::KeyPair> Certificate(const api::PostgresReplicaSet& set, const std::string& name,
+                                   const tls::Subject& subject, tls::Usage usage);
   bool StopAgentProcess(const Agent& agent, int signal, std::chrono::milliseconds grace);
   void StopAgent(const std::string& key);
 

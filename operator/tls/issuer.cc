@@ -7,7 +7,7 @@ namespace pgrs::tls {
 
 Result<std::optional<KeyPair>> FileCertificateStore::Load(const std::string& name) {
   auto cert = ReadFile(CertFile(name));
-  auto key = ReadFile(dir_ + "/" + name + ".key");
+  auto key = ReadFile(KeyFile(name));
   if (!cert.ok() || !key.ok()) return std::optional<KeyPair>();
   return std::optional<KeyPair>(KeyPair{*cert, *key});
 }
@@ -15,7 +15,7 @@ Result<std::optional<KeyPair>> FileCertificateStore::Load(const std::string& nam
 Status FileCertificateStore::Save(const std::string& name, const KeyPair& pair) {
   PGRS_RETURN_IF_ERROR(MakeDirs(dir_, 0700));
   // The key first: a certificate is never kept without its key.
-  PGRS_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/" + name + ".key", pair.keyPem, 0600));
+  PGRS_RETURN_IF_ERROR(WriteFileAtomic(KeyFile(name), pair.keyPem, 0600));
   return WriteFileAtomic(CertFile(name), pair.certPem, 0644);
 }
 
@@ -65,6 +65,14 @@ Result<KeyPair> EnsureCertificate(CertificateStore& store, const std::string& ow
   spdlog::info("issued certificate set={} name={} reason=\"{}\" serial={} validSeconds={}", owner, name, reason,
                info.ok() ? info->serial : "", validity.count());
   return *issued;
+}
+
+Result<KeyPair> EnsureSetCertificate(CertificateStore& caStore, CertificateStore& store, const std::string& set,
+                                     std::chrono::seconds caValidity, const std::string& name,
+                                     const Subject& subject, Usage usage, std::chrono::seconds validity, Time now) {
+  auto ca = EnsureAuthority(caStore, set + "-ca", caValidity, now);
+  if (!ca.ok() || name == "ca") return ca;
+  return EnsureCertificate(store, set, *ca, name, subject, usage, validity, now);
 }
 
 }  // namespace pgrs::tls

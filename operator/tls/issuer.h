@@ -29,6 +29,7 @@ class FileCertificateStore : public CertificateStore {
   Result<std::optional<KeyPair>> Load(const std::string& name) override;
   Status Save(const std::string& name, const KeyPair& pair) override;
   std::string CertFile(const std::string& name) const { return dir_ + "/" + name + ".crt"; }
+  std::string KeyFile(const std::string& name) const { return dir_ + "/" + name + ".key"; }
 
  private:
   std::string dir_;
@@ -61,5 +62,12 @@ Result<KeyPair> EnsureAuthority(CertificateStore& store, const std::string& comm
 Result<KeyPair> EnsureCertificate(CertificateStore& store, const std::string& owner, const KeyPair& authority,
                                   const std::string& name, const Subject& subject, Usage usage,
                                   std::chrono::seconds validity, Time now);
+
+// What both runtimes ask for: the set's CA (EnsureAuthority, "ca" in
+// `caStore`, named SET-ca) when `name` is "ca", else the certificate `name`
+// that it issued (EnsureCertificate in `store`).
+Result<KeyPair> EnsureSetCertificate(CertificateStore& caStore, CertificateStore& store, const std::string& set,
+                                     std::chrono::seconds caValidity, const std::string& name,
+                                     const Subject& subject, Usage usage, std::chrono::seconds validity, Time now);
 
 }  // namespace pgrs::tls

@@ -74,6 +74,20 @@ TEST(EnsureCertificate, IssuedWhenNeededOnly) {
   EXPECT_EQ(Inspect(reissued->certPem)->subject, moved);
 }
 
+TEST(EnsureSetCertificate, TheCaByItsNameElseACertificateItIssued) {
+  MemoryStore caStore, store;
+  auto ca = EnsureSetCertificate(caStore, store, "demo", 3650 * 24h, "ca", {}, Usage::kServer, 90 * 24h, kNow);
+  ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+  EXPECT_EQ(Inspect(ca->certPem)->subject.commonName, "demo-ca");
+  EXPECT_TRUE(store.pairs.empty());
+  auto leaf = EnsureSetCertificate(caStore, store, "demo", 3650 * 24h, "replication", {"pgrs_replication", {}, {}},
+                                   Usage::kClient, 90 * 24h, kNow);
+  ASSERT_TRUE(leaf.ok()) << leaf.status().ToString();
+  EXPECT_TRUE(VerifyIssuedBy(ca->certPem, leaf->certPem, kNow).ok());
+  EXPECT_EQ(store.pairs.count("replication"), 1u);
+  EXPECT_EQ(caStore.saves, 1);
+}
+
 TEST(CachingCertificateStore, ReadsTheInnerStoreOnceAndWritesThrough) {
   MemoryStore inner;
   std::map<std::string, KeyPair> cache;

@@ -701,7 +701,8 @@ Result<HttpResponse> HttpCall(const std::string& method, const std::string& url,
 }
 
 Result<HttpResponse> HttpCall(const std::string& method, const std::string& url, const std::string& body,
-                              const std::string& token, std::chrono::milliseconds timeout, const TlsFiles& tls) {
+                              const std::string& token, std::chrono::milliseconds timeout,
+                              const std::optional<TlsFiles>& tls) {
   return HttpClient(url, timeout, tls).Call(method, "", body, token);
 }
 

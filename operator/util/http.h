@@ -128,7 +128,9 @@ class HttpClient {
 // One request on a new connection (an HttpClient made for it).
 Result<HttpResponse> HttpCall(const std::string& method, const std::string& url, const std::string& body,
                               const std::string& token, std::chrono::milliseconds timeout);
+// With `tls` (nullopt: plain HTTP, as above).
 Result<HttpResponse> HttpCall(const std::string& method, const std::string& url, const std::string& body,
-                              const std::string& token, std::chrono::milliseconds timeout, const TlsFiles& tls);
+                              const std::string& token, std::chrono::milliseconds timeout,
+                              const std::optional<TlsFiles>& tls);
 
 }  // namespace pgrs
